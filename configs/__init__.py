@@ -1,0 +1,1 @@
+"""Settings, parameters and static configuration (paths, URIs, tunables)."""

@@ -1,0 +1,106 @@
+"""Typed settings: paths and URIs from the environment, tunables from params.yaml.
+
+One place for every path. Nothing happens at import time: call ``load_settings()``.
+Environment variables prefixed ``CEM_`` override any field, nested sections with a
+double underscore (``CEM_SIMULATE__CUSTOMERS=5000``, ``CEM_DATA_DIR=/tmp/cem``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PARAMS_FILE = PROJECT_ROOT / "configs" / "params.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SimulateParams(_Section):
+    customers: int = Field(20000, ge=10)
+    months: int = Field(24, ge=3, le=120)
+    start_date: date = date(2024, 1, 1)
+    seed: int = 42
+    share_existing_at_start: float = Field(0.75, ge=0, le=1)
+    relationship_wave_every_months: int = Field(6, ge=1)
+    customers_per_rep: int = Field(400, ge=1)
+    campaign_rate: float = Field(0.03, ge=0, le=0.5)
+    holdout_share: float = Field(0.2, gt=0, lt=1)
+    chunk_customers: int = Field(250000, ge=1000)
+
+
+class IngestParams(_Section):
+    source_format: str = Field("auto", pattern="^(auto|parquet|csv)$")
+    phone_digits: int = Field(10, ge=6, le=15)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Paths derive from ``data_dir`` unless set."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CEM_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    params_file: Path = DEFAULT_PARAMS_FILE
+    simulate: SimulateParams = SimulateParams()
+    ingest: IngestParams = IngestParams()
+
+    @property
+    def raw_dir(self) -> Path:
+        """Source-system exports (the simulated world writes here)."""
+        return self.data_dir / "raw"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Hidden ground truth of the simulated world: evaluation code only."""
+        return self.data_dir / "truth"
+
+    @property
+    def clean_dir(self) -> Path:
+        return self.data_dir / "clean"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the YAML file, passed by load_settings) < env: env wins.
+        return (env_settings, init_settings)
+
+
+def read_params(path: Path) -> dict:
+    """Read params.yaml; a clear error names the file when it is missing or malformed."""
+    if not path.exists():
+        raise FileNotFoundError(f"params file not found: {path}")
+    with path.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_settings(params_file: Path | None = None, **overrides) -> Settings:
+    """Settings from params.yaml (``CEM_PARAMS_FILE`` or the default), env, then overrides."""
+    path = Path(params_file or os.environ.get("CEM_PARAMS_FILE") or DEFAULT_PARAMS_FILE)
+    data = read_params(path)
+    data["params_file"] = path
+    settings = Settings(**data)
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    return settings
