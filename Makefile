@@ -1,0 +1,29 @@
+# The two commands a user needs: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench lint clean-data
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the pinned dependencies
+
+demo: $(STAMP)  ## run the pipeline end to end on the built-in world
+	$(BIN)/cem demo
+
+test: $(STAMP)  ## run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## run the benchmarks (minutes; figures go to BENCHMARKS.md by hand)
+	$(BIN)/python bench/bench_simulate.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean-data:
+	rm -rf data/raw data/truth data/clean data/quarantine
