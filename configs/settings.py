@@ -41,6 +41,13 @@ class IngestParams(_Section):
     phone_digits: int = Field(10, ge=6, le=15)
 
 
+class FeaturesParams(_Section):
+    snapshot_every_months: int = Field(1, ge=1, le=12)
+    first_snapshot_after_months: int = Field(3, ge=1)  # history needed before the first snapshot
+    churn_horizon_days: int = Field(90, ge=7)
+    feature_ttl_days: int = Field(45, ge=1)             # Feast TTL: how stale a snapshot may be
+
+
 class Settings(BaseSettings):
     """Everything configurable. Paths derive from ``data_dir`` unless set."""
 
@@ -52,6 +59,7 @@ class Settings(BaseSettings):
     params_file: Path = DEFAULT_PARAMS_FILE
     simulate: SimulateParams = SimulateParams()
     ingest: IngestParams = IngestParams()
+    features: FeaturesParams = FeaturesParams()
 
     @property
     def raw_dir(self) -> Path:
@@ -70,6 +78,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def feature_dir(self) -> Path:
+        """Feature tables (Feast offline store sources) and label tables."""
+        return self.data_dir / "features"
 
     @classmethod
     def settings_customise_sources(
