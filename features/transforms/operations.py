@@ -1,0 +1,160 @@
+"""``customer_o``: operations features (billing, usage, support, orders, retention actions).
+
+Each source is indexed once (``Events`` / ``MonthGrid``); ``Operations.at(snapshot)``
+then returns one array per feature for every customer code, using only events
+strictly before the snapshot. Choices that guard against look-ahead:
+
+* a late payment is known when it is paid (``invoice_date + days_late``), not on
+  the invoice date, so a payment still outstanding at the snapshot is not a
+  feature yet;
+* a ticket's outcome (resolved / unresolved) and resolution time are known when it
+  closes, so they count in the window of their ``closed_at``; a ticket closed
+  after the snapshot is still open at it;
+* a usage month counts once it has ended;
+* retention actions count only when delivered and answered: a control-group row
+  (randomly held out, nothing happened to the customer) or an unanswered call is
+  not a treatment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .events import Events, MonthGrid
+from .inputs import NS_PER_DAY, Clean, ns
+
+
+def categorical(codes: np.ndarray, categories) -> pd.Categorical:
+    """Integer codes (-1 = unknown) as a categorical the writer turns into strings."""
+    return pd.Categorical.from_codes(np.asarray(codes, np.int64), categories=list(categories))
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where the denominator is a positive number, NaN otherwise."""
+    ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
+    return np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+
+
+def row_mean(block: np.ndarray) -> np.ndarray:
+    """Mean of the months present in each row (NaN when none), without warnings."""
+    present = np.isfinite(block)
+    count = present.sum(axis=1)
+    return np.where(count > 0, np.where(present, block, 0).sum(axis=1) / np.maximum(count, 1),
+                    np.nan)
+
+
+def row_max(block: np.ndarray) -> np.ndarray:
+    """Max of the months present in each row (NaN when none)."""
+    present = np.isfinite(block)
+    return np.where(present.any(axis=1), np.where(present, block, -np.inf).max(axis=1), np.nan)
+
+
+class Operations:
+    """O-data sources indexed for point-in-time lookups."""
+
+    def __init__(self, clean: Clean):
+        n, t = clean.n, clean.tables
+        cust = clean.customers
+        self.segment = categorical(cust["segment"].cat.codes, cust["segment"].cat.categories)
+        self.region = categorical(cust["region"].cat.codes, cust["region"].cat.categories)
+        self.signup_ns = ns(cust["signup_date"])
+        self._index_billing(t["billing_invoices"], n)
+        use = t["product_usage"]
+        self.usage = MonthGrid(use["code"].to_numpy(), use["month"], n,
+                               units=use["usage_units"], active=use["active_days"],
+                               sessions=use["sessions"])
+        self._index_tickets(t["support_tickets"], n)
+        orders = t["orders"]
+        self.orders = Events.from_frame(orders, orders["ordered_at"], n,
+                                        failed=(orders["status"] == "failed").to_numpy(float))
+        act = t["interventions"]
+        act = act[~act["control_group"].astype(bool) & (act["outcome"] != "no_answer")]
+        self.actions = Events.from_frame(act, act["assigned_at"], n)
+
+    def _index_billing(self, inv: pd.DataFrame, n: int) -> None:
+        """Invoices by invoice date; payments by the date they were settled."""
+        end = inv["contract_end_date"]
+        end_day = np.where(end.isna(), np.nan, ns(end.fillna(pd.Timestamp(0, tz="UTC"))))
+        self.plans, self.contracts = inv["plan"].cat.categories, inv["contract"].cat.categories
+        self.invoices = Events.from_frame(
+            inv, inv["invoice_date"], n, list_price=inv["list_price"].to_numpy(float),
+            plan=inv["plan"].cat.codes.to_numpy(), contract=inv["contract"].cat.codes.to_numpy(),
+            end_day=end_day / NS_PER_DAY, price_change=inv["price_change_pct"].to_numpy(float),
+            discount=inv["discount"].to_numpy(float))
+        late = inv["days_late"].fillna(0).to_numpy(float)
+        paid_at = ns(inv["invoice_date"]) + (late * NS_PER_DAY).astype(np.int64)
+        self.payments = Events.from_frame(inv, paid_at, n, days_late=late,
+                                          late=(late > 0).astype(float))
+
+    def _index_tickets(self, tk: pd.DataFrame, n: int) -> None:
+        """Tickets by opening time; outcomes by closing time."""
+        cat = tk["category"].astype(str)
+        self.opened = Events.from_frame(
+            tk, tk["opened_at"], n, technical=(cat == "technical").to_numpy(float),
+            outage=(cat == "outage").to_numpy(float), billing=(cat == "billing").to_numpy(float))
+        closed = tk[tk["closed_at"].notna()]
+        days = (closed["closed_at"] - closed["opened_at"]).dt.total_seconds() / 86_400.0
+        self.closed = Events.from_frame(
+            closed, closed["closed_at"], n, resolution_days=days.to_numpy(float),
+            unresolved=(closed["status"].astype(str) == "unresolved").to_numpy(float))
+
+    def at(self, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
+        """Every customer_o feature for every customer code, as of ``snapshot``."""
+        t = snapshot.value
+        out = {"segment": self.segment, "region": self.region,
+               "tenure_days": (t - self.signup_ns) // NS_PER_DAY}
+        out |= self._billing(t)
+        out |= self._usage(snapshot)
+        out |= self._tickets(t)
+        out |= self._orders_actions(t)
+        return out
+
+    def _billing(self, t: int) -> dict[str, np.ndarray]:
+        inv, pay = self.invoices, self.payments
+        return {
+            "plan": categorical(inv.latest("plan", t), self.plans),
+            "contract": categorical(inv.latest("contract", t), self.contracts),
+            "days_to_renewal": inv.latest("end_day", t) - t / NS_PER_DAY,
+            "monthly_charge": inv.latest("list_price", t),
+            "price_change_90d_pct": inv.reduce("price_change", t, 90),
+            "discount_90d": inv.reduce("discount", t, 90),
+            "late_payments_90d": pay.reduce("late", t, 90, empty=0).astype(np.int64),
+            "days_late_max_90d": pay.reduce("days_late", t, 90, np.maximum),
+        }
+
+    def _usage(self, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
+        g = self.usage
+        last = g.month("units", snapshot, 1)
+        return {
+            "usage_last_month": last,
+            "usage_30d_trend": ratio(last, g.month("units", snapshot, 2)) - 1,
+            "usage_90d_trend": ratio(row_mean(g.block("units", snapshot, 3, 3)),
+                                     row_mean(g.block("units", snapshot, 6, 3))) - 1,
+            "usage_drop_ratio": ratio(last, row_max(g.block("units", snapshot, 7, 6))),
+            "active_days_last_month": g.month("active", snapshot, 1),
+            "sessions_last_month": g.month("sessions", snapshot, 1),
+        }
+
+    def _tickets(self, t: int) -> dict[str, np.ndarray]:
+        op, cl = self.opened, self.closed
+        count = lambda name: op.reduce(name, t, 90, empty=0).astype(np.int64)  # noqa: E731
+        return {
+            "tickets_30d": op.count(t, 30),
+            "tickets_90d": op.count(t, 90),
+            "tickets_unresolved_90d": cl.reduce("unresolved", t, 90, empty=0).astype(np.int64),
+            "tickets_open_now": op.count(t) - cl.count(t),
+            "mean_resolution_days_90d": cl.mean("resolution_days", t, 90),
+            "max_resolution_days_90d": cl.reduce("resolution_days", t, 90, np.maximum),
+            "technical_tickets_90d": count("technical"),
+            "outage_tickets_90d": count("outage"),
+            "billing_tickets_90d": count("billing"),
+        }
+
+    def _orders_actions(self, t: int) -> dict[str, np.ndarray]:
+        return {
+            "orders_90d": self.orders.count(t, 90),
+            "failed_orders_90d": self.orders.reduce("failed", t, 90, empty=0).astype(np.int64),
+            "actions_90d": self.actions.count(t, 90),
+            "days_since_last_action": self.actions.days_since_latest(t),
+        }
