@@ -57,6 +57,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = PROJECT_ROOT / "data"
     params_file: Path = DEFAULT_PARAMS_FILE
+    # Feast: embedded defaults (Parquet offline store joined with DuckDB ASOF, SQLite online
+    # store; `duckdb`/`file` select Feast's own offline stores);
+    # teams switch the online store to Redis with CEM_FEAST_ONLINE_STORE=redis.
+    feast_offline_store: str = Field("asof", pattern="^(asof|duckdb|file)$")
+    feast_online_store: str = Field("sqlite", pattern="^(sqlite|redis)$")
+    feast_redis_url: str = "localhost:6379"
     simulate: SimulateParams = SimulateParams()
     ingest: IngestParams = IngestParams()
     features: FeaturesParams = FeaturesParams()
@@ -78,6 +84,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def feast_dir(self) -> Path:
+        """Feast registry and the SQLite online store."""
+        return self.data_dir / "feast"
 
     @property
     def feature_dir(self) -> Path:

@@ -5,6 +5,7 @@ Commands only parse options, call the step functions and print through Rich.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,17 @@ from configs.settings import Settings, load_settings
 app = typer.Typer(no_args_is_help=True, help="Predictive customer-experience pipeline (CEM 4.0).")
 console = Console()
 
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",   # no machine here reaches the internet
+    "PREFECT_LOGGING_LEVEL": "WARNING",             # the CLI reports progress itself
+}
+
+
+@app.callback()
+def _defaults() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
 
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -30,7 +42,9 @@ def _settings(data_dir: Path | None) -> Settings:
     return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
 
 
-DataDir = Annotated[Path | None, typer.Option(help="Root of the data folders (default: CEM_DATA_DIR or ./data).")]
+DataDir = Annotated[
+    Path | None, typer.Option(help="Root of the data folders (default: CEM_DATA_DIR or ./data).")
+]
 
 
 @app.command()
@@ -41,7 +55,8 @@ def simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Simulate the built-in world: source exports to data/raw, hidden truth to data/truth."""
-    from features.world import simulate_world
+    from pipelines import progress as hook
+    from pipelines.flows import simulate_flow
 
     settings = _settings(data_dir)
     overrides = {k: v for k, v in {"customers": customers, "months": months, "seed": seed}.items()
@@ -50,11 +65,11 @@ def simulate(
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"simulating {params.customers:,} customers", total=None)
-        summary = simulate_world(params, settings.raw_dir, settings.truth_dir,
-                                 on_progress=lambda i, n: progress.update(task, completed=i, total=n))
+        hook.install(report=lambda i, n: progress.update(task, completed=i, total=n))
+        written = simulate_flow(params, settings.raw_dir, settings.truth_dir)
     console.print(f"[green]world written[/] in {time.perf_counter() - started:.1f}s: "
                   f"exports in {settings.raw_dir}, hidden truth in {settings.truth_dir}")
-    for table, rows in summary.rows.items():
+    for table, rows in written.items():
         console.print(f"  {table:<24} {rows:>12,} rows")
 
 
@@ -64,22 +79,59 @@ def ingest(
     data_dir: DataDir = None,
 ) -> None:
     """Validate the source tables, resolve identities, write clean tables and quarantine."""
-    from features.ingest import SourceContractError, run_ingest
+    from features.ingest import SourceContractError
+    from pipelines import progress as hook
+    from pipelines.flows import ingest_flow
 
     settings = _settings(data_dir)
     source = source or settings.raw_dir
     with _progress() as progress:
         task = progress.add_task("ingesting", total=9)
+        hook.install(advance=lambda: progress.advance(task))
         try:
-            report = run_ingest(source, settings.clean_dir, settings.quarantine_dir,
-                                settings.ingest, on_table=lambda name: progress.advance(task))
+            report = ingest_flow(source, settings.clean_dir, settings.quarantine_dir,
+                                 settings.ingest)
         except SourceContractError as err:
             progress.stop()
             console.print(f"[red]ingest stopped:[/] {err}")
             raise typer.Exit(code=2) from err
-    console.print(report.to_rich())
-    console.print(f"identity match rate: {report.identity_match_rate:.2%}")
+    console.print(report.rich_table())
+    rows_in = sum(t.rows_in for t in report.tables.values())
+    kept = sum(t.rows_kept for t in report.tables.values())
+    console.print(f"rows in = kept + quarantined in every table; in all: {rows_in:,} = {kept:,} "
+                  f"+ {report.rows_quarantined:,}")
     console.print(f"clean tables in {settings.clean_dir}, quarantined rows in {settings.quarantine_dir}")
+
+
+@app.command()
+def features(data_dir: DataDir = None) -> None:
+    """Build the fused X+O feature tables, `feast apply` them and fill the online store."""
+    from pipelines import progress as hook
+    from pipelines.flows import features_flow
+
+    settings = _settings(data_dir)
+    with _progress() as progress:
+        task = progress.add_task("building features", total=3)
+        hook.install(advance=lambda: progress.advance(task))
+        result = features_flow(settings.data_dir)
+    for table, rows in result["rows"].items():
+        console.print(f"  {table:<24} {rows:>12,} rows")
+    console.print(f"registered in Feast: {', '.join(result['registered'])}")
+    console.print(f"feature tables in {settings.feature_dir}; registry and online store in "
+                  f"{settings.feast_dir}")
+
+
+@app.command()
+def lookup(
+    customer_id: Annotated[list[str], typer.Argument(help="One or more customer ids.")],
+    service: Annotated[str, typer.Option(help="Feast FeatureService.")] = "churn_v1",
+    data_dir: DataDir = None,
+) -> None:
+    """Print a customer's latest features from the online store."""
+    from features.store import feature_store, online_features
+
+    frame = online_features(feature_store(_settings(data_dir)), customer_id, service)
+    console.print(frame.T.to_string())
 
 
 @app.command()
@@ -88,11 +140,14 @@ def demo(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     simulate(data_dir=settings.data_dir)
     ingest(data_dir=settings.data_dir)
+    features(data_dir=settings.data_dir)
     console.rule("[bold]where to look")
     console.print(f"source exports:   {settings.raw_dir}")
     console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")
     console.print(f"clean tables:     {settings.clean_dir}  (report: ingest_report.json)")
     console.print(f"quarantine:       {settings.quarantine_dir}")
+    console.print(f"feature store:    {settings.feature_dir} (tables), {settings.feast_dir} "
+                  "(registry, online store); try `cem lookup C0000002`")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from configs.settings import SimulateParams
 from features.world import simulate_world
+
+
+def pytest_configure(config) -> None:
+    """Prefect runs in a throw-away home (its ephemeral server's database) with no telemetry."""
+    os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="cem-prefect-"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def make_world(root: Path, **params) -> Path:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import mechanisms as mech
 from .population import CONTRACT_MONTHS, PLAN_USAGE, Population
 
 DECAY = 0.5            # monthly decay of the "recent" experience memories

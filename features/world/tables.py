@@ -10,7 +10,14 @@ from . import mechanisms as mech
 from .dynamics import TICKET_CATEGORIES, TICKET_CHANNELS, WorldState
 from .export import Clock, Sink, pick
 from .population import (
-    CONTRACTS, PLANS, REGIONS, SEGMENTS, Population, app_ids, emails, format_phones,
+    CONTRACTS,
+    PLANS,
+    REGIONS,
+    SEGMENTS,
+    Population,
+    app_ids,
+    emails,
+    format_phones,
 )
 from .surveys import CHANNELS, TOUCHPOINTS
 

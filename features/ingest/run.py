@@ -1,0 +1,148 @@
+"""``cem ingest``: source exports -> clean tables + quarantine + report.
+
+Order of work: every table's file and required columns are checked first (a
+:class:`SourceContractError` leaves nothing written); then the tables are
+processed one at a time in contract order, customers first (foreign keys and the
+identifier index come from the *clean* customers), invitations before responses.
+
+Outputs: ``clean_dir/<table>.parquet`` (dtypes: see :mod:`features.ingest.schemas`),
+``quarantine_dir/<table>.parquet`` (written for every table, empty when no row
+failed) and ``clean_dir/ingest_report.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from configs.settings import IngestParams
+from features.ingest import identity as idn
+from features.ingest.io import Source, check_sources, read_source, write_parquet
+from features.ingest.quarantine import clean_frame, extra_columns, quarantine_frame
+from features.ingest.reasons import Reasons, count_reasons
+from features.ingest.report import IdentityCounts, IngestReport, TableReport
+from features.ingest.schemas import SCHEMAS, STRING, clean_schema, with_known_customers
+from features.ingest.validate import validate_rows
+
+REPORT_FILE = "ingest_report.json"
+NO_INVITATION = "survey_id: no invitation to this customer sent at or before responded_at"
+
+
+@dataclass
+class _Context:
+    """What later tables need from earlier ones."""
+
+    params: IngestParams
+    identity: IdentityCounts
+    customer_ids: pd.Index | None = None
+    identifiers: dict[str, pd.DataFrame] | None = None
+    invitations: pd.DataFrame | None = None
+
+
+def resolve_complaints(typed: pd.DataFrame, reasons: Reasons, ctx: _Context) -> pd.DataFrame:
+    """Rules 1-3 on complaints (by ``contact_type``); adds ``customer_id``."""
+    rows = typed.loc[~reasons.failed]
+    kinds = rows["contact_type"].map(idn.COMPLAINT_KINDS)
+    res = _resolve(rows["contact"], kinds, ctx)
+    reasons.add_texts(idn.identity_reasons(res, "contact"))
+    return typed.assign(customer_id=_text(res["customer_id"], typed.index))
+
+
+def resolve_responses(typed: pd.DataFrame, reasons: Reasons, ctx: _Context) -> pd.DataFrame:
+    """Rules 1-5 on survey responses; adds ``customer_id`` and ``invitation_id``."""
+    rows = typed.loc[~reasons.failed]
+    res = _resolve(rows["respondent"], rows["channel"].map(idn.RESPONSE_KINDS), ctx)
+    reasons.add_texts(idn.identity_reasons(res, "respondent"))
+    ok = (res["status"] == idn.RESOLVED).to_numpy()
+    # .to_numpy(): assigning a Series to an empty frame would adopt the Series' index
+    resolved = rows.loc[ok].assign(customer_id=res["customer_id"].to_numpy()[ok])
+    invitation = idn.link_invitations(resolved, ctx.invitations)
+    reasons.add_texts(pd.Series(NO_INVITATION, index=invitation.index[invitation.isna()]))
+    found = invitation.notna().to_numpy()
+    linked = resolved.loc[found].assign(invitation_id=invitation.to_numpy()[found])
+    kept = idn.duplicate_responses(linked).dropna()
+    reasons.add_texts("response_id: duplicate response (kept response_id " + kept + ")")
+    return typed.assign(
+        customer_id=_text(resolved["customer_id"], typed.index),
+        invitation_id=_text(linked["invitation_id"], typed.index),
+    )
+
+
+def _text(values: pd.Series, index: pd.Index) -> pd.Series:
+    """An added id column over all rows of the table (null where not resolved)."""
+    return values.reindex(index).astype(STRING)
+
+
+def _resolve(identifiers: pd.Series, kinds: pd.Series, ctx: _Context) -> pd.DataFrame:
+    """Resolve identifiers against the customer index and count the match per kind."""
+    res = idn.resolve(identifiers, kinds, ctx.identifiers, ctx.params.phone_digits)
+    if res.empty:
+        return res
+    counts = pd.crosstab(res["kind"], res["status"] == idn.RESOLVED)
+    for kind, row in counts.iterrows():  # one row per identifier kind
+        ctx.identity.add(str(kind), row.sum(), row.get(True, 0))
+    return res
+
+
+def process_table(table: str, raw: pd.DataFrame, ctx: _Context) -> tuple[pd.DataFrame, Reasons]:
+    """Validate one table (plus identity resolution) and update the context."""
+    schema = SCHEMAS[table]
+    if "customer_id" in schema.columns and table != "crm_customers":
+        schema = with_known_customers(schema, ctx.customer_ids)
+    typed, reasons = validate_rows(raw, schema)
+    if table == "complaints":
+        typed = resolve_complaints(typed, reasons, ctx)
+    elif table == "survey_responses":
+        typed = resolve_responses(typed, reasons, ctx)
+    clean = clean_frame(typed, reasons, clean_schema(table))
+    if table == "crm_customers":
+        ctx.customer_ids = pd.Index(clean["customer_id"])
+        ctx.identifiers = idn.build_identifier_index(clean, ctx.params.phone_digits)
+    elif table == "survey_invitations":
+        ctx.invitations = clean[["invitation_id", "customer_id", "survey_id", "sent_at"]]
+    return clean, reasons
+
+
+def ingest_table(
+    source: Source, ctx: _Context, clean_dir: Path, quarantine_dir: Path
+) -> TableReport:
+    """Read, validate, write clean + quarantine parquet; account for every row."""
+    raw = read_source(source)
+    clean, reasons = process_table(source.table, raw, ctx)
+    quarantined = quarantine_frame(raw, reasons)
+    write_parquet(clean, clean_dir / f"{source.table}.parquet")
+    write_parquet(quarantined, quarantine_dir / f"{source.table}.parquet")
+    return TableReport(
+        table=source.table,
+        source=str(source.path),
+        rows_in=len(raw),
+        rows_kept=len(clean),
+        rows_quarantined=len(quarantined),
+        reasons=count_reasons(quarantined["_reason"]),
+        extra_columns=extra_columns(raw, SCHEMAS[source.table]),
+    )
+
+
+def run_ingest(
+    source_dir: Path,
+    clean_dir: Path,
+    quarantine_dir: Path,
+    params: IngestParams,
+    on_table: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Ingest every contract table of ``source_dir``; see the module docstring."""
+    required = {table: list(schema.columns) for table, schema in SCHEMAS.items()}
+    sources = check_sources(Path(source_dir), required, params.source_format)
+    report = IngestReport()
+    ctx = _Context(params=params, identity=report.identity)
+    for table in SCHEMAS:
+        report.tables[table] = ingest_table(
+            sources[table], ctx, Path(clean_dir), Path(quarantine_dir)
+        )
+        if on_table is not None:
+            on_table(table)
+    report.write_json(Path(clean_dir) / REPORT_FILE)
+    return report

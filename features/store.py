@@ -1,0 +1,85 @@
+"""The Feast feature store of the pipeline: configuration from settings, apply,
+materialization, point-in-time training sets and online lookups.
+
+Every caller (training, batch scoring, the service) gets features through these
+functions, by FeatureService name, so they all see the same features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from datetime import UTC, datetime
+
+import pandas as pd
+from feast import FeatureStore, RepoConfig
+
+from configs.settings import Settings
+from features.feast_defs import build_definitions
+from features.offline_store import STORE_TYPE as ASOF_STORE
+from features.transforms.schema import ENTITY, EVENT_TIMESTAMP
+
+log = logging.getLogger(__name__)
+PROJECT = "cem"
+REPO_DIR = __file__.rsplit("/", 1)[0]
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    """Embedded defaults (DuckDB over Parquet, SQLite) or Redis for teams."""
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    if settings.feast_online_store == "redis":
+        online = {"type": "redis", "connection_string": settings.feast_redis_url}
+    else:
+        online = {"type": "sqlite", "path": str(settings.feast_dir / "online.db")}
+    offline = ASOF_STORE if settings.feast_offline_store == "asof" else settings.feast_offline_store
+    return RepoConfig(
+        project=PROJECT, provider="local", registry=str(settings.feast_dir / "registry.db"),
+        offline_store={"type": offline}, online_store=online,
+        entity_key_serialization_version=3, repo_path=REPO_DIR,
+    )
+
+
+def feature_store(settings: Settings) -> FeatureStore:
+    return FeatureStore(config=repo_config(settings))
+
+
+def apply_definitions(store: FeatureStore, settings: Settings) -> list[str]:
+    """Register entity, views and services (what `feast apply` does); returns their names."""
+    objects = build_definitions(settings)
+    store.apply(objects)
+    return [o.name for o in objects]
+
+
+def materialize_latest(store: FeatureStore, end: datetime) -> None:
+    """Load each customer's latest feature values up to ``end`` into the online store."""
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    views = [fv.name for fv in store.list_feature_views()]
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # Feast prints coloured progress to stdout
+        store.materialize(start_date=start, end_date=end, feature_views=views)
+    log.info("materialized %s up to %s", ", ".join(views), end.isoformat())
+
+
+def training_frame(store: FeatureStore, entity_df: pd.DataFrame, service: str) -> pd.DataFrame:
+    """Point-in-time join: each entity row gets the features known at its timestamp.
+
+    ``entity_df`` needs ``customer_id`` and ``event_timestamp`` (UTC); extra columns
+    (labels) are carried through.
+    """
+    missing = {ENTITY, EVENT_TIMESTAMP} - set(entity_df.columns)
+    if missing:
+        raise ValueError(f"entity rows need columns {sorted(missing)}")
+    job = store.get_historical_features(entity_df=entity_df,
+                                        features=store.get_feature_service(service))
+    return job.to_df()
+
+
+def online_features(store: FeatureStore, customer_ids: list[str], service: str) -> pd.DataFrame:
+    """Latest materialized features of the given customers, one row each."""
+    response = store.get_online_features(
+        features=store.get_feature_service(service),
+        entity_rows=[{ENTITY: cid} for cid in customer_ids],
+    )
+    return response.to_df()

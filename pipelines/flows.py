@@ -1,0 +1,80 @@
+"""Prefect 3 flows: thin wiring over the step functions in features/ (and later models/).
+
+Tasks take and return file paths, never large DataFrames. Compute tasks do not
+retry (a deterministic failure would fail again); tasks that only move data to or
+from a store retry. By default flows run in Prefect's local ephemeral mode; set
+``PREFECT_API_URL`` (after ``prefect server start``) to see runs in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, task
+
+from configs.settings import FeaturesParams, IngestParams, SimulateParams, load_settings
+from pipelines import progress
+
+
+@task(name="simulate-world")
+def simulate_task(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dict[str, int]:
+    from features.world import simulate_world
+
+    summary = simulate_world(params, raw_dir, truth_dir, on_progress=progress.report)
+    return summary.rows
+
+
+@task(name="ingest-sources")
+def ingest_task(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams):
+    from features.ingest import run_ingest
+
+    return run_ingest(source_dir, clean_dir, quarantine_dir, params,
+                      on_table=lambda name: progress.advance())
+
+
+@flow(name="simulate")
+def simulate_flow(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dict[str, int]:
+    """Write the built-in world's source exports and hidden truth."""
+    return simulate_task(params, raw_dir, truth_dir)
+
+
+@flow(name="ingest")
+def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams):
+    """Validate sources, resolve identities, write clean tables and quarantine."""
+    return ingest_task(source_dir, clean_dir, quarantine_dir, params)
+
+
+@task(name="build-feature-tables")
+def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesParams) -> dict:
+    from features.transforms import build_feature_tables
+
+    return build_feature_tables(clean_dir, feature_dir, params)
+
+
+@task(name="feast-apply", retries=2, retry_delay_seconds=2)
+def feast_apply_task(data_dir: Path) -> list[str]:
+    from features.store import apply_definitions, feature_store
+
+    settings = load_settings(data_dir=data_dir)
+    return apply_definitions(feature_store(settings), settings)
+
+
+@task(name="feast-materialize", retries=2, retry_delay_seconds=2)
+def feast_materialize_task(data_dir: Path) -> None:
+    from features.store import feature_store, materialize_latest
+
+    materialize_latest(feature_store(load_settings(data_dir=data_dir)), datetime.now(UTC))
+
+
+@flow(name="features")
+def features_flow(data_dir: Path) -> dict:
+    """Build the fused X+O feature tables, register them in Feast, fill the online store."""
+    settings = load_settings(data_dir=data_dir)
+    rows = build_features_task(settings.clean_dir, settings.feature_dir, settings.features)
+    progress.advance()
+    names = feast_apply_task(data_dir)
+    progress.advance()
+    feast_materialize_task(data_dir)
+    progress.advance()
+    return {"rows": rows, "registered": names}

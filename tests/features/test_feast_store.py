@@ -1,0 +1,141 @@
+"""The Feast store: FeatureServices, point-in-time training sets, online lookups, Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from configs.settings import load_settings
+from features.feast_defs import NOT_FOR_NPS
+from features.store import (
+    apply_definitions,
+    feature_store,
+    materialize_latest,
+    online_features,
+    training_frame,
+)
+from features.transforms import FEATURE_COLUMNS
+from tests.servers import redis_server
+
+CHECK = ["tenure_days", "usage_last_month", "tickets_unresolved_90d", "last_nps",
+         "sentiment_180d", "detractor_with_open_ticket", "plan"]
+
+
+@pytest.fixture(scope="module")
+def feast_env(feature_world):
+    settings = load_settings(data_dir=feature_world.root)
+    store = feature_store(settings)
+    apply_definitions(store, settings)
+    return settings, store
+
+
+def _entity_rows(feature_world, n=400, seed=0) -> pd.DataFrame:
+    """Random customers at random instants, including exact snapshot instants."""
+    rng = np.random.default_rng(seed)
+    o = feature_world.tables["customer_o"]
+    picks = o.sample(n=n, random_state=seed)
+    shift = pd.Series(pd.to_timedelta(rng.choice([0, 1, 17 * 24, 40 * 24, 60 * 24], n), unit="h"))
+    stamps = (picks["event_timestamp"].reset_index(drop=True) + shift).dt.as_unit("us")
+    return pd.DataFrame({"customer_id": picks["customer_id"].to_numpy(), "event_timestamp": stamps})
+
+
+def _reference(feature_world, entity: pd.DataFrame, ttl_days: int) -> pd.DataFrame:
+    """Point-in-time join by hand: the latest snapshot at or before each row, within TTL."""
+    out = entity.sort_values("event_timestamp").reset_index(drop=True)
+    for name in ("customer_o", "customer_x", "customer_fused"):
+        table = feature_world.tables[name].drop(columns="created_timestamp")
+        table = table.assign(_snap=table["event_timestamp"]).sort_values("event_timestamp")
+        out = pd.merge_asof(out, table, on="event_timestamp", by="customer_id")
+        stale = out["event_timestamp"] - out["_snap"] > timedelta(days=ttl_days)
+        out.loc[stale, FEATURE_COLUMNS[name]] = np.nan
+        out = out.drop(columns="_snap")
+    return out
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["customer_id", "event_timestamp"]).reset_index(drop=True)
+
+
+def test_feature_services_name_exactly_each_models_features(feast_env):
+    _, store = feast_env
+    every = {c for cols in FEATURE_COLUMNS.values() for c in cols}
+
+    def names(service):
+        return {f.name for p in store.get_feature_service(service).feature_view_projections
+                for f in p.features}
+
+    assert names("churn_v1") == every
+    assert names("nps_v1") == every - NOT_FOR_NPS
+    assert len(every) >= 40
+
+
+def test_training_set_is_the_point_in_time_join(feature_world, feast_env):
+    settings, store = feast_env
+    entity = _entity_rows(feature_world)
+    got = _sorted(training_frame(store, entity, "churn_v1"))
+    want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
+    assert len(got) == len(entity)
+    for col in CHECK:
+        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False,
+                                       obj=col)
+    assert got["tenure_days"].isna().any()          # rows beyond the TTL get no features
+
+
+def test_asof_store_agrees_with_feasts_own_duckdb_store(feature_world, feast_env):
+    settings, _ = feast_env
+    entity = _entity_rows(feature_world, n=200, seed=1)
+    ours = _sorted(training_frame(feature_store(settings), entity, "nps_v1"))
+    feasts = feature_store(settings.model_copy(update={"feast_offline_store": "duckdb"}))
+    theirs = _sorted(training_frame(feasts, entity, "nps_v1"))
+    pd.testing.assert_frame_equal(ours[theirs.columns], theirs, check_dtype=False)
+
+
+def test_training_rows_need_a_timestamp(feast_env):
+    _, store = feast_env
+    with pytest.raises(ValueError, match="event_timestamp"):
+        training_frame(store, pd.DataFrame({"customer_id": ["C0000001"]}), "churn_v1")
+
+
+def _latest(feature_world, customers):
+    o = feature_world.tables["customer_o"]
+    last = o.sort_values("event_timestamp").groupby("customer_id").tail(1)
+    return last.set_index("customer_id").loc[customers]
+
+
+def test_online_lookup_returns_each_customers_latest_features(feature_world, feast_env):
+    _, store = feast_env
+    materialize_latest(store, datetime.now(UTC))
+    customers = feature_world.tables["customer_o"]["customer_id"].drop_duplicates().sample(
+        5, random_state=3).tolist()
+    got = online_features(store, customers, "churn_v1").set_index("customer_id").loc[customers]
+    want = _latest(feature_world, customers)
+    for col in ("tenure_days", "usage_last_month", "plan"):
+        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False)
+
+
+def test_unknown_customer_gets_empty_features(feast_env):
+    _, store = feast_env
+    row = online_features(store, ["NOBODY"], "churn_v1").iloc[0]
+    assert row["customer_id"] == "NOBODY" and pd.isna(row["usage_last_month"])
+
+
+def test_redis_online_store_serves_the_same_features(feature_world, tmp_path):
+    with redis_server(tmp_path) as url:
+        settings = load_settings(data_dir=feature_world.root).model_copy(
+            update={"feast_online_store": "redis", "feast_redis_url": url})
+        settings = settings.model_copy(update={"data_dir": tmp_path / "data"})
+        settings.feature_dir.parent.mkdir(parents=True, exist_ok=True)
+        settings.feature_dir.symlink_to(feature_world.out)
+        store = feature_store(settings)
+        apply_definitions(store, settings)
+        materialize_latest(store, datetime.now(UTC))
+        customers = feature_world.tables["customer_o"]["customer_id"].iloc[:3].tolist()
+        got = online_features(store, customers, "churn_v1").set_index("customer_id")
+        want = _latest(feature_world, customers)
+        assert store.config.online_store.type == "redis"
+        pd.testing.assert_series_equal(got.loc[customers, "usage_last_month"],
+                                       want["usage_last_month"], check_names=False,
+                                       check_dtype=False)
