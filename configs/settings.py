@@ -48,6 +48,28 @@ class FeaturesParams(_Section):
     feature_ttl_days: int = Field(45, ge=1)             # Feast TTL: how stale a snapshot may be
 
 
+class LightGBMParams(_Section):
+    n_estimators: int = Field(400, ge=10)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(24, ge=2)
+    max_depth: int = Field(6, ge=-1)          # shallow trees keep per-customer SHAP affordable
+    min_child_samples: int = Field(50, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+
+
+class TrainParams(_Section):
+    valid_share: float = Field(0.25, gt=0, lt=1)   # latest share of snapshots held out (out-of-time)
+    calibration: str = Field("isotonic", pattern="^(isotonic|sigmoid)$")
+    churn: LightGBMParams = LightGBMParams()
+    nps: LightGBMParams = LightGBMParams()
+    propensity: LightGBMParams = LightGBMParams(n_estimators=200)
+    max_ipw_weight: float = Field(20.0, ge=1)       # clip inverse-propensity weights
+    bootstrap_samples: int = Field(300, ge=20)
+    seed: int = 0
+
+
 class Settings(BaseSettings):
     """Everything configurable. Paths derive from ``data_dir`` unless set."""
 
@@ -63,9 +85,13 @@ class Settings(BaseSettings):
     feast_offline_store: str = Field("asof", pattern="^(asof|duckdb|file)$")
     feast_online_store: str = Field("sqlite", pattern="^(sqlite|redis)$")
     feast_redis_url: str = "localhost:6379"
+    # MLflow: a SQLite tracking store under data/mlflow by default; teams point this at
+    # their tracking server or a PostgreSQL URL (postgresql+psycopg://...).
+    mlflow_tracking_uri: str | None = None
     simulate: SimulateParams = SimulateParams()
     ingest: IngestParams = IngestParams()
     features: FeaturesParams = FeaturesParams()
+    train: TrainParams = TrainParams()
 
     @property
     def raw_dir(self) -> Path:
@@ -89,6 +115,14 @@ class Settings(BaseSettings):
     def feast_dir(self) -> Path:
         """Feast registry and the SQLite online store."""
         return self.data_dir / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
 
     @property
     def feature_dir(self) -> Path:

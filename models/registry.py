@@ -1,0 +1,156 @@
+"""All MLflow code of the project: tracking, model logging, the registry and its gate.
+
+One experiment per model; every run carries its params, metrics, plots, the
+FeatureService name and the data version. A new registered version becomes
+``champion`` only if it beats the current champion on the validation metric (the
+decision is logged on the run); otherwise it is tagged ``challenger``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from configs.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class PickledModel(mlflow.pyfunc.PythonModel):
+    """Wraps any project model object that has ``predict(frame)``."""
+
+    def load_context(self, context) -> None:
+        self.model = joblib.load(context.artifacts["model"])
+
+    def predict(self, context, model_input, params=None):
+        return self.model.predict(model_input)
+
+
+@dataclass
+class LoggedModel:
+    run_id: str
+    name: str
+    version: str
+    gate: dict
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the project's tracking store (created on first use)."""
+    if settings.mlflow_tracking_uri is None:
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return settings.tracking_uri
+
+
+def experiment(name: str, settings: Settings) -> str:
+    """Experiment id; artifacts live beside the tracking store, not in the working directory."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (settings.mlflow_dir / "artifacts" / name).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def data_version(settings: Settings) -> str:
+    """DVC hash of the feature tables when the pipeline runs under DVC, else their content hash."""
+    lock = PROJECT_ROOT / "dvc.lock"
+    if lock.exists() and settings.data_dir.resolve() == (PROJECT_ROOT / "data").resolve():
+        stages = yaml.safe_load(lock.read_text()).get("stages", {})
+        for out in stages.get("features", {}).get("outs", []):
+            if out.get("path") == "data/features":
+                return f"dvc:{out['md5']}"
+    digest = hashlib.md5()
+    for path in sorted(settings.feature_dir.glob("*.parquet")):
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return f"md5:{digest.hexdigest()}"
+
+
+def log_model_run(
+    settings: Settings, *, experiment_name: str, registered_name: str, model: Any,
+    params: dict, metrics: dict[str, float], tags: dict[str, str], input_example: pd.DataFrame,
+    figures: dict | None = None, tables: dict[str, pd.DataFrame] | None = None,
+    gate_metric: str, higher_is_better: bool = True,
+) -> LoggedModel:
+    """Log one trained model with everything needed to compare it, register it and gate it."""
+    configure(settings)
+    exp_id = experiment(experiment_name, settings)
+    with mlflow.start_run(experiment_id=exp_id) as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params(_flat(params))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.set_tags(tags)
+        for name, fig in (figures or {}).items():
+            mlflow.log_figure(fig, f"plots/{name}.png")
+        for name, table in (tables or {}).items():
+            mlflow.log_table(table, f"tables/{name}.json")
+        path = Path(tmp) / "model.joblib"
+        joblib.dump(model, path)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=PickledModel(), artifacts={"model": str(path)},
+            input_example=input_example, registered_model_name=registered_name,
+        )
+        version = str(info.registered_model_version)
+        gate = gate_champion(registered_name, version, gate_metric, higher_is_better)
+        mlflow.set_tags({f"gate.{k}": str(v) for k, v in gate.items()})
+        mlflow.log_dict(gate, "gate.json")
+    return LoggedModel(run.info.run_id, registered_name, version, gate)
+
+
+def _flat(params: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= _flat(value, f"{name}.")
+        else:
+            out[name] = value if not isinstance(value, list | tuple) else json.dumps(value)
+    return out
+
+
+def _run_metric(client: MlflowClient, name: str, version: str, metric: str) -> float | None:
+    run_id = client.get_model_version(name, version).run_id
+    return client.get_run(run_id).data.metrics.get(metric)
+
+
+def gate_champion(name: str, version: str, metric: str, higher_is_better: bool = True) -> dict:
+    """Move ``champion`` to ``version`` only if it beats the current champion on ``metric``."""
+    client = MlflowClient()
+    new = _run_metric(client, name, version, metric)
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    old = _run_metric(client, name, current.version, metric) if current else None
+    better = old is None or (new is not None and (new > old if higher_is_better else new < old))
+    client.set_registered_model_alias(name, CHAMPION if better else CHALLENGER, version)
+    return {"metric": metric, "higher_is_better": higher_is_better, "candidate_version": version,
+            "candidate_value": new, "champion_version": str(current.version) if current else None,
+            "champion_value": old, "decision": CHAMPION if better else CHALLENGER}
+
+
+def load_alias(name: str, settings: Settings, alias: str = CHAMPION) -> tuple[Any, str]:
+    """The project model object behind ``models:/name@alias`` and its version."""
+    configure(settings)
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(name, alias)
+    local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
+    found = list(Path(local).rglob("model.joblib"))
+    if not found:
+        raise FileNotFoundError(f"models:/{name}@{alias} has no model.joblib artifact")
+    return joblib.load(found[0]), str(version.version)

@@ -1,0 +1,32 @@
+"""A small world carried through ingest, features and Feast, for model tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from configs.settings import load_settings
+from features.ingest import run_ingest
+from features.store import apply_definitions, feature_store, training_frame
+from features.transforms import build_feature_tables
+from tests.conftest import make_world
+
+
+@pytest.fixture(scope="session")
+def model_world(tmp_path_factory) -> SimpleNamespace:
+    """4,000 customers over 24 months: settings, Feast store and the two training frames."""
+    root = make_world(tmp_path_factory.mktemp("mworld"), customers=4000, months=24, seed=21)
+    settings = load_settings(data_dir=root)
+    run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir, settings.ingest)
+    build_feature_tables(settings.clean_dir, settings.feature_dir, settings.features)
+    store = feature_store(settings)
+    apply_definitions(store, settings)
+    churn_labels = pd.read_parquet(settings.feature_dir / "churn_labels.parquet")
+    nps_labels = pd.read_parquet(settings.feature_dir / "nps_labels.parquet")
+    return SimpleNamespace(
+        root=root, settings=settings, store=store,
+        churn=training_frame(store, churn_labels, "churn_v1"),
+        nps=training_frame(store, nps_labels, "nps_v1"),
+    )

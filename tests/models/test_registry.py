@@ -1,0 +1,76 @@
+"""MLflow tracking and the registry's champion gate, on a throw-away SQLite store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from configs.settings import load_settings
+from models.registry import data_version, load_alias, log_model_run
+
+
+@dataclass
+class Doubler:
+    factor: float
+
+    def predict(self, frame: pd.DataFrame):
+        return frame["x"].to_numpy() * self.factor
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    return load_settings(data_dir=tmp_path_factory.mktemp("mlflow-data"))
+
+
+def _log(settings, factor: float, auc: float):
+    return log_model_run(
+        settings, experiment_name="churn", registered_name="churn", model=Doubler(factor),
+        params={"factor": factor, "lgbm": {"num_leaves": 8}}, metrics={"valid_roc_auc": auc},
+        tags={"feature_service": "churn_v1", "data_version": "md5:test"},
+        input_example=pd.DataFrame({"x": [1.0, 2.0]}), gate_metric="valid_roc_auc",
+    )
+
+
+def test_champion_moves_only_when_the_new_version_is_better(settings):
+    first = _log(settings, 1.0, auc=0.70)
+    assert first.gate["decision"] == "champion"
+    worse = _log(settings, 2.0, auc=0.65)
+    assert worse.gate == worse.gate | {"decision": "challenger", "champion_version": first.version}
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == worse.version
+    better = _log(settings, 3.0, auc=0.75)
+    assert better.gate["decision"] == "champion"
+    model, version = load_alias("churn", settings)
+    assert version == better.version and model.predict(pd.DataFrame({"x": [2.0]}))[0] == 6.0
+
+
+def test_runs_carry_params_metrics_lineage_and_the_gate(settings):
+    logged = _log(settings, 4.0, auc=0.5)
+    run = MlflowClient().get_run(logged.run_id)
+    assert run.data.params["lgbm.num_leaves"] == "8"
+    assert run.data.metrics["valid_roc_auc"] == 0.5
+    assert run.data.tags["feature_service"] == "churn_v1"
+    assert run.data.tags["gate.decision"] == "challenger"
+    assert settings.tracking_uri.startswith("sqlite:///")
+    assert mlflow.get_experiment_by_name("churn").artifact_location.startswith(
+        (settings.mlflow_dir / "artifacts").resolve().as_uri())
+
+
+def test_logged_model_loads_as_pyfunc_with_a_signature(settings):
+    logged = _log(settings, 5.0, auc=0.1)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/churn/{logged.version}")
+    assert list(pyfunc.predict(pd.DataFrame({"x": [1.0]}))) == [5.0]
+    assert pyfunc.metadata.signature is not None
+
+
+def test_data_version_changes_with_the_feature_tables(settings):
+    settings.feature_dir.mkdir(parents=True, exist_ok=True)
+    (settings.feature_dir / "customer_o.parquet").write_bytes(b"one")
+    first = data_version(settings)
+    (settings.feature_dir / "customer_o.parquet").write_bytes(b"two")
+    assert data_version(settings) != first and first.startswith("md5:")
