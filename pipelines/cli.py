@@ -23,6 +23,8 @@ console = Console()
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",   # no machine here reaches the internet
     "PREFECT_LOGGING_LEVEL": "WARNING",             # the CLI reports progress itself
+    # the local ephemeral server can take longer than Prefect's 20 s on a busy 2-core machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 

@@ -17,6 +17,7 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="cem-prefect-"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def make_world(root: Path, **params) -> Path:
