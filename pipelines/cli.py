@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +33,8 @@ PREFECT_DEFAULTS = {
 def _defaults() -> None:
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # third-party deprecation chatter (ibis under Feast) is not for the user's eyes
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
 
 
 def _progress() -> Progress:
