@@ -159,6 +159,6 @@ def load_settings(params_file: Path | None = None, **overrides) -> Settings:
     data = read_params(path)
     data["params_file"] = path
     settings = Settings(**data)
-    if overrides:
-        settings = settings.model_copy(update=overrides)
+    if overrides:  # explicit arguments win over the environment; validated like the rest
+        settings = Settings.model_validate(settings.model_dump() | overrides)
     return settings

@@ -112,6 +112,17 @@ def log_model_run(
     return LoggedModel(run.info.run_id, registered_name, version, gate)
 
 
+def log_metrics_run(settings: Settings, *, experiment_name: str, run_name: str,
+                    metrics: dict[str, float], tags: dict[str, str]) -> str:
+    """A comparison run without a registered model (e.g. a baseline), beside the model's run."""
+    configure(settings)
+    with mlflow.start_run(experiment_id=experiment(experiment_name, settings),
+                          run_name=run_name) as run:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.set_tags(tags)
+    return run.info.run_id
+
+
 def _flat(params: dict, prefix: str = "") -> dict[str, Any]:
     out = {}
     for key, value in params.items():

@@ -127,6 +127,22 @@ def features(data_dir: DataDir = None) -> None:
 
 
 @app.command()
+def train(data_dir: DataDir = None) -> None:
+    """Train the models, explain them, log and register them in MLflow."""
+    from pipelines import progress as hook
+    from pipelines.flows import train_flow
+    from pipelines.report import print_training
+
+    settings = _settings(data_dir)
+    with _progress() as progress:
+        task = progress.add_task("training models", total=1)
+        hook.install(advance=lambda: progress.advance(task))
+        result = train_flow(settings.data_dir)
+    print_training(console, result)
+    console.print(f"MLflow tracking store: {settings.tracking_uri}  (open it with `make ui`)")
+
+
+@app.command()
 def lookup(
     customer_id: Annotated[list[str], typer.Argument(help="One or more customer ids.")],
     service: Annotated[str, typer.Option(help="Feast FeatureService.")] = "churn_v1",
@@ -146,6 +162,7 @@ def demo(data_dir: DataDir = None) -> None:
     simulate(data_dir=settings.data_dir)
     ingest(data_dir=settings.data_dir)
     features(data_dir=settings.data_dir)
+    train(data_dir=settings.data_dir)
     console.rule("[bold]where to look")
     console.print(f"source exports:   {settings.raw_dir}")
     console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")
@@ -153,6 +170,10 @@ def demo(data_dir: DataDir = None) -> None:
     console.print(f"quarantine:       {settings.quarantine_dir}")
     console.print(f"feature store:    {settings.feature_dir} (tables), {settings.feast_dir} "
                   "(registry, online store); try `cem lookup C0000002`")
+    console.print(f"models:           MLflow at {settings.tracking_uri}; `make ui` opens the UI "
+                  "on http://127.0.0.1:5000 to compare runs")
+    console.print("pipeline runs:    `make prefect-ui`, then export "
+                  "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
 
 
 def main() -> None:  # pragma: no cover - console entry point

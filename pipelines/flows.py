@@ -78,3 +78,18 @@ def features_flow(data_dir: Path) -> dict:
     feast_materialize_task(data_dir)
     progress.advance()
     return {"rows": rows, "registered": names}
+
+
+@task(name="train-churn")
+def train_churn_task(data_dir: Path) -> dict:
+    from models.train import train_and_log_churn
+
+    return train_and_log_churn(load_settings(data_dir=data_dir))
+
+
+@flow(name="train")
+def train_flow(data_dir: Path) -> dict:
+    """Train, explain, evaluate and register the models."""
+    churn = train_churn_task(data_dir)
+    progress.advance()
+    return {"churn": churn}

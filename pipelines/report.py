@@ -1,0 +1,41 @@
+"""Rich rendering of step results for the `cem` command line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+CHURN_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile",
+                 "capture_top_decile")
+
+
+def churn_table(churn: dict) -> Table:
+    table = Table(title="churn model, out-of-time validation")
+    table.add_column("metric")
+    table.add_column("LightGBM (calibrated)", justify="right")
+    table.add_column("logistic baseline", justify="right")
+    for name in CHURN_METRICS:
+        table.add_row(name, f"{churn['lightgbm'][name]:.3f}", f"{churn['baseline'][name]:.3f}")
+    return table
+
+
+def nps_table(nps: dict) -> Table:
+    table = Table(title="company NPS on the latest relationship wave (counts every invitee)")
+    for col in ("estimate", "NPS"):
+        table.add_column(col, justify="right" if col == "NPS" else "left")
+    for label, value in nps.get("headline", {}).items():
+        table.add_row(label, value if isinstance(value, str) else f"{value:.1f}")
+    return table
+
+
+def print_training(console: Console, result: dict) -> None:
+    churn, nps = result["churn"], result.get("nps")
+    console.print(churn_table(churn))
+    gate = churn["gate"]
+    console.print(f"churn model version {churn['version']}: {gate['decision']} "
+                  f"(valid_roc_auc {gate['candidate_value']:.3f} vs champion "
+                  f"{gate['champion_value'] if gate['champion_value'] is not None else 'none'})")
+    drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in churn["key_drivers"])
+    console.print(f"churn key drivers: {drivers}")
+    if nps:
+        console.print(nps_table(nps))
