@@ -28,9 +28,10 @@ Models (LightGBM, all trained on the invitation frame of ``models.nps_data``):
   i's response, and both groups are selected on answering j alike). ``gamma`` is set
   so that the tilt lowers the anchored non-respondents' predictions by that gap; its
   bootstrap standard error (clustered by customer) travels into the NPS interval.
-* **wave recalibration** (optional, per wave): a common tilt of every invitee's
-  distribution so that the wave's own respondents are predicted right on average; it
-  absorbs what happened after the feature snapshot (a price rise in the survey month).
+* **wave recalibration** (``company_nps(recalibrate=True)``, the default): a common
+  tilt of every invitee's distribution so that the wave's own respondents are predicted
+  as well as the training respondents were; it absorbs what happened between the
+  feature snapshot and the answers (a price rise in the survey month).
 
 The uncorrected model (``corrected=False``) is the same pipeline without weights,
 selection tilt or recalibration: what a plain model trained on respondents predicts.
@@ -50,6 +51,7 @@ from scipy.optimize import brentq
 from sklearn.model_selection import GroupKFold
 
 from configs.settings import LightGBMParams, TrainParams
+from features.feast_defs import NOT_FOR_NPS
 from features.transforms.schema import FEATURE_SCHEMA
 from models.frame import FrameSpec
 from models.nps_data import TOUCHPOINTS
@@ -62,7 +64,6 @@ PRED_COLUMNS = ["nps_pred", "p_detractor", "p_passive", "p_promoter"]
 SNAPSHOT_KEY = "tenure_days"          # same customer + same tenure at the snapshot = same snapshot
 ANCHOR_DAYS = 45                      # later anchors: at most this long after the invitation
 DEFAULT_TOUCHPOINT = "relationship"   # when scoring customers outside any invitation
-NOT_FEATURES = {"actions_90d", "days_since_last_action"}   # left out of nps_v1 (feast_defs)
 GAMMA_BOUNDS = (-5.0, 5.0)
 RESIDUAL_FOLDS = 3
 # One thread: on a shared or busy machine LightGBM's OpenMP threads spin and run 10-20x
@@ -126,7 +127,7 @@ def gamma_for_shift(dist: np.ndarray, shift: float) -> float:
 def model_features(frame: pd.DataFrame) -> list[str]:
     """The nps_v1 feature columns present in ``frame``, in schema order."""
     return [c for table in FEATURE_SCHEMA.values() for c in table
-            if c in frame.columns and c not in NOT_FEATURES]
+            if c in frame.columns and c not in NOT_FOR_NPS]
 
 
 def model_spec(frame: pd.DataFrame, features: list[str] | None = None) -> FrameSpec:
@@ -165,7 +166,7 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, weights: np.ndarray | None, time
     y = np.asarray(y, dtype=np.float64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     p = lgb_params(params, seed, objective, **extra)
-    order = np.argsort(pd.to_datetime(times).to_numpy(), kind="stable")
+    order = np.argsort(pd.to_datetime(times, utc=True).to_numpy(dtype="datetime64[ns]"), kind="stable")
     n_stop = int(round(valid_share * len(y)))
     rounds = params.n_estimators
     if 50 <= n_stop < len(y) - 50:
@@ -276,6 +277,7 @@ class NpsModel:
     selection_gamma_se: float = 0.0
     gap: SelectionGap = field(default_factory=SelectionGap)
     offset_gamma: float = 0.0        # wave recalibration, applied to every row
+    offset_gamma_se: float = 0.0
     respondent_residual: dict = field(default_factory=dict)   # mean answer - E[p1], per touchpoint
     info: dict = field(default_factory=dict)
 
@@ -341,7 +343,13 @@ class NpsModel:
             return out
         p1 = self.respondent_distribution(answered)
         usual = answered["touchpoint"].map(self.respondent_residual).fillna(0.0).to_numpy()
-        out.offset_gamma = gamma_for_mean(p1, float((answered["nps"].to_numpy() - usual).mean()))
+        target = answered["nps"].to_numpy(np.float64) - usual
+        out.offset_gamma = gamma_for_mean(p1, float(target.mean()))
+        if len(answered) > 1:     # the respondents' mean is itself a sample: its error, as a tilt
+            se = float(target.std(ddof=1) / np.sqrt(len(answered)))
+            up = gamma_for_mean(p1, float(target.mean()) + se)
+            down = gamma_for_mean(p1, float(target.mean()) - se)
+            out.offset_gamma_se = float(abs(up - down) / 2)
         return out
 
     def without_selection(self) -> NpsModel:
@@ -356,6 +364,7 @@ class NpsModel:
                 "selection_gap_se": self.gap.se, "anchor_pairs": self.gap.pairs,
                 "anchor_pairs_answered": self.gap.pairs_answered,
                 "anchor_customers": self.gap.customers, "offset_gamma": self.offset_gamma,
+                "offset_gamma_se": self.offset_gamma_se,
                 **self.info}
 
 
@@ -497,8 +506,9 @@ def company_nps(model: NpsModel, wave: pd.DataFrame, samples: int = 300, seed: i
 
     Respondents count with their answer, non-respondents with their predicted class
     probabilities. The interval is a bootstrap over customers (``samples`` draws,
-    ``seed``); with ``model_uncertainty`` each draw also perturbs the selection tilt by
-    its standard error, so the interval covers the correction's own uncertainty.
+    ``seed``); with ``model_uncertainty`` each draw also perturbs the non-respondents'
+    tilt by the standard errors of the selection gap and of the recalibration, so the
+    interval covers the corrections' own uncertainty.
     ``recalibrate`` tilts the model to the wave's respondents first (a corrected model only).
     """
     if wave.empty:
@@ -527,7 +537,8 @@ def company_nps(model: NpsModel, wave: pd.DataFrame, samples: int = 300, seed: i
     v, s, c, rv, rc = _cluster_sums(codes, n, value, slope, np.ones(len(wave)),
                                     value * answered, answered.astype(float))
     rng = np.random.default_rng(seed)
-    sd = model.selection_gamma_se if (model_uncertainty and np.isfinite(model.selection_gamma_se)) else 0.0
+    sd = float(np.hypot(np.nan_to_num(model.selection_gamma_se), model.offset_gamma_se))
+    sd = sd if model_uncertainty else 0.0
     draws, rdraws = np.empty(samples), np.empty(samples)
     for b in range(samples):
         k = np.bincount(rng.integers(0, n, n), minlength=n)

@@ -43,17 +43,18 @@ def roc_figure(curves: Curves) -> Figure:
 def calibration_figure(curves: Curves, bins: int = 10) -> Figure:
     """Reliability diagram: observed churn rate against mean predicted probability per bin.
 
-    Points sit on the diagonal when the model is calibrated; the legend gives the ECE
-    computed from the same bins. Axes stop at the largest probability seen, since churn
-    probabilities crowd the bottom of [0, 1].
+    Points sit on the diagonal when the model is calibrated; their area grows with the
+    bin's rows (sparse top bins are noisy); the legend gives the ECE of the same bins.
+    Axes stop at the largest probability seen: churn probabilities crowd near 0.
     """
     fig, ax = _figure("Calibration, out-of-time validation")
     top = 0.0
     for name, (y, p) in curves.items():
         table = calibration_bins(y, p, bins)
         ece = expected_calibration_error(y, p, bins)
-        ax.plot(table["mean_predicted"], table["observed_rate"], marker="o",
-                label=f"{name} (ECE {ece:.3f})")
+        line, = ax.plot(table["mean_predicted"], table["observed_rate"], label=f"{name} (ECE {ece:.3f})")
+        ax.scatter(table["mean_predicted"], table["observed_rate"], color=line.get_color(),
+                   s=8 + 200 * np.sqrt(table["n"] / table["n"].sum()), zorder=3)
         top = max(top, float(table["mean_predicted"].max()), float(table["observed_rate"].max()))
     top = min(1.0, top * 1.05 + 0.01)
     ax.plot([0, top], [0, top], linestyle="--", color="grey", linewidth=1, label="perfect")

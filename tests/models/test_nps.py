@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from models.evaluate import evaluate_wave, load_survey_truth, nonresponder_metri
 from models.nps import (
     PRED_COLUMNS,
     SCORES,
+    NpsModel,
     anchor_pairs,
     class_probabilities,
     company_nps,
@@ -22,6 +24,7 @@ from models.nps import (
     nps_of_scores,
     selection_gap,
     tilt,
+    wave_nps,
 )
 from models.nps_data import (
     invitation_frame,
@@ -280,3 +283,17 @@ def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_invitees(fi
     # The uncertainty of the selection correction widens the interval.
     full = company_nps(fitted.corrected, wave, samples=200, seed=1, model_uncertainty=True)
     assert full.nps == pytest.approx(res.nps) and (full.high - full.low) > (res.high - res.low)
+
+
+def test_wave_table_and_a_pickled_model(fitted, nps_frame, tmp_path):
+    """The registry stores models with joblib: a round trip predicts the same."""
+    waves = relationship_waves(nps_frame)[-2:]
+    table = wave_nps(fitted.corrected, nps_frame, waves, samples=50, seed=0)
+    assert table["survey_id"].tolist() == waves
+    assert (table["low"] <= table["high"]).all() and (table["invitees"] > 0).all()
+    assert (table["respondents_nps"] > table["nps"]).all()
+    joblib.dump(fitted.corrected, tmp_path / "nps.joblib")
+    loaded = joblib.load(tmp_path / "nps.joblib")
+    assert isinstance(loaded, NpsModel)
+    rows = fitted.wave.head(50)
+    pd.testing.assert_frame_equal(loaded.predict(rows), fitted.corrected.predict(rows))
