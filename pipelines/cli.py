@@ -47,6 +47,16 @@ def _settings(data_dir: Path | None) -> Settings:
     return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
 
 
+def _run_steps(description: str, steps: int, flow, *args):
+    """Run a flow whose tasks report finished steps through ``pipelines.progress``."""
+    from pipelines import progress as hook
+
+    with _progress() as progress:
+        task = progress.add_task(description, total=steps)
+        hook.install(advance=lambda: progress.advance(task))
+        return flow(*args)
+
+
 DataDir = Annotated[
     Path | None, typer.Option(help="Root of the data folders (default: CEM_DATA_DIR or ./data).")
 ]
@@ -111,14 +121,10 @@ def ingest(
 @app.command()
 def features(data_dir: DataDir = None) -> None:
     """Build the fused X+O feature tables, `feast apply` them and fill the online store."""
-    from pipelines import progress as hook
     from pipelines.flows import features_flow
 
     settings = _settings(data_dir)
-    with _progress() as progress:
-        task = progress.add_task("building features", total=3)
-        hook.install(advance=lambda: progress.advance(task))
-        result = features_flow(settings.data_dir)
+    result = _run_steps("building features", 3, features_flow, settings.data_dir)
     for table, rows in result["rows"].items():
         console.print(f"  {table:<24} {rows:>12,} rows")
     console.print(f"registered in Feast: {', '.join(result['registered'])}")
@@ -129,15 +135,11 @@ def features(data_dir: DataDir = None) -> None:
 @app.command()
 def train(data_dir: DataDir = None) -> None:
     """Train the models, explain them, log and register them in MLflow."""
-    from pipelines import progress as hook
     from pipelines.flows import train_flow
     from pipelines.report import print_training
 
     settings = _settings(data_dir)
-    with _progress() as progress:
-        task = progress.add_task("training models", total=1)
-        hook.install(advance=lambda: progress.advance(task))
-        result = train_flow(settings.data_dir)
+    result = _run_steps("training models", 1, train_flow, settings.data_dir)
     print_training(console, result)
     console.print(f"MLflow tracking store: {settings.tracking_uri}  (open it with `make ui`)")
 
