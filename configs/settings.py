@@ -70,6 +70,31 @@ class TrainParams(_Section):
     seed: int = 0
 
 
+class PrescribeParams(_Section):
+    """Next-best-action cycle: value at risk, contact policy, capacity and budget."""
+
+    actions_file: Path = PROJECT_ROOT / "configs" / "actions.yaml"
+    cycle_days: int = Field(7, ge=1, le=31)            # one plan per cycle (a working week)
+    working_days_per_cycle: int = Field(5, ge=1, le=31)
+    value_months: int = Field(12, ge=1)                # value at risk = margin x charge x months
+    margin_rate: float = Field(0.6, gt=0, le=1)
+    min_days_since_contact: int = Field(14, ge=0)      # no action within N days of the last one
+    min_days_since_survey: int = Field(7, ge=0)        # nor of the last survey invitation
+    max_contacts_per_week: int = Field(1, ge=1)        # per customer, actions + surveys
+    rep_minutes_per_day: float = Field(240.0, gt=0)    # each rep's daily capacity
+    budget: float | None = Field(None, ge=0)           # total action cost per cycle (None: no cap)
+    min_expected_value: float = 0.0                    # actions below this are never planned
+
+
+class ServingParams(_Section):
+    """Serving database and scoring service."""
+
+    database_url: str | None = None                    # None: SQLite under data/serving
+    max_batch_rows: int = Field(1000, ge=1)            # POSTed feature rows per request
+    page_size: int = Field(25, ge=1, le=500)
+    model_refresh_seconds: float = Field(30.0, gt=0)   # how often the champion alias is re-read
+
+
 class Settings(BaseSettings):
     """Everything configurable. Paths derive from ``data_dir`` unless set."""
 
@@ -92,6 +117,8 @@ class Settings(BaseSettings):
     ingest: IngestParams = IngestParams()
     features: FeaturesParams = FeaturesParams()
     train: TrainParams = TrainParams()
+    prescribe: PrescribeParams = PrescribeParams()
+    serving: ServingParams = ServingParams()
 
     @property
     def raw_dir(self) -> Path:
@@ -123,6 +150,16 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.data_dir / "serving"
+
+    @property
+    def serving_database_url(self) -> str:
+        """SQLAlchemy URL of the serving database (SQLite file by default)."""
+        url = self.serving.database_url
+        return url or f"sqlite:///{(self.serving_dir / 'serving.db').resolve()}"
 
     @property
     def feature_dir(self) -> Path:
