@@ -139,9 +139,29 @@ def overall(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_nps(settings: Settings, store: FeatureStore, survey_ids: list[str] | None = None,
-                 last: int = 2, params: TrainParams | None = None) -> pd.DataFrame:
-    """Out-of-time evaluation of the latest ``last`` relationship waves (or ``survey_ids``)."""
-    frame = with_features(store, load_invitation_frame(settings.clean_dir))
+                 last: int = 2, params: TrainParams | None = None,
+                 frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Out-of-time evaluation of the latest ``last`` relationship waves (or ``survey_ids``).
+
+    ``frame``: the invitation frame with features when the caller already built it.
+    """
+    if frame is None:
+        frame = with_features(store, load_invitation_frame(settings.clean_dir))
     truth = load_survey_truth(settings.truth_dir)
     waves = survey_ids if survey_ids is not None else relationship_waves(frame)[-last:]
     return evaluate_out_of_time(frame, truth, params or settings.train, waves)
+
+
+def world_answers_available(settings: Settings) -> bool:
+    """True for the built-in simulated world, whose would-be answers are on disk."""
+    return (Path(settings.truth_dir) / TRUTH_FILE).exists()
+
+
+def predicted_vs_actual(settings: Settings, model: NpsModel, wave: pd.DataFrame) -> pd.DataFrame:
+    """Non-respondents of ``wave``: ``nps_pred`` and the answer they would have given
+    (``actual``), for the predicted-vs-true plot."""
+    truth = load_survey_truth(settings.truth_dir)
+    silent = wave[wave["responded"] == 0]
+    pred = model.predict(silent)
+    return pd.DataFrame({"nps_pred": pred["nps_pred"].to_numpy(),
+                         "actual": _true_scores(silent, truth)}, index=silent.index)

@@ -139,7 +139,7 @@ def train(data_dir: DataDir = None) -> None:
     from pipelines.report import print_training
 
     settings = _settings(data_dir)
-    result = _run_steps("training models", 1, train_flow, settings.data_dir)
+    result = _run_steps("training models", 2, train_flow, settings.data_dir)
     print_training(console, result)
     console.print(f"MLflow tracking store: {settings.tracking_uri}  (open it with `make ui`)")
 

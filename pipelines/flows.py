@@ -87,9 +87,18 @@ def train_churn_task(data_dir: Path) -> dict:
     return train_and_log_churn(load_settings(data_dir=data_dir))
 
 
+@task(name="train-nps")
+def train_nps_task(data_dir: Path) -> dict:
+    from models.train_nps import train_and_log_nps
+
+    return train_and_log_nps(load_settings(data_dir=data_dir))
+
+
 @flow(name="train")
 def train_flow(data_dir: Path) -> dict:
     """Train, explain, evaluate and register the models."""
     churn = train_churn_task(data_dir)
     progress.advance()
-    return {"churn": churn}
+    nps = train_nps_task(data_dir)
+    progress.advance()
+    return {"churn": churn, "nps": nps}

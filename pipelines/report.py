@@ -20,7 +20,8 @@ def churn_table(churn: dict) -> Table:
 
 
 def nps_table(nps: dict) -> Table:
-    table = Table(title="company NPS on the latest relationship wave (counts every invitee)")
+    wave = nps.get("latest_wave", "latest relationship wave")
+    table = Table(title=f"company NPS, {wave} (counts every invitee)")
     for col in ("estimate", "NPS"):
         table.add_column(col, justify="right" if col == "NPS" else "left")
     for label, value in nps.get("headline", {}).items():
@@ -39,3 +40,8 @@ def print_training(console: Console, result: dict) -> None:
     console.print(f"churn key drivers: {drivers}")
     if nps:
         console.print(nps_table(nps))
+        gate = nps["gate"]
+        console.print(f"NPS model version {nps['version']}: {gate['decision']} "
+                      f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")
+        drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"])
+        console.print(f"NPS key drivers: {drivers}")

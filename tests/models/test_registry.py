@@ -49,6 +49,20 @@ def test_champion_moves_only_when_the_new_version_is_better(settings):
     assert version == better.version and model.predict(pd.DataFrame({"x": [2.0]}))[0] == 6.0
 
 
+def test_error_metric_gate_promotes_the_lower_value(settings):
+    def log(factor: float, mae: float):
+        return log_model_run(
+            settings, experiment_name="nps", registered_name="nps-gate", model=Doubler(factor),
+            params={"factor": factor}, metrics={"valid_mae": mae},
+            tags={"feature_service": "nps_v1", "data_version": "md5:test"},
+            input_example=pd.DataFrame({"x": [1.0]}), gate_metric="valid_mae", higher_is_better=False)
+
+    assert log(1.0, mae=1.3).gate["decision"] == "champion"
+    assert log(2.0, mae=1.4).gate["decision"] == "challenger"
+    assert log(3.0, mae=1.2).gate["decision"] == "champion"
+    assert load_alias("nps-gate", settings)[0].factor == 3.0
+
+
 def test_runs_carry_params_metrics_lineage_and_the_gate(settings):
     logged = _log(settings, 4.0, auc=0.5)
     run = MlflowClient().get_run(logged.run_id)

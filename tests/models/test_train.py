@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
@@ -46,3 +47,46 @@ def test_baseline_is_logged_beside_the_model(model_world, churn_run):
     exp = client.get_experiment_by_name("churn")
     runs = client.search_runs([exp.experiment_id], "tags.model_type = 'logistic_regression_baseline'")
     assert runs and "valid_roc_auc" in runs[0].data.metrics
+
+
+@pytest.fixture(scope="module")
+def nps_run(model_world):
+    from models.train_nps import train_and_log_nps
+
+    return train_and_log_nps(model_world.settings)
+
+
+@pytest.mark.slow
+def test_nps_run_logs_the_corrected_model_gate_and_world_evaluation(model_world, nps_run):
+    client = MlflowClient()
+    run = client.get_run(nps_run["run_id"])
+    assert run.data.tags["feature_service"] == "nps_v1"
+    assert nps_run["gate"]["metric"] == "valid_respondent_mae"
+    assert nps_run["gate"]["higher_is_better"] is False
+    for name in ("valid_respondent_mae", "uncorrected_valid_respondent_mae", "latest_wave_nps",
+                 "latest_wave_respondents_nps", "model_selection_gamma", "eval_nonresp_mae",
+                 "eval_mean_abs_nps_error"):
+        assert name in run.data.metrics, name
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/shap_key_drivers.png", "plots/company_nps_per_wave.png",
+            "plots/predicted_vs_true_nps.png"} <= plots
+    exp = client.get_experiment_by_name("nps")
+    plain = client.search_runs([exp.experiment_id], "tags.model_type = 'lightgbm_respondents_only'")
+    assert plain and "valid_respondent_mae" in plain[0].data.metrics
+    # the company NPS interval holds the estimate; the survey touchpoint is not a customer driver
+    c = nps_run["company_nps"]
+    assert c["low"] <= c["nps"] <= c["high"]
+    assert "Other factors" not in {d["label"] for d in nps_run["key_drivers"]}
+    metrics = json.loads((model_world.settings.data_dir / "metrics" / "train.json").read_text())
+    assert metrics["nps"]["valid"]["respondent_mae"] == pytest.approx(
+        run.data.metrics["valid_respondent_mae"])
+
+
+@pytest.mark.slow
+def test_nps_champion_predicts_every_customer_with_class_probabilities(model_world, nps_run):
+    model, version = load_alias("nps", model_world.settings)
+    assert version == nps_run["version"]
+    pred = model.predict(model_world.churn.tail(40))   # any customer rows, not only invitees
+    assert pred["nps_pred"].between(0, 10).all()
+    probs = pred[["p_detractor", "p_passive", "p_promoter"]].sum(axis=1)
+    assert np.allclose(probs, 1.0)
