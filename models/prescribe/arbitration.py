@@ -1,0 +1,323 @@
+"""Arbitration: turn every customer's candidate actions into one feasible plan per cycle.
+
+Rules, in the order a customer meets them (the first one that stops a customer is the
+reason recorded, so every customer in is either planned or skipped for one reason):
+
+1. ``not_eligible``: no action passes the catalogue's eligibility rules;
+2. ``no_positive_value``: no eligible action is worth more than
+   ``max(min_expected_value, 0)`` (an action that loses money is never planned);
+3. ``contact_policy_recent_action``: the last retention action was less than
+   ``min_days_since_contact`` days ago, or every valuable action is still inside its own
+   ``limits.min_days_between``;
+4. ``contact_policy_recent_survey``: a survey invitation less than ``min_days_since_survey``
+   days ago;
+5. ``weekly_cap``: this contact would exceed ``max_contacts_per_week`` (actions and survey
+   invitations of the last 7 days plus this one);
+6. limits met during allocation: ``action_limit`` (``limits.max_per_cycle``),
+   ``rep_capacity`` (each rep has ``rep_minutes_per_day x working_days_per_cycle``
+   minutes), ``budget`` (total cost, from the argument or ``params.budget``). The reason
+   is the limit that stopped the customer's highest-priority action.
+
+Allocation is greedy over (customer, action) pairs in priority order, at most one action
+per customer; when a customer's best action hits a limit, their next-best is tried in
+its own place in the order. Priority is the expected value net of the shadow prices of
+the limits that bind (``models.prescribe.pricing``): plain expected value when nothing
+binds, and under a binding budget a trade-off between value and cost that beats both
+"highest EV first" and "highest EV per cost". Missing contact history (NaN, or a
+customer absent from ``contacts``) means never contacted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import PrescribeParams
+from models.prescribe.actions import Catalogue
+from models.prescribe.pricing import Prices, Problem, shadow_prices, value_bound
+
+log = logging.getLogger(__name__)
+
+SKIP_REASONS = ("not_eligible", "no_positive_value", "contact_policy_recent_action",
+                "contact_policy_recent_survey", "weekly_cap", "action_limit", "rep_capacity", "budget")
+_ACTION_LIMIT, _REP, _BUDGET = 5, 6, 7
+EPS = 1e-9
+REQUIRED = ("customer_id", "rep_id", "action_id", "expected_value", "cost", "handling_minutes", "eligible")
+CONTACT_COLUMNS = ("days_since_last_action", "days_since_last_invitation", "contacts_7d")
+PLAN_COLUMNS = ["customer_id", "rep_id", "rank_in_rep", "action_id", "action_label", "channel",
+                "expected_value", "cost", "handling_minutes", "p_churn", "uplift", "value_at_risk",
+                "priority"]
+SKIP_COLUMNS = ["customer_id", "rep_id", "reason", "action_id", "expected_value"]
+
+
+@dataclass
+class Plan:
+    """Chosen actions (one row per planned customer) and every other customer with a reason."""
+
+    actions: pd.DataFrame
+    skipped: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+    rep_minutes_per_day: float = 240.0
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Candidates as dense customers x actions matrices (row = -1 where a pair is absent)."""
+
+    customers: np.ndarray   # customer ids, one per customer code
+    row: np.ndarray         # candidate row per (customer, action)
+    rep: np.ndarray         # rep group per customer; the last group is "no rep" (capacity 0)
+    reps: np.ndarray        # rep ids per group (without the "no rep" group)
+
+
+def _action_codes(actions: pd.Series, ids: list[str]) -> np.ndarray:
+    """Catalogue position of each row's action (-1: unknown); cheap for a categorical column."""
+    if isinstance(actions.dtype, pd.CategoricalDtype):
+        lookup = pd.Index(ids).get_indexer(actions.cat.categories.astype(str))
+        codes = actions.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(lookup, -1)[codes], -1)
+    return pd.Index(ids).get_indexer(actions.astype(str))
+
+
+def _encode(candidates: pd.DataFrame, catalogue: Catalogue) -> Encoded:
+    """Codes for customers, actions and reps; refuses unknown actions and duplicate pairs."""
+    missing = [c for c in REQUIRED if c not in candidates.columns]
+    if missing:
+        raise ValueError(f"candidates: missing column {missing[0]!r}")
+    cust, customers = pd.factorize(candidates["customer_id"], sort=False)
+    act = _action_codes(candidates["action_id"], catalogue.ids)
+    if (act < 0).any():
+        bad = candidates["action_id"].to_numpy()[act < 0][0]
+        raise ValueError(f"candidates: action {bad!r} is not in the catalogue ({catalogue.source})")
+    n, k = len(customers), len(catalogue)
+    flat = cust.astype(np.int64) * k + act
+    if len(flat) and np.bincount(flat, minlength=n * k).max() > 1:
+        raise ValueError("candidates: a (customer_id, action_id) pair appears twice")
+    row = np.full(n * k, -1, dtype=np.int64)
+    row[flat] = np.arange(len(flat))
+    rep_rows, reps = pd.factorize(candidates["rep_id"], sort=True)
+    rep_rows = np.where(rep_rows < 0, len(reps), rep_rows)
+    rep = np.full(n, len(reps), dtype=np.int64)
+    rep[cust[::-1]] = rep_rows[::-1]
+    if (rep[cust] != rep_rows).any():
+        raise ValueError("candidates: a customer has more than one rep_id")
+    return Encoded(np.asarray(customers, dtype=object), row.reshape(n, k), rep,
+                   np.asarray(reps, dtype=object))
+
+
+def _dense(values: np.ndarray, row: np.ndarray, fill) -> np.ndarray:
+    """A per-candidate column laid out as customers x actions."""
+    out = np.where(row >= 0, values[np.maximum(row, 0)] if len(values) else fill, fill)
+    return out
+
+
+def _contacts(contacts: pd.DataFrame | None, customers: np.ndarray) -> pd.DataFrame:
+    """Each customer's contact history aligned to the customer codes; absent = never."""
+    if contacts is None:
+        contacts = pd.DataFrame(columns=["customer_id", *CONTACT_COLUMNS])
+    missing = [c for c in ("customer_id", *CONTACT_COLUMNS) if c not in contacts.columns]
+    if missing:
+        raise ValueError(f"contacts: missing column {missing[0]!r}")
+    if contacts["customer_id"].duplicated().any():
+        raise ValueError("contacts: duplicate customer_id")
+    out = contacts.set_index("customer_id")[list(CONTACT_COLUMNS)].reindex(customers)
+    out = out.apply(pd.to_numeric, errors="coerce")
+    out["contacts_7d"] = out["contacts_7d"].fillna(0.0)
+    return out
+
+
+def _funnel(elig, positive, repeat_ok, history: pd.DataFrame, params: PrescribeParams) -> np.ndarray:
+    """Reason code per customer for the checks before allocation; -1 = goes to allocation."""
+    last_action = history["days_since_last_action"].to_numpy(np.float64)
+    last_invite = history["days_since_last_invitation"].to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        recent_action = (last_action < params.min_days_since_contact) | ~(positive & repeat_ok).any(1)
+        recent_survey = last_invite < params.min_days_since_survey
+    weekly = history["contacts_7d"].to_numpy(np.float64) + 1 > params.max_contacts_per_week
+    return np.select([~elig.any(1), ~positive.any(1), recent_action, recent_survey, weekly],
+                     [0, 1, 2, 3, 4], -1)
+
+
+def _first_violation(order_c, head, rep, act, cost, minutes, problem: Problem) -> int:
+    """Index of the first pair in priority order at which accepting every customer's first
+    pair would break a limit: everything before it is what the greedy loop would do."""
+    w_min = np.where(head, minutes, 0.0)
+    w_cnt = head.astype(np.float64)
+    cum_rep = pd.Series(w_min).groupby(rep).cumsum().to_numpy()
+    cum_act = pd.Series(w_cnt).groupby(act).cumsum().to_numpy()
+    cum_cost = np.cumsum(np.where(head, cost, 0.0))
+    bad = head & ((cum_rep > problem.rep_cap[rep] + EPS) | (cum_act > problem.act_cap[act] + EPS)
+                  | (cum_cost > problem.budget + EPS))
+    hit = np.flatnonzero(bad)
+    return int(hit[0]) if len(hit) else len(order_c)
+
+
+def _allocate(order_c, order_a, problem: Problem, n_customers: int):
+    """Greedy pass: accepted mask over the ordered pairs, and the blocking reason per customer."""
+    rep = problem.rep[order_c]
+    cost = problem.cost[order_c, order_a]
+    minutes = problem.minutes[order_c, order_a]
+    head = np.zeros(len(order_c), dtype=bool)
+    head[np.unique(order_c, return_index=True)[1]] = True
+    start = _first_violation(order_c, head, rep, order_a, cost, minutes, problem)
+    accepted = np.zeros(len(order_c), dtype=bool)
+    accepted[:start] = head[:start]
+    pre = np.flatnonzero(accepted)
+    rep_left = (problem.rep_cap - np.bincount(rep[pre], weights=minutes[pre],
+                                               minlength=len(problem.rep_cap))).tolist()
+    act_left = (problem.act_cap - np.bincount(order_a[pre], minlength=len(problem.act_cap))).tolist()
+    budget_left = problem.budget - float(cost[pre].sum())
+    done = np.zeros(n_customers, dtype=bool)
+    done[order_c[pre]] = True
+    done_l, reason = done.tolist(), [-1] * n_customers
+    c_l, r_l, a_l = order_c[start:].tolist(), rep[start:].tolist(), order_a[start:].tolist()
+    m_l, k_l = minutes[start:].tolist(), cost[start:].tolist()
+    for j in range(len(c_l)):       # the one sequential step: a limit depends on all before it
+        c = c_l[j]
+        if done_l[c]:
+            continue
+        a, r, m, k = a_l[j], r_l[j], m_l[j], k_l[j]
+        why = (_ACTION_LIMIT if act_left[a] < 1 - EPS else _REP if m > rep_left[r] + EPS
+               else _BUDGET if k > budget_left + EPS else -1)
+        if why >= 0:
+            if reason[c] < 0:
+                reason[c] = why
+            continue
+        done_l[c] = True
+        act_left[a] -= 1
+        rep_left[r] -= m
+        budget_left -= k
+        accepted[start + j] = True
+    return accepted, np.array(reason, dtype=np.int64)
+
+
+def _problem(ev, valid, enc: Encoded, candidates, catalogue, params, budget) -> Problem:
+    reps = len(enc.reps) + 1
+    rep_cap = np.full(reps, params.rep_minutes_per_day * params.working_days_per_cycle)
+    rep_cap[-1] = 0.0                   # customers without a rep: only actions with no rep time
+    cost = _dense(candidates["cost"].to_numpy(np.float64), enc.row, np.inf)
+    minutes = _dense(candidates["handling_minutes"].to_numpy(np.float64), enc.row, np.inf)
+    total = budget if budget is not None else params.budget
+    return Problem(np.where(valid, ev, -np.inf), np.where(valid, cost, 0.0), np.where(valid, minutes, 0.0),
+                   enc.rep, rep_cap, catalogue.max_per_cycle(), np.inf if total is None else float(total))
+
+
+def _order(net: np.ndarray, ev: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plannable pairs by priority: net value, then EV, then customer and action code (stable)."""
+    c, a = np.nonzero(valid)
+    order = np.lexsort((a, c, -ev[c, a], -net[c, a]))
+    return c[order], a[order]
+
+
+def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
+              params: PrescribeParams, budget: float | None = None) -> Plan:
+    """One plan for the cycle: at most one action per customer within policy and limits.
+
+    ``candidates`` is the long frame of ``candidate_actions``; ``contacts`` has
+    customer_id, days_since_last_action, days_since_last_invitation (NaN = never) and
+    contacts_7d. ``budget`` overrides ``params.budget`` when given.
+    """
+    enc = _encode(candidates, catalogue)
+    n = len(enc.customers)
+    ev = _dense(candidates["expected_value"].to_numpy(np.float64), enc.row, np.nan)
+    elig = _dense(candidates["eligible"].to_numpy(bool), enc.row, False)
+    threshold = max(params.min_expected_value, 0.0)
+    with np.errstate(invalid="ignore"):
+        positive = elig & (ev > threshold)
+    history = _contacts(contacts, enc.customers)
+    days = history["days_since_last_action"].to_numpy(np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        repeat_ok = np.isnan(days) | (days >= catalogue.min_days_between()[None, :])
+    reason = _funnel(elig, positive, repeat_ok, history, params)
+    valid = positive & repeat_ok & (reason < 0)[:, None]
+    problem = _problem(ev, valid, enc, candidates, catalogue, params, budget)
+    prices = shadow_prices(problem)
+    net = prices.net(problem)
+    order_c, order_a = _order(net, ev, valid)
+    accepted, blocked = _allocate(order_c, order_a, problem, n)
+    chosen_c, chosen_a = order_c[accepted], order_a[accepted]
+    pool = reason < 0
+    planned = np.zeros(n, dtype=bool)
+    planned[chosen_c] = True
+    reason = np.where(pool & ~planned, blocked, reason)
+    if (reason[~planned] < 0).any() or (pool & ~planned & (blocked < 0)).any():
+        raise RuntimeError("arbitration: a customer left the plan without a reason")
+    actions = _plan_frame(candidates, catalogue, enc.row[chosen_c, chosen_a], net[chosen_c, chosen_a])
+    skipped = _skipped_frame(candidates, enc, catalogue.ids, ev, elig, np.flatnonzero(~planned),
+                             reason)
+    if len(actions) + len(skipped) != n or actions["customer_id"].duplicated().any():
+        raise RuntimeError(f"arbitration: {n} customers in, {len(actions)} planned + "
+                           f"{len(skipped)} skipped")
+    summary = _summary(actions, skipped, problem, prices, n)
+    log.info("plan: %d of %d customers, expected value %.0f, cost %.0f", len(actions), n,
+             summary["expected_value"], summary["cost"])
+    return Plan(actions, skipped, summary, params.rep_minutes_per_day)
+
+
+def _plan_frame(candidates: pd.DataFrame, catalogue: Catalogue, rows: np.ndarray,
+                net: np.ndarray) -> pd.DataFrame:
+    """Chosen rows with labels, channel and each rep's ranking (highest expected value first)."""
+    pick = candidates.iloc[rows]
+    out = pd.DataFrame({c: pick[c].to_numpy() if c in pick.columns else np.nan
+                        for c in ("customer_id", "rep_id", "expected_value", "cost", "handling_minutes",
+                                  "p_churn", "uplift", "value_at_risk")})
+    out["action_id"] = pick["action_id"].astype(str).to_numpy()
+    labels = {a.id: a.label for a in catalogue}
+    channels = {a.id: a.channel for a in catalogue}
+    out["action_label"] = out["action_id"].map(labels)
+    out["channel"] = out["action_id"].map(channels)
+    out["priority"] = net
+    out = out.sort_values(["rep_id", "expected_value", "customer_id"], ascending=[True, False, True],
+                          kind="mergesort", na_position="last")
+    out["rank_in_rep"] = out.groupby("rep_id", dropna=False, sort=False).cumcount() + 1
+    return out[PLAN_COLUMNS].reset_index(drop=True)
+
+
+def _skipped_frame(candidates, enc: Encoded, ids: list[str], ev, elig, idx: np.ndarray,
+                   reason: np.ndarray) -> pd.DataFrame:
+    """Unplanned customers with their reason and their best eligible action (if any)."""
+    score = np.where(elig[idx], np.nan_to_num(ev[idx], nan=-np.inf), -np.inf)
+    best = score.argmax(axis=1) if len(idx) else np.zeros(0, dtype=np.int64)
+    has = elig[idx].any(axis=1)
+    any_row = enc.row[idx].max(axis=1)          # some candidate row of the customer, for its rep
+    return pd.DataFrame({
+        "customer_id": enc.customers[idx],
+        "rep_id": candidates["rep_id"].to_numpy()[any_row],
+        "reason": pd.Categorical.from_codes(reason[idx], categories=list(SKIP_REASONS)),
+        "action_id": np.where(has, np.asarray(ids, dtype=object)[best], None),
+        "expected_value": np.where(has, ev[idx, best], np.nan),
+    }, columns=SKIP_COLUMNS)
+
+
+def _summary(actions: pd.DataFrame, skipped: pd.DataFrame, problem: Problem, prices: Prices, n: int) -> dict:
+    """Counts by reason, totals, the binding prices and the value bound."""
+    counts = skipped["reason"].value_counts()
+    return {
+        "customers": n,
+        "planned": len(actions),
+        "skipped": {r: int(counts.get(r, 0)) for r in SKIP_REASONS},
+        "expected_value": float(actions["expected_value"].sum()),
+        "cost": float(actions["cost"].sum()),
+        "handling_minutes": float(actions["handling_minutes"].sum()),
+        "budget": None if not np.isfinite(problem.budget) else problem.budget,
+        "budget_price": prices.budget,
+        "reps_at_capacity_price": int((prices.rep > 0).sum()),
+        "action_prices": {i: float(p) for i, p in enumerate(prices.action) if p > 0},
+        "value_bound": value_bound(problem, prices),
+    }
+
+
+def rep_lists(plan: Plan) -> pd.DataFrame:
+    """Each rep's ordered list: rank, customer, action, value, and the working day it starts
+    on when the rep works down the list at ``rep_minutes_per_day``."""
+    out = plan.actions.sort_values(["rep_id", "rank_in_rep"], kind="mergesort").reset_index(drop=True)
+    before = out.groupby("rep_id", dropna=False)["handling_minutes"].cumsum() - out["handling_minutes"]
+    out = out.rename(columns={"rank_in_rep": "rank"})
+    out["minutes_before"] = before.to_numpy()
+    out["day"] = (np.floor(out["minutes_before"] / plan.rep_minutes_per_day + EPS) + 1).astype(int)
+    cols = ["rep_id", "rank", "customer_id", "action_id", "action_label", "channel", "expected_value",
+            "p_churn", "uplift", "cost", "handling_minutes", "minutes_before", "day"]
+    return out[cols]

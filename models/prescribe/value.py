@@ -1,0 +1,107 @@
+"""What an action is worth: value at risk, expected value, and the candidate list.
+
+The expected value of delivering action a to customer i is the churn it prevents times
+what the customer is worth, minus what the action costs:
+
+    EV = reduction x value_at_risk - cost,    reduction = -uplift
+
+where ``uplift`` is the change in the 90-day churn probability the action causes (the
+uplift models' output; negative = fewer churners) and ``value_at_risk`` the margin lost
+if the customer leaves. This is P(churn) x relative reduction x value - cost written with
+the absolute reduction the uplift models estimate. The reduction is bounded by what is
+possible: an action cannot remove more churn than there is (``-uplift <= p_churn``) nor
+add more than is left (``uplift <= 1 - p_churn``). A harmful action (uplift > 0, for
+example a call to a customer who dislikes being contacted) is *not* clipped to zero: it
+gets a negative reduction and so an EV below minus its cost, and is never planned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import PrescribeParams
+from models.prescribe.actions import Catalogue, eligibility
+
+CANDIDATE_COLUMNS = ["customer_id", "rep_id", "action_id", "p_churn", "uplift", "value_at_risk",
+                     "cost", "handling_minutes", "expected_value", "eligible"]
+
+
+def value_at_risk(features: pd.DataFrame, params: PrescribeParams) -> pd.Series:
+    """Margin lost if the customer leaves: margin_rate x monthly_charge x value_months.
+
+    An unknown monthly charge gives 0: no action is worth paying for on a value we do
+    not know (the customer still gets tags and scores).
+    """
+    charge = pd.to_numeric(features["monthly_charge"], errors="coerce").fillna(0.0).clip(lower=0.0)
+    return (params.margin_rate * params.value_months * charge).rename("value_at_risk")
+
+
+def churn_reduction(p_churn, uplift) -> np.ndarray:
+    """Absolute drop in churn probability, -uplift bounded to [-(1 - p), p]; NaN stays NaN."""
+    p = np.clip(np.asarray(p_churn, dtype=np.float64), 0.0, 1.0)
+    return np.clip(-np.asarray(uplift, dtype=np.float64), p - 1.0, p)
+
+
+def expected_value(p_churn, uplift, value_at_risk, cost) -> np.ndarray:
+    """EV of delivering an action (arrays broadcast): reduction x value - cost.
+
+    Negative effects are kept, so an action that raises churn is worth less than nothing.
+    """
+    value = np.asarray(value_at_risk, dtype=np.float64)
+    return churn_reduction(p_churn, uplift) * value - np.asarray(cost, dtype=np.float64)
+
+
+def align_effects(customers: pd.DataFrame, effects: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """Uplift per customer (rows of ``customers``) and action (``ids``), shape (n, len(ids)).
+
+    ``effects`` is matched by a ``customer_id`` column or index when it has one, otherwise
+    by index with ``customers``; a customer without an estimate gets NaN (never planned).
+    """
+    missing = [a for a in ids if a not in effects.columns]
+    if missing:
+        raise ValueError(f"effects: no column for action {missing[0]!r} "
+                         f"(the uplift models must estimate every catalogue action)")
+    if "customer_id" in effects.columns:
+        effects = effects.set_index("customer_id")
+    if effects.index.name == "customer_id":
+        if effects.index.has_duplicates:
+            raise ValueError("effects: duplicate customer_id")
+        return effects[ids].reindex(customers["customer_id"].to_numpy()).to_numpy(np.float64)
+    if not effects.index.equals(customers.index):
+        raise ValueError("effects: index does not match the customers frame and there is no "
+                         "customer_id to match on")
+    return effects[ids].to_numpy(np.float64)
+
+
+def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Every (customer, action) pair with its expected value and eligibility (long format).
+
+    ``customers``: customer_id, rep_id, p_churn, value_at_risk and the features the
+    eligibility rules read; ``effects``: one uplift column per action id. Rows are
+    customer-major in catalogue order; ``action_id`` is categorical in catalogue order.
+    """
+    need = [c for c in ("customer_id", "rep_id", "p_churn", "value_at_risk") if c not in customers.columns]
+    if need:
+        raise ValueError(f"customers: missing column {need[0]!r}")
+    if customers["customer_id"].duplicated().any():
+        raise ValueError("customers: duplicate customer_id")
+    ids, n, k = catalogue.ids, len(customers), len(catalogue)
+    uplift = align_effects(customers, effects, ids)
+    p = customers["p_churn"].to_numpy(np.float64)[:, None]
+    value = customers["value_at_risk"].to_numpy(np.float64)[:, None]
+    cost = catalogue.column("cost")[None, :]
+    ev = expected_value(p, uplift, value, cost)
+    eligible = eligibility(catalogue, customers).to_numpy()
+    return pd.DataFrame({
+        "customer_id": np.repeat(customers["customer_id"].to_numpy(), k),
+        "rep_id": np.repeat(customers["rep_id"].to_numpy(), k),
+        "action_id": pd.Categorical.from_codes(np.tile(np.arange(k), n), categories=ids),
+        "p_churn": np.repeat(p[:, 0], k),
+        "uplift": uplift.ravel(),
+        "value_at_risk": np.repeat(value[:, 0], k),
+        "cost": np.tile(cost[0], n),
+        "handling_minutes": np.tile(catalogue.column("handling_minutes"), n),
+        "expected_value": ev.ravel(),
+        "eligible": eligible.ravel(),
+    }, columns=CANDIDATE_COLUMNS)
