@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,3 +64,72 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> 
                 return
         time.sleep(0.05)
     raise TimeoutError(f"server on port {port} did not start in {timeout}s")
+
+
+def _postgres_binary(name: str) -> str:
+    """PostgreSQL's server binaries live outside PATH on Debian (/usr/lib/postgresql/<v>/bin)."""
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+    return found or require_binary(name, "postgresql")
+
+
+def _server_user() -> dict:
+    """PostgreSQL refuses to run as root: as root, run it as the `postgres` user the package creates."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    try:
+        entry = pwd.getpwnam("postgres")
+    except KeyError:
+        message = "running as root and no `postgres` user to run PostgreSQL as: apt-get install postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {"user": entry.pw_uid, "group": entry.pw_gid}
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields a SQLAlchemy psycopg URL."""
+    import psycopg
+
+    initdb, postgres = _postgres_binary("initdb"), _postgres_binary("postgres")
+    who = _server_user()
+    root = Path(tempfile.mkdtemp(prefix="cem-pg-"))  # not under pytest's 0700 tmp: the server user reaches it
+    data = root / "data"
+    if who:
+        os.chown(root, who["user"], who["group"])
+    subprocess.run([initdb, "-D", str(data), "-U", "cem", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **who)
+    port = free_port()
+    proc = subprocess.Popen(
+        [postgres, "-D", str(data), "-p", str(port), "-k", str(root), "-c", "listen_addresses=127.0.0.1",
+         "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **who,
+    )
+    try:
+        _wait_for_port(port, proc, timeout=60)
+        _wait_for_postgres(lambda: psycopg.connect(f"host=127.0.0.1 port={port} user=cem dbname=postgres"))
+        yield f"postgresql+psycopg://cem@127.0.0.1:{port}/postgres"
+    finally:
+        proc.send_signal(signal.SIGINT)                  # fast shutdown: does not wait for clients
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_postgres(connect, timeout: float = 60.0) -> None:
+    """The port opens before the server accepts sessions ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connect().close()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -1,0 +1,40 @@
+"""When an event should alert the owning rep, and the reason the rep reads.
+
+Pure rules, shared by the event endpoint and tests: a survey answer of NPS 6 or less
+(a detractor) alerts; a month's usage that falls to half or less of the customer's
+recent monthly average alerts (usage falls in the months before a customer leaves,
+docs/world.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+DETRACTOR_MAX_NPS = 6  # NPS 0-6: detractor
+USAGE_DROP_SHARE = 0.5  # a reading at or below half the recent average is a sharp drop
+USAGE_BASELINE_MONTHS = 3  # the recent average covers this many months before the reading
+
+
+def detractor_reason(nps: int) -> str | None:
+    """The alert reason for a survey answer, or None when the answer is not a detractor's."""
+    if nps > DETRACTOR_MAX_NPS:
+        return None
+    return f"Detractor: answered the survey with NPS {nps} (0-10)"
+
+
+def usage_drop_reason(units: float, baseline: float | None, month: date) -> str | None:
+    """The alert reason for a usage reading, or None when usage did not drop sharply."""
+    if baseline is None or baseline <= 0 or units > USAGE_DROP_SHARE * baseline:
+        return None
+    fall = 100 * (1 - units / baseline)
+    return (
+        f"Usage drop: {units:.1f} units in {month:%B %Y}, {fall:.0f} % below the recent average "
+        f"of {baseline:.1f} a month"
+    )
+
+
+def baseline_months(month: date, months: int = USAGE_BASELINE_MONTHS) -> tuple[date, date]:
+    """First and last month (inclusive) of the recent average before ``month``."""
+    first_index = month.year * 12 + month.month - 1 - months
+    last_index = month.year * 12 + month.month - 2
+    return (date(first_index // 12, first_index % 12 + 1, 1), date(last_index // 12, last_index % 12 + 1, 1))

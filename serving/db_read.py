@@ -1,0 +1,253 @@
+"""Read side of the serving database, for the API and the reps' page.
+
+Each reader runs in one transaction (a snapshot on SQLite, REPEATABLE READ on
+PostgreSQL), so everything it returns comes from the same complete scoring run.
+Hold-out (``control_group``) actions never leave this module for a rep.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+
+from serving.db import latest_complete_run
+from serving.db_schema import action_outcomes, action_plan, alerts, customer_scores, scoring_runs
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    as_of: date
+    finished_at: datetime | None
+    model_versions: dict
+    feature_service: str
+    data_version: str
+
+
+@dataclass
+class ActionPage:
+    run: RunInfo | None
+    items: list[dict] = field(default_factory=list)
+    total: int = 0
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One read transaction: every statement inside sees the same committed state."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def run_info(row) -> RunInfo | None:
+    if row is None:
+        return None
+    return RunInfo(
+        row.run_id,
+        row.as_of,
+        row.finished_at,
+        json.loads(row.model_versions),
+        row.feature_service,
+        row.data_version,
+    )
+
+
+def current_run(engine: Engine) -> RunInfo | None:
+    """The latest complete scoring run."""
+    with snapshot(engine) as conn:
+        return run_info(latest_complete_run(conn))
+
+
+def _reasons(text: str | None) -> list[dict]:
+    return json.loads(text) if text else []
+
+
+def _open_alerts(run_id: str | None):
+    """Alerts still open: event alerts, and scoring alerts of the current run only."""
+    current = alerts.c.run_id == run_id if run_id else alerts.c.run_id.is_(None)
+    return and_(alerts.c.resolved_at.is_(None), or_(alerts.c.source == "event", current))
+
+
+def _alerts_of(conn: Connection, run_id: str | None, *where) -> list[dict]:
+    rows = (
+        conn.execute(
+            select(alerts)
+            .where(_open_alerts(run_id), *where)
+            .order_by(alerts.c.raised_at.desc(), alerts.c.alert_id.desc())
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+def _last_outcomes(conn: Connection, customer_ids: list[str]) -> dict[str, dict]:
+    if not customer_ids:
+        return {}
+    rows = (
+        conn.execute(
+            select(action_outcomes)
+            .where(action_outcomes.c.customer_id.in_(customer_ids))
+            .order_by(action_outcomes.c.outcome_id)
+        )
+        .mappings()
+        .all()
+    )
+    return {r["customer_id"]: dict(r) for r in rows}
+
+
+def owner_of(engine: Engine, customer_id: str) -> tuple[bool, str | None]:
+    """Whether the latest run scored this customer, and the rep who owns them."""
+    with snapshot(engine) as conn:
+        run = latest_complete_run(conn)
+        if run is None:
+            return False, None
+        row = conn.execute(
+            select(customer_scores.c.rep_id).where(
+                customer_scores.c.run_id == run.run_id, customer_scores.c.customer_id == customer_id
+            )
+        ).first()
+    return (row is not None, row.rep_id if row else None)
+
+
+def customer_view(engine: Engine, customer_id: str) -> dict | None:
+    """A customer's row of the latest complete run with its plan, open alerts and last outcome."""
+    with snapshot(engine) as conn:
+        run = latest_complete_run(conn)
+        if run is None:
+            return None
+        row = conn.execute(
+            select(customer_scores).where(
+                customer_scores.c.run_id == run.run_id, customer_scores.c.customer_id == customer_id
+            )
+        ).first()
+        if row is None:
+            return None
+        plan = conn.execute(
+            select(action_plan).where(
+                action_plan.c.run_id == run.run_id, action_plan.c.customer_id == customer_id
+            )
+        ).first()
+        view = dict(row._mapping)
+        view["reasons"] = _reasons(view["reasons"])
+        view["plan"] = dict(plan._mapping) if plan else None
+        view["open_alerts"] = _alerts_of(conn, run.run_id, alerts.c.customer_id == customer_id)
+        view["last_outcome"] = _last_outcomes(conn, [customer_id]).get(customer_id)
+        view["run"] = run_info(run)
+    return view
+
+
+def _merge_alerts(plan: list[dict], open_alerts: list[dict]) -> list[dict]:
+    """Customers with an open alert first (newest alert first), then planned actions by rank."""
+    planned = {p["customer_id"]: p for p in plan}
+    items, seen = [], set()
+    for a in open_alerts:
+        if a["customer_id"] in seen:
+            continue
+        seen.add(a["customer_id"])
+        items.append({**planned.get(a["customer_id"], {"customer_id": a["customer_id"]}), "alert": a})
+    items += [{**p, "alert": None} for p in plan if p["customer_id"] not in seen]
+    return items
+
+
+def _scores_of(conn: Connection, run_id: str, customer_ids: list[str]) -> dict[str, dict]:
+    if not customer_ids:
+        return {}
+    rows = conn.execute(
+        select(customer_scores).where(
+            customer_scores.c.run_id == run_id, customer_scores.c.customer_id.in_(customer_ids)
+        )
+    )
+    return {r.customer_id: dict(r._mapping) for r in rows}
+
+
+def _present(item: dict, score: dict, outcome: dict | None, held_out: bool, position: int) -> dict:
+    """One list row; an alert on a hold-out customer shows the alert but never the held-out action."""
+    if held_out:
+        item = {"customer_id": item["customer_id"], "alert": item["alert"]}
+    return {
+        **item,
+        "position": position,
+        "score": score,
+        "reasons": _reasons(score.get("reasons")),
+        "last_outcome": outcome,
+    }
+
+
+def rep_actions(engine: Engine, rep_id: str, page: int, size: int) -> ActionPage:
+    """The rep's list for the latest run: open alerts first with their reason, then by rank; no hold-outs."""
+    with snapshot(engine) as conn:
+        run = latest_complete_run(conn)
+        if run is None:
+            return ActionPage(None)
+        plan = (
+            conn.execute(
+                select(action_plan)
+                .where(
+                    action_plan.c.run_id == run.run_id,
+                    action_plan.c.rep_id == rep_id,
+                    action_plan.c.control_group.is_(False),
+                )
+                .order_by(action_plan.c.rank)
+            )
+            .mappings()
+            .all()
+        )
+        held_out = set(
+            conn.execute(
+                select(action_plan.c.customer_id).where(
+                    action_plan.c.run_id == run.run_id,
+                    action_plan.c.rep_id == rep_id,
+                    action_plan.c.control_group.is_(True),
+                )
+            ).scalars()
+        )
+        items = _merge_alerts(
+            [dict(p) for p in plan], _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id)
+        )
+        total = len(items)
+        start = (page - 1) * size
+        items = items[start : start + size]
+        ids = [i["customer_id"] for i in items]
+        scores, outcomes = _scores_of(conn, run.run_id, ids), _last_outcomes(conn, ids)
+    items = [
+        _present(
+            item,
+            scores.get(item["customer_id"], {}),
+            outcomes.get(item["customer_id"]),
+            item["customer_id"] in held_out,
+            start + n + 1,
+        )
+        for n, item in enumerate(items)
+    ]
+    return ActionPage(run_info(run), items, total)
+
+
+def rep_ids(engine: Engine) -> list[str]:
+    """Reps owning customers in the latest complete run."""
+    with snapshot(engine) as conn:
+        run = latest_complete_run(conn)
+        if run is None:
+            return []
+        rows = conn.execute(
+            select(customer_scores.c.rep_id)
+            .where(customer_scores.c.run_id == run.run_id, customer_scores.c.rep_id.is_not(None))
+            .distinct()
+        )
+        return sorted(r.rep_id for r in rows)
+
+
+def run_age_seconds(engine: Engine, now: datetime) -> float | None:
+    """Seconds since the latest complete run finished (None: no run yet)."""
+    with snapshot(engine) as conn:
+        finished = conn.execute(
+            select(func.max(scoring_runs.c.finished_at)).where(scoring_runs.c.status == "complete")
+        ).scalar()
+    return None if finished is None else (now - finished).total_seconds()
