@@ -10,7 +10,8 @@ strictly before the snapshot. Choices that guard against look-ahead:
 * a ticket's outcome (resolved / unresolved) and resolution time are known when it
   closes, so they count in the window of their ``closed_at``; a ticket closed
   after the snapshot is still open at it;
-* a usage month counts once it has ended;
+* a usage month counts once it has ended; the seasonal level a month is compared
+  with (the median usage of all customers that month) is known when it ends too;
 * retention actions count only when delivered and answered: a control-group row
   (randomly held out, nothing happened to the customer) or an unanswered call is
   not a treatment.
@@ -50,6 +51,20 @@ def row_max(block: np.ndarray) -> np.ndarray:
     return np.where(present.any(axis=1), np.where(present, block, -np.inf).max(axis=1), np.nan)
 
 
+def seasonally_adjusted(units: np.ndarray) -> np.ndarray:
+    """Each month's usage over the median usage of all customers that month.
+
+    Usage swings with the season (and with holidays), so a customer's month compared
+    with their own past mixes their trend with the calendar; dividing by the
+    population's level of the same month leaves the customer's own change.
+    """
+    counted = np.isfinite(units).sum(axis=0)
+    level = np.full(units.shape[1], np.nan)
+    if units.size:
+        level[counted > 0] = np.nanmedian(units[:, counted > 0], axis=0)
+    return units / np.where(level > 0, level, np.nan)
+
+
 class Operations:
     """O-data sources indexed for point-in-time lookups."""
 
@@ -64,6 +79,7 @@ class Operations:
         self.usage = MonthGrid(use["code"].to_numpy(), use["month"], n,
                                units=use["usage_units"], active=use["active_days"],
                                sessions=use["sessions"])
+        self.usage.values["seasonal"] = seasonally_adjusted(self.usage.values["units"])
         self._index_tickets(t["support_tickets"], n)
         orders = t["orders"]
         self.orders = Events.from_frame(orders, orders["ordered_at"], n,
@@ -132,9 +148,21 @@ class Operations:
             "usage_90d_trend": ratio(row_mean(g.block("units", snapshot, 3, 3)),
                                      row_mean(g.block("units", snapshot, 6, 3))) - 1,
             "usage_drop_ratio": ratio(last, row_max(g.block("units", snapshot, 7, 6))),
+            **self._usage_vs_usual(snapshot),
             "active_days_last_month": g.month("active", snapshot, 1),
             "sessions_last_month": g.month("sessions", snapshot, 1),
         }
+
+    def _usage_vs_usual(self, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
+        """Last and second-last month against the customer's usual (median of the six
+        months before), all seasonally adjusted: the first sign of a decision to leave."""
+        g = self.usage
+        block = g.block("seasonal", snapshot, 7, 6)
+        usual = np.full(len(block), np.nan)
+        seen = np.isfinite(block).any(axis=1)
+        usual[seen] = np.nanmedian(block[seen], axis=1)
+        return {"usage_vs_usual": ratio(g.month("seasonal", snapshot, 1), usual),
+                "usage_prev_vs_usual": ratio(g.month("seasonal", snapshot, 2), usual)}
 
     def _tickets(self, t: int) -> dict[str, np.ndarray]:
         op, cl = self.opened, self.closed

@@ -32,6 +32,8 @@ _O = {
     "usage_30d_trend": "float",
     "usage_90d_trend": "float",
     "usage_drop_ratio": "float",
+    "usage_vs_usual": "float",
+    "usage_prev_vs_usual": "float",
     "active_days_last_month": "float",
     "sessions_last_month": "float",
     "tickets_30d": "int",

@@ -145,6 +145,19 @@ def _drop_ratio(v):
     return "usage at its 6-month high" if float(v) >= 0.995 else f"usage at {pts} % of its 6-month high"
 
 
+def _vs_usual(when: str):
+    """'usage last month 45 % below its usual level' (seasonally adjusted ratio)."""
+    def clause(v):
+        if is_missing(v):
+            return _SHORT_HISTORY
+        change = 100 * (float(v) - 1)
+        if abs(change) < 5:
+            return f"usage {when} at its usual level for the season"
+        side = "below" if change < 0 else "above"
+        return f"usage {when} {fmt_percent(abs(change))} % {side} its usual level for the season"
+    return clause
+
+
 def _promoter_drop(flag, ratio):
     if not _on(flag):
         return None

@@ -59,6 +59,7 @@ _MEMBERS: dict[str, list[str]] = {
                       "days_late_max_90d", "billing_tickets_90d", "complaint_and_price_rise",
                       "price_topic_x_price_change"],
     "usage": ["usage_last_month", "usage_30d_trend", "usage_90d_trend", "usage_drop_ratio",
+              "usage_vs_usual", "usage_prev_vs_usual",
               "active_days_last_month", "sessions_last_month", "promoter_with_usage_drop",
               "nps_trend_minus_usage_trend", "sentiment_x_usage_trend"],
     "tenure": ["tenure_days"],

@@ -49,6 +49,7 @@ from .clauses import (
     _topic,
     _topic_times_count,
     _usage_last,
+    _vs_usual,
     _with_tickets,
 )
 from .definitions import CONCEPTS, FEATURE_CONCEPT, OTHER, base_feature
@@ -105,6 +106,8 @@ _SPEC: dict[str, Callable[[str], Phrase]] = {
     "usage_30d_trend": _p(lambda v: _change(v, "usage", " on the previous month") or _SHORT_HISTORY),
     "usage_90d_trend": _p(lambda v: _change(v, "usage", " over 90 days") or _SHORT_HISTORY),
     "usage_drop_ratio": _p(_drop_ratio),
+    "usage_vs_usual": _p(_vs_usual("last month")),
+    "usage_prev_vs_usual": _p(_vs_usual("the month before")),
     "active_days_last_month": _p(_count_phrase("day", " active last month", "not active last month")),
     "sessions_last_month": _p(_count_phrase("session", " last month", "no sessions last month")),
     "promoter_with_usage_drop": _p(_promoter_drop, "usage_drop_ratio"),
