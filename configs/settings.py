@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +86,38 @@ class PrescribeParams(_Section):
     min_expected_value: float = 0.0                    # actions below this are never planned
 
 
+class TagParams(_Section):
+    """Dynamic tags: churn-risk tier, NPS class, relationship stage, and their hysteresis.
+
+    A tag moves to a new value only when its score crosses the threshold by the band
+    (enter above threshold + band, leave below threshold - band), so a score wandering
+    around a threshold between runs does not flip the tag back and forth.
+    """
+
+    risk_medium: float = Field(0.08, gt=0, lt=1)          # 90-day churn probability: medium tier from
+    risk_high: float = Field(0.20, gt=0, lt=1)            # high tier (and the at_risk stage) from
+    risk_band: float = Field(0.02, ge=0, lt=0.5)          # hysteresis band around each risk threshold
+    nps_detractor_below: float = Field(6.5, ge=0, le=10)  # NPS score (0-10) below this: detractor
+    nps_promoter_from: float = Field(8.5, ge=0, le=10)    # at or above this: promoter
+    nps_band: float = Field(0.3, ge=0, le=2)              # hysteresis band around the NPS thresholds
+    observed_nps_days: int = Field(90, ge=0)              # a survey answer this recent beats the prediction
+    onboarding_days: int = Field(90, ge=1)                # tenure below this: onboarding
+    loyal_days: int = Field(730, ge=1)                    # tenure from this: loyal
+    lapsing_usage_ratio: float = Field(0.5, gt=0, lt=1)   # last month's usage / recent peak below: lapsing
+    usage_band: float = Field(0.05, ge=0, lt=0.5)         # hysteresis band around the lapsing ratio
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TagParams:
+        if not self.risk_medium + self.risk_band < self.risk_high - self.risk_band:
+            raise ValueError("tags: risk_medium + risk_band must stay below risk_high - risk_band")
+        if not self.nps_detractor_below + self.nps_band < self.nps_promoter_from - self.nps_band:
+            raise ValueError("tags: nps_detractor_below + nps_band must stay below "
+                             "nps_promoter_from - nps_band")
+        if not self.onboarding_days < self.loyal_days:
+            raise ValueError("tags: onboarding_days must be below loyal_days")
+        return self
+
+
 class ServingParams(_Section):
     """Serving database and scoring service."""
 
@@ -119,6 +151,7 @@ class Settings(BaseSettings):
     train: TrainParams = TrainParams()
     prescribe: PrescribeParams = PrescribeParams()
     serving: ServingParams = ServingParams()
+    tags: TagParams = TagParams()
 
     @property
     def raw_dir(self) -> Path:

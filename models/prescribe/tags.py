@@ -1,0 +1,256 @@
+"""Dynamic tags per customer, with hysteresis, and an event for every change.
+
+Three tags, recomputed every scoring run:
+
+* ``churn_risk_tier`` (low / medium / high) from the 90-day churn probability and the
+  thresholds ``risk_medium`` / ``risk_high``;
+* ``nps_class`` (detractor / passive / promoter) from an NPS score: the customer's own
+  answer when it is at most ``observed_nps_days`` old, otherwise the predicted score
+  (``nps_pred``, the expected 0-10 answer of a customer who does not answer); below
+  ``nps_detractor_below`` (6.5) is a detractor, from ``nps_promoter_from`` (8.5) a
+  promoter: the 0-6 / 7-8 / 9-10 classes of NPS, split half-way between the integers;
+* ``relationship_stage``, the first rule that holds in this order:
+  ``lapsing`` (last month's usage is below ``lapsing_usage_ratio`` of its peak in the six
+  months before: the decline that precedes leaving), ``at_risk`` (churn tier high),
+  ``onboarding`` (tenure under ``onboarding_days``), ``loyal`` (tenure from
+  ``loyal_days``), otherwise ``growing``.
+
+Hysteresis: a tag keeps its previous value unless the score crosses a threshold by a
+band: a tier is entered above threshold + band and left below threshold - band (the
+same for NPS classes and for the lapsing ratio, so a stage change needs its condition
+to hold by the margin). The first assignment uses the plain thresholds. A missing score
+keeps the previous value (no evidence of change), or gives no value on a first run.
+Each change is an event with a plain cause ("churn probability 0.31 rose above 0.22
+(high tier)"); a first assignment is an event with old value None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import TagParams
+
+RISK_TIERS = ("low", "medium", "high")
+NPS_CLASSES = ("detractor", "passive", "promoter")
+STAGES = ("onboarding", "growing", "loyal", "at_risk", "lapsing")
+TAGS = {"relationship_stage": STAGES, "churn_risk_tier": RISK_TIERS, "nps_class": NPS_CLASSES}
+TAG_COLUMNS = ["customer_id", "relationship_stage", "churn_risk_tier", "nps_class", "p_churn",
+               "nps_score", "nps_source", "usage_drop_ratio", "tenure_days"]
+EVENT_COLUMNS = ["customer_id", "tag", "old_value", "new_value", "changed_at", "run_id", "cause"]
+_ONBOARDING, _GROWING, _LOYAL, _AT_RISK, _LAPSING = range(5)
+
+
+# --------------------------------------------------------------------------- banded levels
+
+def banded_level(score: np.ndarray, thresholds: np.ndarray, band: float, previous: np.ndarray) -> np.ndarray:
+    """Ordered level (0..len(thresholds)) with hysteresis; -1 = unknown.
+
+    Without a previous level: the number of thresholds the score reaches. With one: move
+    up only to the level reached with every threshold raised by ``band``, down only to
+    the level reached with every threshold lowered by it; otherwise stay.
+    """
+    s = np.asarray(score, dtype=np.float64)[:, None]
+    t = np.asarray(thresholds, dtype=np.float64)[None, :]
+    with np.errstate(invalid="ignore"):
+        plain, up, down = ((s >= t).sum(1), (s >= t + band).sum(1), (s >= t - band).sum(1))
+    kept = np.where(up > previous, up, np.where(down < previous, down, previous))
+    level = np.where(previous < 0, plain, kept)
+    return np.where(np.isnan(s[:, 0]), previous, level)
+
+
+def crossed(level: np.ndarray, previous: np.ndarray, thresholds, band: float) -> np.ndarray:
+    """The boundary a change passed: threshold + band going up, threshold - band going down."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    up = level > previous
+    idx = np.clip(np.where(up, level - 1, level), 0, len(t) - 1)
+    return np.where(up, t[idx] + band, t[idx] - band)
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _codes(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.ndarray:
+    """Previous run's value of a tag per current customer, as a level code (-1: none)."""
+    if previous is None or len(previous) == 0:
+        return np.full(len(ids), -1)
+    values = previous.set_index("customer_id")[column].reindex(ids.to_numpy())
+    known = values.dropna()
+    bad = sorted(set(known.astype(str)) - set(TAGS[column]))
+    if bad:
+        raise ValueError(f"previous tags: {column}: unknown value {bad[0]!r}")
+    return pd.Categorical(values, categories=list(TAGS[column])).codes.astype(np.int64)
+
+
+def _previous_scores(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.ndarray:
+    if previous is None or column not in previous.columns:
+        return np.full(len(ids), np.nan)
+    return pd.to_numeric(previous.set_index("customer_id")[column].reindex(ids.to_numpy()),
+                         errors="coerce").to_numpy(np.float64)
+
+
+def nps_score(current: pd.DataFrame, params: TagParams) -> tuple[np.ndarray, np.ndarray]:
+    """Score the NPS class follows: a recent own answer, else the prediction; and its source."""
+    n = len(current)
+    predicted = _column(current, "nps_pred", n)
+    answer = _column(current, "last_nps", n)
+    age = _column(current, "days_since_last_survey_answer", n)
+    with np.errstate(invalid="ignore"):
+        recent = ~np.isnan(answer) & (age <= params.observed_nps_days)
+    score = np.where(recent, answer, predicted)
+    source = np.where(recent, "answered", np.where(np.isnan(predicted), None, "predicted"))
+    return score, source
+
+
+def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(n, np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+
+
+# --------------------------------------------------------------------------- stage
+
+def stage_level(current: pd.DataFrame, risk: np.ndarray, previous: np.ndarray,
+                params: TagParams) -> np.ndarray:
+    """Relationship stage code per customer (see the module doc for the rules and order)."""
+    n = len(current)
+    ratio, tenure = _column(current, "usage_drop_ratio", n), _column(current, "tenure_days", n)
+    was_lapsing = previous == _LAPSING
+    limit = np.where(was_lapsing, params.lapsing_usage_ratio + params.usage_band,
+                     np.where(previous < 0, params.lapsing_usage_ratio,
+                              params.lapsing_usage_ratio - params.usage_band))
+    with np.errstate(invalid="ignore"):
+        lapsing = np.where(np.isnan(ratio), was_lapsing, ratio < limit)
+        stage = np.select([lapsing, risk == 2, tenure < params.onboarding_days, tenure >= params.loyal_days],
+                          [_LAPSING, _AT_RISK, _ONBOARDING, _LOYAL], _GROWING)
+    return np.where(np.isnan(tenure) & ~lapsing & (risk != 2), previous, stage)
+
+
+# --------------------------------------------------------------------------- causes
+
+def _fmt(values: np.ndarray, spec: str) -> pd.Series:
+    return pd.Series(values, dtype=np.float64).map(spec.format).astype(object)
+
+
+def _risk_causes(p, level, prev, prev_p, params: TagParams) -> pd.Series:
+    t = [params.risk_medium, params.risk_high]
+    edge = crossed(level, prev, t, params.risk_band)
+    tier = pd.Series(np.asarray(RISK_TIERS, dtype=object)[np.maximum(level, 0)])
+    moved = np.where(level > prev, " rose above ", " fell below ")
+    text = "churn probability " + _fmt(p, "{:.2f}") + pd.Series(moved) + _fmt(edge, "{:.2f}") + \
+        " (" + tier + " tier)"
+    was = pd.Series(np.where(np.isnan(prev_p), "", "; was " + _fmt(prev_p, "{:.2f}").to_numpy()))
+    first = "first assignment: churn probability " + _fmt(p, "{:.2f}") + " (" + tier + " tier)"
+    return pd.Series(np.where(prev < 0, first, text + was))
+
+
+def _nps_causes(score, source, level, prev, params: TagParams) -> pd.Series:
+    t = [params.nps_detractor_below, params.nps_promoter_from]
+    edge = crossed(level, prev, t, params.nps_band)
+    cls = pd.Series(np.asarray(NPS_CLASSES, dtype=object)[np.maximum(level, 0)])
+    answered = pd.Series(source).to_numpy() == "answered"
+    head = pd.Series(np.where(answered, "NPS answer " + _fmt(score, "{:.0f}"),
+                              "predicted NPS " + _fmt(score, "{:.1f}")))
+    moved = pd.Series(np.where(level > prev, " rose above ", " fell below "))
+    first = "first assignment: " + head + " (" + cls + ")"
+    return pd.Series(np.where(prev < 0, first, head + moved + _fmt(edge, "{:.1f}") + " (" + cls + ")"))
+
+
+def _stage_causes(frame: pd.DataFrame, level, prev, p, params: TagParams) -> pd.Series:
+    """Why a customer is in their new stage (and, leaving lapsing, that usage recovered)."""
+    ratio = _column(frame, "usage_drop_ratio", len(frame))
+    tenure = _column(frame, "tenure_days", len(frame))
+    days = _fmt(tenure, "{:.0f}")
+    pct = _fmt(100 * ratio, "{:.0f}")
+    limit = np.where(prev < 0, params.lapsing_usage_ratio, params.lapsing_usage_ratio - params.usage_band)
+    reasons = {
+        _LAPSING: "last month's usage at " + pct + " % of its recent peak (under "
+                  + _fmt(100 * limit, "{:.0f}") + " %)",
+        _AT_RISK: "churn probability " + _fmt(p, "{:.2f}") + " in the high tier",
+        _ONBOARDING: "customer for " + days + f" days (under {params.onboarding_days})",
+        _LOYAL: "customer for " + days + f" days (from {params.loyal_days}), no risk signs",
+        _GROWING: "customer for " + days + " days, no risk signs",
+    }
+    text = pd.Series(np.select([level == k for k in reasons], [r.to_numpy() for r in reasons.values()],
+                               ""), dtype=object)
+    recovered = (prev == _LAPSING) & (level != _LAPSING)
+    text = pd.Series(np.where(recovered, "usage recovered to " + pct + " % of its recent peak; " + text,
+                              text))
+    return pd.Series(np.where(prev < 0, "first assignment: " + text, text))
+
+
+# --------------------------------------------------------------------------- assembly
+
+def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: TagParams,
+                as_of, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """This run's tags and the events of every tag that changed since ``previous``.
+
+    ``current``: customer_id, p_churn, tenure_days, usage_drop_ratio, nps_pred and, when
+    known, last_nps and days_since_last_survey_answer. ``previous``: the tags frame of
+    the last run (or None on the first). Deterministic: same inputs, same output.
+    """
+    if "customer_id" not in current.columns or current["customer_id"].duplicated().any():
+        raise ValueError("current: needs a unique customer_id column")
+    ids = current["customer_id"].reset_index(drop=True)
+    frame = current.reset_index(drop=True)
+    n = len(frame)
+    p = _column(frame, "p_churn", n)
+    prev_risk = _codes(previous, ids, "churn_risk_tier")
+    risk = banded_level(p, [params.risk_medium, params.risk_high], params.risk_band, prev_risk)
+    score, source = nps_score(frame, params)
+    prev_nps = _codes(previous, ids, "nps_class")
+    nps = banded_level(score, [params.nps_detractor_below, params.nps_promoter_from], params.nps_band,
+                       prev_nps)
+    prev_stage = _codes(previous, ids, "relationship_stage")
+    stage = stage_level(frame, risk, prev_stage, params)
+    tags = pd.DataFrame({
+        "customer_id": ids,
+        "relationship_stage": _labels(stage, STAGES),
+        "churn_risk_tier": _labels(risk, RISK_TIERS),
+        "nps_class": _labels(nps, NPS_CLASSES),
+        "p_churn": p,
+        "nps_score": score,
+        "nps_source": source,
+        "usage_drop_ratio": _column(frame, "usage_drop_ratio", n),
+        "tenure_days": _column(frame, "tenure_days", n),
+    }, columns=TAG_COLUMNS)
+    changes = [
+        ("relationship_stage", stage, prev_stage,
+         lambda m: _stage_causes(frame[m].reset_index(drop=True), stage[m], prev_stage[m], p[m], params)),
+        ("churn_risk_tier", risk, prev_risk,
+         lambda m: _risk_causes(p[m], risk[m], prev_risk[m],
+                                _previous_scores(previous, ids[m], "p_churn"), params)),
+        ("nps_class", nps, prev_nps,
+         lambda m: _nps_causes(score[m], source[m], nps[m], prev_nps[m], params)),
+    ]
+    events = [_events(ids, tag, new, old, cause, as_of, run_id) for tag, new, old, cause in changes]
+    events = [e for e in events if len(e)]
+    return tags, (pd.concat(events, ignore_index=True) if events else events_frame([], [], [], [], as_of,
+                                                                                     run_id, []))
+
+
+def _labels(level: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    return np.where(level >= 0, np.asarray(names, dtype=object)[np.maximum(level, 0)], None)
+
+
+def _events(ids: pd.Series, tag: str, new: np.ndarray, old: np.ndarray, cause, as_of, run_id) -> pd.DataFrame:
+    """One event per customer whose tag value changed (a first value counts as a change)."""
+    m = (new != old) & (new >= 0)
+    if not m.any():
+        return pd.DataFrame(columns=EVENT_COLUMNS)
+    names = TAGS[tag]
+    return events_frame(ids[m].to_numpy(), [tag] * int(m.sum()), _labels(old[m], names),
+                        _labels(new[m], names), as_of, run_id, cause(m).to_numpy(dtype=object))
+
+
+def events_frame(customers, tags, old, new, as_of, run_id: str, causes) -> pd.DataFrame:
+    """The events table (also when empty, with the same columns and types)."""
+    n = len(customers)
+    return pd.DataFrame({
+        "customer_id": np.asarray(customers, dtype=object),
+        "tag": np.asarray(tags, dtype=object),
+        "old_value": np.asarray(old, dtype=object),
+        "new_value": np.asarray(new, dtype=object),
+        "changed_at": pd.Series(pd.Timestamp(as_of), index=range(n)),
+        "run_id": pd.Series(run_id, index=range(n), dtype=object),
+        "cause": np.asarray(causes, dtype=object),
+    }, columns=EVENT_COLUMNS)
