@@ -84,6 +84,8 @@ class PrescribeParams(_Section):
     rep_minutes_per_day: float = Field(240.0, gt=0)    # each rep's daily capacity
     budget: float | None = Field(None, ge=0)           # total action cost per cycle (None: no cap)
     min_expected_value: float = 0.0                    # actions below this are never planned
+    holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
+    alert_usage_ratio: float = Field(0.5, gt=0, lt=1)  # scoring alert: usage at or below this x usual
 
 
 class TagParams(_Section):

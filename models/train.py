@@ -41,12 +41,12 @@ def explain_sample(model, frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame,
     return sample, model.contributions(sample)
 
 
-def write_metrics(settings: Settings, name: str, metrics: dict) -> None:
-    """DVC metrics file (data/metrics/train.json), one section per model."""
-    path = settings.data_dir / "metrics" / "train.json"
+def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "train.json") -> None:
+    """DVC metrics file (data/metrics/train.json by default), one section per model."""
+    path = settings.data_dir / "metrics" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     current = json.loads(path.read_text()) if path.exists() else {}
-    current[name] = metrics
+    current[section] = metrics
     path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 

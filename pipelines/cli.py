@@ -139,9 +139,25 @@ def train(data_dir: DataDir = None) -> None:
     from pipelines.report import print_training
 
     settings = _settings(data_dir)
-    result = _run_steps("training models", 2, train_flow, settings.data_dir)
+    result = _run_steps("training models", 3, train_flow, settings.data_dir)
     print_training(console, result)
     console.print(f"MLflow tracking store: {settings.tracking_uri}  (open it with `make ui`)")
+
+
+@app.command()
+def score(
+    as_of: Annotated[str | None, typer.Option(
+        help="Scoring date YYYY-MM-DD (default: the latest feature snapshot).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Score every active customer with the champion models, plan next-best actions and
+    write scores, tags and ranked action lists to the serving database."""
+    from pipelines.flows import score_flow
+    from pipelines.report import print_scoring
+
+    settings = _settings(data_dir)
+    result = _run_steps("scoring customers", 1, score_flow, settings.data_dir, as_of)
+    print_scoring(console, result)
 
 
 @app.command()
@@ -165,6 +181,7 @@ def demo(data_dir: DataDir = None) -> None:
     ingest(data_dir=settings.data_dir)
     features(data_dir=settings.data_dir)
     train(data_dir=settings.data_dir)
+    score(data_dir=settings.data_dir)
     console.rule("[bold]where to look")
     console.print(f"source exports:   {settings.raw_dir}")
     console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")
@@ -174,6 +191,7 @@ def demo(data_dir: DataDir = None) -> None:
                   "(registry, online store); try `cem lookup C0000002`")
     console.print(f"models:           MLflow at {settings.tracking_uri}; `make ui` opens the UI "
                   "on http://127.0.0.1:5000 to compare runs")
+    console.print(f"serving database: {settings.serving_database_url} (scores, tags, ranked actions)")
     console.print("pipeline runs:    `make prefect-ui`, then export "
                   "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
 

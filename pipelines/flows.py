@@ -1,4 +1,4 @@
-"""Prefect 3 flows: thin wiring over the step functions in features/ (and later models/).
+"""Prefect 3 flows: thin wiring over the step functions in features/, models/ and serving/.
 
 Tasks take and return file paths, never large DataFrames. Compute tasks do not
 retry (a deterministic failure would fail again); tasks that only move data to or
@@ -101,4 +101,42 @@ def train_flow(data_dir: Path) -> dict:
     progress.advance()
     nps = train_nps_task(data_dir)
     progress.advance()
-    return {"churn": churn, "nps": nps}
+    uplift = train_uplift_task(data_dir)
+    progress.advance()
+    return {"churn": churn, "nps": nps, "uplift": uplift}
+
+
+@task(name="train-uplift")
+def train_uplift_task(data_dir: Path) -> dict:
+    from models.train_uplift import train_and_log_uplift
+
+    return train_and_log_uplift(load_settings(data_dir=data_dir))
+
+
+@task(name="score-customers")
+def score_task(data_dir: Path, as_of: str | None) -> dict:
+    from datetime import date
+
+    from models.evaluate_policy import policy_value
+    from models.train import write_metrics
+    from serving.batch import run_batch_scoring
+
+    settings = load_settings(data_dir=data_dir)
+
+    def review(result, bundle) -> dict:
+        value = policy_value(settings, result.scored.candidates, result.contacts, bundle.catalogue,
+                             result.actions, result.as_of)
+        if value is not None:
+            write_metrics(settings, "policy_value", value, name="score.json")
+        return {"policy_value": value}
+
+    day = date.fromisoformat(as_of) if as_of else None
+    return run_batch_scoring(settings, day, review=review)
+
+
+@flow(name="score")
+def score_flow(data_dir: Path, as_of: str | None = None) -> dict:
+    """Score every active customer with the champion models; plan actions; write the serving DB."""
+    result = score_task(data_dir, as_of)
+    progress.advance()
+    return result

@@ -45,3 +45,23 @@ def print_training(console: Console, result: dict) -> None:
                       f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")
         drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"])
         console.print(f"NPS key drivers: {drivers}")
+
+
+def print_scoring(console: Console, result: dict) -> None:
+    """What a scoring run wrote, and (on the built-in world) what its plan is worth."""
+    console.print(f"scoring run {result['run_id']} as of {result['as_of']} "
+                  f"(models {result['model_versions']}) -> {result['database']}")
+    console.print(f"  {result['customers']:,} customers scored and tagged; {result['planned']:,} actions "
+                  f"planned ({result['shown']:,} shown to reps, {result['held_out']:,} held out as "
+                  f"control); {result['alerts']:,} alerts")
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(result["skipped"].items(), key=lambda kv: -kv[1]))
+    console.print(f"  not planned: {skipped}")
+    value = result.get("policy_value")
+    if value:
+        table = Table(title="policy value with the world's true effects (same budget and rules)")
+        for col in ("plan", "value retained", "vs oracle", "customers"):
+            table.add_column(col, justify="left" if col == "plan" else "right")
+        for name, row in value["plans"].items():
+            table.add_row(name, f"{row['value']:,.0f}", f"{row['share_of_oracle']:.0%}",
+                          f"{row['customers']:,}")
+        console.print(table)

@@ -1,0 +1,190 @@
+"""Batch scoring: every active customer as of a date, planned and written in one run.
+
+Steps (each a plain function; the Prefect score flow and `cem score` only call
+``run_batch_scoring``): the customers open on ``as_of`` and their point-in-time
+features from Feast; ``serving.scoring.score_customers`` (the service's own function);
+arbitration of the candidate actions under contact policy, capacity and budget; a
+random hold-out of the planned actions (the control group that keeps measuring what
+actions are worth); reasons and a "why" for every planned action; alerts; then one
+atomic, idempotent write to the serving database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import Settings
+from features.store import feature_store, training_frame
+from models import registry
+from models.prescribe import arbitrate
+from models.prescribe.rationale import action_why
+from serving.alerts import detractor_reason
+from serving.bundle import ModelBundle, load_champions
+from serving.db import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
+from serving.scoring import ScoreResult, reasons_json, score_customers
+
+log = logging.getLogger(__name__)
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass
+class BatchResult:
+    run_id: str
+    as_of: date
+    scored: ScoreResult
+    plan: object
+    actions: pd.DataFrame
+    alerts: pd.DataFrame
+    contacts: pd.DataFrame
+    summary: dict
+
+
+def _utc(day: date) -> pd.Timestamp:
+    return pd.Timestamp(day).tz_localize("UTC")
+
+
+def latest_snapshot(settings: Settings) -> date:
+    """The newest feature snapshot: the default scoring date."""
+    table = pd.read_parquet(settings.feature_dir / "customer_o.parquet", columns=["event_timestamp"])
+    return table["event_timestamp"].max().date()
+
+
+def active_customers(clean_dir: Path, as_of: date) -> pd.DataFrame:
+    """customer_id, rep_id of the customers signed up and not gone on ``as_of``."""
+    crm = pd.read_parquet(Path(clean_dir) / "crm_customers.parquet",
+                          columns=["customer_id", "rep_id", "signup_date", "churn_date"])
+    day = pd.Timestamp(as_of)
+    open_ = (crm["signup_date"] <= day) & ~(crm["churn_date"] <= day)
+    return crm.loc[open_, ["customer_id", "rep_id"]].reset_index(drop=True)
+
+
+def feature_rows(settings: Settings, customers: pd.DataFrame, as_of: date, service: str) -> pd.DataFrame:
+    """The customers' features as known at ``as_of`` (point in time, like training)."""
+    entity = customers.assign(event_timestamp=_utc(as_of))
+    frame = training_frame(feature_store(settings), entity, service)
+    return frame.sort_values("customer_id", kind="stable", ignore_index=True)
+
+
+def recent_contacts(clean_dir: Path, customers: pd.Series, as_of: date, days: int = 7) -> pd.Series:
+    """Retention actions delivered and survey invitations sent in the ``days`` before ``as_of``."""
+    start, end = _utc(as_of) - days * DAY, _utc(as_of)
+    acts = pd.read_parquet(Path(clean_dir) / "interventions.parquet",
+                           columns=["customer_id", "assigned_at", "control_group"])
+    inv = pd.read_parquet(Path(clean_dir) / "survey_invitations.parquet", columns=["customer_id", "sent_at"])
+    hits = pd.concat([
+        acts.loc[~acts["control_group"].astype(bool) & acts["assigned_at"].between(start, end, "left"),
+                 "customer_id"],
+        inv.loc[inv["sent_at"].between(start, end, "left"), "customer_id"]])
+    return customers.map(hits.value_counts()).fillna(0).astype(np.int64)
+
+
+def latest_comments(clean_dir: Path, as_of: date) -> pd.Series:
+    """Each customer's most recent survey comment before ``as_of`` (for the reps' page)."""
+    resp = pd.read_parquet(Path(clean_dir) / "survey_responses.parquet",
+                           columns=["customer_id", "responded_at", "comment"])
+    resp = resp[resp["comment"].notna() & (resp["responded_at"] < _utc(as_of))]
+    return resp.sort_values("responded_at").drop_duplicates("customer_id", keep="last") \
+        .set_index("customer_id")["comment"]
+
+
+def holdout(plan_actions: pd.DataFrame, share: float, as_of: date) -> np.ndarray:
+    """A random ``share`` of the planned actions held back, reproducible for a date."""
+    seed = int(hashlib.sha256(as_of.isoformat().encode()).hexdigest()[:8], 16)
+    return np.random.default_rng(seed).random(len(plan_actions)) < share
+
+
+def scoring_alerts(features: pd.DataFrame, customers: pd.DataFrame, settings: Settings,
+                   as_of: date) -> pd.DataFrame:
+    """Detractor answers of the last cycle and sharp usage drops, for the owning rep."""
+    cycle = settings.prescribe.cycle_days
+    recent = features["days_since_last_survey_answer"].le(cycle) & features["last_nps"].le(6)
+    drop = features["usage_vs_usual"].le(settings.prescribe.alert_usage_ratio)
+    rows = []
+    for mask, kind in ((recent, "detractor"), (drop & ~recent, "usage_drop")):
+        sel = features[mask.to_numpy()]
+        if kind == "detractor":
+            reasons = [detractor_reason(int(v)) for v in sel["last_nps"]]
+        else:
+            reasons = [f"Usage drop: last month {100 * (1 - v):.0f} % below the usual level for the season"
+                       for v in sel["usage_vs_usual"]]
+        rows.append(pd.DataFrame({"customer_id": sel["customer_id"].to_numpy(),
+                                  "rep_id": sel["rep_id"].to_numpy(), "kind": kind, "reason": reasons}))
+    out = pd.concat(rows, ignore_index=True)
+    out["raised_at"] = datetime.combine(as_of, datetime.min.time())
+    out["source"] = "scoring"
+    return out
+
+
+def plan_rows(scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings,
+              as_of: date) -> tuple[object, pd.DataFrame, pd.DataFrame]:
+    """Arbitrated plan (with hold-out flags), its action rows, and the contact history used."""
+    contacts = features[["customer_id", "days_since_last_action", "days_since_last_invitation"]].assign(
+        contacts_7d=recent_contacts(settings.clean_dir, features["customer_id"], as_of).to_numpy())
+    plan = arbitrate(scored.candidates, contacts, bundle.catalogue, settings.prescribe)
+    actions = plan.actions.rename(columns={"rank_in_rep": "rank"})
+    actions["control_group"] = holdout(actions, settings.prescribe.holdout_share, as_of)
+    return plan, actions, contacts
+
+
+def score_as_of(settings: Settings, bundle: ModelBundle, as_of: date, previous: pd.DataFrame | None,
+                features: pd.DataFrame | None = None) -> BatchResult:
+    """Everything a run writes, without writing it (tests and benchmarks call this)."""
+    if features is None:
+        features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of,
+                                bundle.feature_service)
+    scored = score_customers(features, bundle, settings, as_of, explain=False, previous_tags=previous)
+    plan, actions, contacts = plan_rows(scored, features, bundle, settings, as_of)
+    customers = scored.customers
+    pos = pd.Index(customers["customer_id"]).get_indexer(actions["customer_id"])
+    reasons = pd.Series(reasons_json(bundle, features.iloc[pos].reset_index(drop=True)),
+                        index=actions.index, dtype=object)
+    actions["why"] = action_why(actions, reasons, bundle.catalogue)
+    customers.loc[pos, "reasons"] = reasons.to_numpy()
+    shown = actions[~actions["control_group"]]
+    chosen = shown.set_index("customer_id")
+    customers["recommended_action"] = customers["customer_id"].map(chosen["action_id"].astype(object))
+    customers["expected_value"] = customers["customer_id"].map(chosen["expected_value"])
+    customers["latest_comment"] = customers["customer_id"].map(latest_comments(settings.clean_dir, as_of))
+    alerts = scoring_alerts(features, customers, settings, as_of)
+    first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
+    customers["alert"] = customers["customer_id"].map(first)
+    summary = {"customers": len(customers), "planned": len(actions), "shown": len(shown),
+               "held_out": int(actions["control_group"].sum()), "alerts": len(alerts),
+               "expected_value_shown": float(shown["expected_value"].sum()),
+               "skipped": plan.skipped["reason"].value_counts().to_dict()}
+    return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary)
+
+
+def run_batch_scoring(settings: Settings, as_of: date | None = None,
+                      review: Callable[[BatchResult, ModelBundle], dict] | None = None) -> dict:
+    """Score every active customer as of ``as_of`` (default: the latest snapshot) and write it.
+
+    ``review`` (optional) sees the run before it is written and adds to the summary (the
+    score flow measures the plan's policy value with it on the built-in world).
+    """
+    as_of = as_of or latest_snapshot(settings)
+    bundle = load_champions(settings)
+    engine = engine_for(settings)
+    result = score_as_of(settings, bundle, as_of, read_previous_tags(engine, before=as_of))
+    meta = RunMeta(model_versions=bundle.versions, feature_service=bundle.feature_service,
+                   data_version=registry.data_version(settings),
+                   params={"prescribe": settings.prescribe.model_dump(mode="json"),
+                           "tags": settings.tags.model_dump(mode="json")})
+    run_id = write_scoring_run(engine, ScoringRun(
+        as_of=as_of, meta=meta, customers=result.scored.customers, actions=result.actions,
+        tags=result.scored.tags, tag_events=result.scored.tag_events,
+        alerts=result.alerts))
+    log.info("scoring run %s written: %s", run_id, json.dumps(result.summary))
+    extra = review(result, bundle) if review else {}
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "model_versions": bundle.versions,
+            "database": engine.url.render_as_string(hide_password=True), **result.summary,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **extra}
