@@ -24,7 +24,8 @@ its own place in the order. Priority is the expected value net of the shadow pri
 the limits that bind (``models.prescribe.pricing``): plain expected value when nothing
 binds, and under a binding budget a trade-off between value and cost that beats both
 "highest EV first" and "highest EV per cost". Missing contact history (NaN, or a
-customer absent from ``contacts``) means never contacted.
+customer absent from ``contacts``) means never contacted. A customer without a rep can
+only get actions that take no rep time.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ SKIP_REASONS = ("not_eligible", "no_positive_value", "contact_policy_recent_acti
                 "contact_policy_recent_survey", "weekly_cap", "action_limit", "rep_capacity", "budget")
 _ACTION_LIMIT, _REP, _BUDGET = 5, 6, 7
 EPS = 1e-9
+CHUNK = 65_536          # first chunk of the pair-by-pair pass; doubles each time
 REQUIRED = ("customer_id", "rep_id", "action_id", "expected_value", "cost", "handling_minutes", "eligible")
 CONTACT_COLUMNS = ("days_since_last_action", "days_since_last_invitation", "contacts_7d")
 PLAN_COLUMNS = ["customer_id", "rep_id", "rank_in_rep", "action_id", "action_label", "channel",
@@ -101,7 +103,7 @@ def _encode(candidates: pd.DataFrame, catalogue: Catalogue) -> Encoded:
     rep_rows, reps = pd.factorize(candidates["rep_id"], sort=True)
     rep_rows = np.where(rep_rows < 0, len(reps), rep_rows)
     rep = np.full(n, len(reps), dtype=np.int64)
-    rep[cust[::-1]] = rep_rows[::-1]
+    rep[cust] = rep_rows                          # any row of the customer; checked just below
     if (rep[cust] != rep_rows).any():
         raise ValueError("candidates: a customer has more than one rep_id")
     return Encoded(np.asarray(customers, dtype=object), row.reshape(n, k), rep,
@@ -141,57 +143,103 @@ def _funnel(elig, positive, repeat_ok, history: pd.DataFrame, params: PrescribeP
                      [0, 1, 2, 3, 4], -1)
 
 
-def _first_violation(order_c, head, rep, act, cost, minutes, problem: Problem) -> int:
+def _first_violation(head, rep, act, cost, minutes, problem: Problem) -> int:
     """Index of the first pair in priority order at which accepting every customer's first
     pair would break a limit: everything before it is what the greedy loop would do."""
-    w_min = np.where(head, minutes, 0.0)
-    w_cnt = head.astype(np.float64)
-    cum_rep = pd.Series(w_min).groupby(rep).cumsum().to_numpy()
-    cum_act = pd.Series(w_cnt).groupby(act).cumsum().to_numpy()
+    cum_rep = pd.Series(np.where(head, minutes, 0.0)).groupby(rep).cumsum().to_numpy()
+    cum_act = pd.Series(head.astype(np.float64)).groupby(act).cumsum().to_numpy()
     cum_cost = np.cumsum(np.where(head, cost, 0.0))
     bad = head & ((cum_rep > problem.rep_cap[rep] + EPS) | (cum_act > problem.act_cap[act] + EPS)
                   | (cum_cost > problem.budget + EPS))
     hit = np.flatnonzero(bad)
-    return int(hit[0]) if len(hit) else len(order_c)
+    return int(hit[0]) if len(hit) else len(head)
 
 
-def _allocate(order_c, order_a, problem: Problem, n_customers: int):
-    """Greedy pass: accepted mask over the ordered pairs, and the blocking reason per customer."""
-    rep = problem.rep[order_c]
-    cost = problem.cost[order_c, order_a]
-    minutes = problem.minutes[order_c, order_a]
-    head = np.zeros(len(order_c), dtype=bool)
-    head[np.unique(order_c, return_index=True)[1]] = True
-    start = _first_violation(order_c, head, rep, order_a, cost, minutes, problem)
-    accepted = np.zeros(len(order_c), dtype=bool)
-    accepted[:start] = head[:start]
-    pre = np.flatnonzero(accepted)
-    rep_left = (problem.rep_cap - np.bincount(rep[pre], weights=minutes[pre],
-                                               minlength=len(problem.rep_cap))).tolist()
-    act_left = (problem.act_cap - np.bincount(order_a[pre], minlength=len(problem.act_cap))).tolist()
-    budget_left = problem.budget - float(cost[pre].sum())
-    done = np.zeros(n_customers, dtype=bool)
-    done[order_c[pre]] = True
-    done_l, reason = done.tolist(), [-1] * n_customers
-    c_l, r_l, a_l = order_c[start:].tolist(), rep[start:].tolist(), order_a[start:].tolist()
-    m_l, k_l = minutes[start:].tolist(), cost[start:].tolist()
-    for j in range(len(c_l)):       # the one sequential step: a limit depends on all before it
-        c = c_l[j]
-        if done_l[c]:
+@dataclass
+class _State:
+    """What is left of each limit while the greedy pass runs (lists: fast scalar access)."""
+
+    rep_left: list
+    act_left: list
+    budget_left: float
+    done: bytearray          # 1 = customer planned
+    reason: bytearray        # blocking reason code per customer; 255 = none yet
+
+    def blocked_reasons(self, rep, act, cost, minutes) -> np.ndarray:
+        """Reason code each pair would be refused with now (-1: it would fit)."""
+        rep_left, act_left = np.asarray(self.rep_left), np.asarray(self.act_left)
+        return np.select([act_left[act] < 1 - EPS, minutes > rep_left[rep] + EPS,
+                          cost > self.budget_left + EPS], [_ACTION_LIMIT, _REP, _BUDGET], -1)
+
+
+def _greedy(st: _State, cust, rep, act, cost, minutes, accepted: np.ndarray, offset: int) -> None:
+    """The one sequential step (a limit depends on everything accepted before it)."""
+    done, reason, rep_left, act_left = st.done, st.reason, st.rep_left, st.act_left
+    budget_left = st.budget_left
+    for j, (c, r, a, k, m) in enumerate(zip(cust.tolist(), rep.tolist(), act.tolist(), cost.tolist(),
+                                            minutes.tolist(), strict=True)):
+        if done[c]:
             continue
-        a, r, m, k = a_l[j], r_l[j], m_l[j], k_l[j]
         why = (_ACTION_LIMIT if act_left[a] < 1 - EPS else _REP if m > rep_left[r] + EPS
                else _BUDGET if k > budget_left + EPS else -1)
         if why >= 0:
-            if reason[c] < 0:
+            if reason[c] == 255:
                 reason[c] = why
             continue
-        done_l[c] = True
+        done[c] = 1
         act_left[a] -= 1
         rep_left[r] -= m
         budget_left -= k
-        accepted[start + j] = True
-    return accepted, np.array(reason, dtype=np.int64)
+        accepted[offset + j] = True
+    st.budget_left = budget_left
+
+
+def _finish(st: _State, cust, rep, act, cost, minutes) -> bool:
+    """When nothing left in the order can fit any more, record every remaining customer's
+    reason at once (the state no longer changes) and say so; otherwise do nothing."""
+    live = ~np.frombuffer(st.done, dtype=bool)[cust]
+    why = st.blocked_reasons(rep[live], act[live], cost[live], minutes[live])
+    if (why < 0).any():
+        return False
+    c = cust[live]
+    first = ~pd.Series(c).duplicated().to_numpy()
+    reason = np.frombuffer(st.reason, dtype=np.uint8)
+    unset = reason[c[first]] == 255
+    reason[c[first][unset]] = why[first][unset]
+    return True
+
+
+def _allocate(order_c, order_a, head, problem: Problem, n_customers: int):
+    """Greedy pass over the ordered pairs: accepted mask and the blocking reason per customer.
+
+    The prefix in which no limit binds is accepted at once; the rest runs pair by pair in
+    chunks of growing size, and stops early once no remaining pair can fit.
+    """
+    rep = problem.rep[order_c]
+    cost = problem.cost[order_c, order_a]
+    minutes = problem.minutes[order_c, order_a]
+    start = _first_violation(head, rep, order_a, cost, minutes, problem)
+    accepted = np.zeros(len(order_c), dtype=bool)
+    accepted[:start] = head[:start]
+    pre = np.flatnonzero(accepted)
+    done = np.zeros(n_customers, dtype=bool)
+    done[order_c[pre]] = True
+    st = _State(
+        rep_left=(problem.rep_cap - np.bincount(rep[pre], weights=minutes[pre],
+                                                minlength=len(problem.rep_cap))).tolist(),
+        act_left=(problem.act_cap - np.bincount(order_a[pre], minlength=len(problem.act_cap))).tolist(),
+        budget_left=problem.budget - float(cost[pre].sum()),
+        done=bytearray(done.tobytes()), reason=bytearray(b"\xff" * n_customers))
+    pos, chunk = start, CHUNK
+    while pos < len(order_c):
+        tail = slice(pos, None)
+        if _finish(st, order_c[tail], rep[tail], order_a[tail], cost[tail], minutes[tail]):
+            break
+        part = slice(pos, pos + chunk)
+        _greedy(st, order_c[part], rep[part], order_a[part], cost[part], minutes[part], accepted, pos)
+        pos, chunk = pos + chunk, 2 * chunk
+    reason = np.frombuffer(st.reason, dtype=np.uint8).astype(np.int64)
+    return accepted, np.where(reason == 255, -1, reason)
 
 
 def _problem(ev, valid, enc: Encoded, candidates, catalogue, params, budget) -> Problem:
@@ -205,11 +253,14 @@ def _problem(ev, valid, enc: Encoded, candidates, catalogue, params, budget) -> 
                    enc.rep, rep_cap, catalogue.max_per_cycle(), np.inf if total is None else float(total))
 
 
-def _order(net: np.ndarray, ev: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plannable pairs by priority: net value, then EV, then customer and action code (stable)."""
-    c, a = np.nonzero(valid)
-    order = np.lexsort((a, c, -ev[c, a], -net[c, a]))
-    return c[order], a[order]
+def _order(net: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plannable pairs by priority (net value; ties keep customer, then action order), and
+    which pair is each customer's first: their best action by net value."""
+    c, a = np.nonzero(valid)                      # customer-major, catalogue order
+    order = np.argsort(-net[c, a], kind="stable")
+    c, a = c[order], a[order]
+    best = np.where(valid, net, -np.inf).argmax(axis=1)   # first maximum = first in the order
+    return c, a, a == best[c]
 
 
 def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
@@ -236,8 +287,8 @@ def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     problem = _problem(ev, valid, enc, candidates, catalogue, params, budget)
     prices = shadow_prices(problem)
     net = prices.net(problem)
-    order_c, order_a = _order(net, ev, valid)
-    accepted, blocked = _allocate(order_c, order_a, problem, n)
+    order_c, order_a, head = _order(net, valid)
+    accepted, blocked = _allocate(order_c, order_a, head, problem, n)
     chosen_c, chosen_a = order_c[accepted], order_a[accepted]
     pool = reason < 0
     planned = np.zeros(n, dtype=bool)
@@ -261,9 +312,9 @@ def _plan_frame(candidates: pd.DataFrame, catalogue: Catalogue, rows: np.ndarray
                 net: np.ndarray) -> pd.DataFrame:
     """Chosen rows with labels, channel and each rep's ranking (highest expected value first)."""
     pick = candidates.iloc[rows]
-    out = pd.DataFrame({c: pick[c].to_numpy() if c in pick.columns else np.nan
-                        for c in ("customer_id", "rep_id", "expected_value", "cost", "handling_minutes",
-                                  "p_churn", "uplift", "value_at_risk")})
+    out = pd.DataFrame({"customer_id": pick["customer_id"].to_numpy(), "rep_id": pick["rep_id"].to_numpy()})
+    for c in ("expected_value", "cost", "handling_minutes", "p_churn", "uplift", "value_at_risk"):
+        out[c] = pick[c].to_numpy(np.float64) if c in pick.columns else np.nan
     out["action_id"] = pick["action_id"].astype(str).to_numpy()
     labels = {a.id: a.label for a in catalogue}
     channels = {a.id: a.channel for a in catalogue}

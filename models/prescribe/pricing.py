@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-ITERATIONS = 30     # bisection steps per resource (interval shrinks 1e9-fold)
+ITERATIONS = 24     # bisection steps per resource (interval shrinks 1.7e7-fold)
 ROUNDS = 2          # coordinate rounds over budget, reps and action counts
 
 
@@ -47,29 +47,43 @@ class Prices:
     rep: np.ndarray
     action: np.ndarray
 
-    def net(self, p: Problem) -> np.ndarray:
-        """Net value of every candidate at these prices."""
-        out = p.ev - self.budget * p.cost - self.rep[p.rep][:, None] * p.minutes - self.action[None, :]
+    def net(self, p: Problem, skip: str | None = None) -> np.ndarray:
+        """Net value of every candidate at these prices (``skip``: leave one family out)."""
+        out = p.ev.copy()
+        for family in FAMILIES:
+            if family != skip:
+                out -= _charge(p, family, getattr(self, family))
         return out
 
 
-def choose(p: Problem, prices: Prices) -> tuple[np.ndarray, np.ndarray]:
-    """Each customer's best action by net value, and whether it is worth taking (net > 0)."""
-    net = prices.net(p)
-    best = net.argmax(axis=1) if net.shape[1] else np.zeros(len(net), dtype=np.int64)
-    top = net[np.arange(len(net)), best] if net.shape[1] else np.full(len(net), -np.inf)
-    return best, top > 0
+FAMILIES = ("budget", "rep", "action")
 
 
-def usage(p: Problem, prices: Prices) -> tuple[float, np.ndarray, np.ndarray]:
-    """Budget, minutes per rep and count per action the priced choices would use."""
-    best, take = choose(p, prices)
-    rows = np.flatnonzero(take)
-    b = best[rows]
-    spent = float(p.cost[rows, b].sum())
-    minutes = np.bincount(p.rep[rows], weights=p.minutes[rows, b], minlength=len(p.rep_cap))
-    counts = np.bincount(b, minlength=len(p.act_cap)).astype(np.float64)
-    return spent, minutes, counts
+def _charge(p: Problem, family: str, price) -> np.ndarray | float:
+    """What a family's price takes off each candidate's value."""
+    if family == "budget":
+        return float(np.atleast_1d(price)[0]) * p.cost
+    if family == "rep":
+        return np.asarray(price)[p.rep][:, None] * p.minutes
+    return np.asarray(price)[None, :]
+
+
+def choose(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's best action by net value (first on ties) and the customers who take it."""
+    best = net.argmax(axis=1)
+    top = np.take_along_axis(net, best[:, None], axis=1)[:, 0]
+    rows = np.flatnonzero(top > 0)
+    return best[rows], rows
+
+
+def usage(p: Problem, family: str, net: np.ndarray) -> np.ndarray:
+    """Budget spent, minutes per rep or count per action of the priced choices."""
+    best, rows = choose(net)
+    if family == "budget":
+        return np.array([p.cost[rows, best].sum()])
+    if family == "rep":
+        return np.bincount(p.rep[rows], weights=p.minutes[rows, best], minlength=len(p.rep_cap))
+    return np.bincount(best, minlength=len(p.act_cap)).astype(np.float64)
 
 
 def _ceiling(ev: np.ndarray, weight: np.ndarray) -> float:
@@ -78,56 +92,48 @@ def _ceiling(ev: np.ndarray, weight: np.ndarray) -> float:
     return float((ev[pos] / weight[pos]).max()) * 1.01 if pos.any() else 0.0
 
 
-def _bisect(current: np.ndarray, over_at, hi: float, cap: np.ndarray) -> np.ndarray:
-    """Smallest prices (vector) whose usage fits, for groups that bind at zero price.
-
-    ``over_at(prices) -> usage`` evaluates every group at once; groups are bisected
-    simultaneously, which is exact for separable groups (reps) and a good start for the
-    others (action counts; the next round corrects).
-    """
-    zero = current.copy()
-    binding = np.isfinite(cap)
-    zero[binding] = 0.0
-    binding &= over_at(zero) > cap + 1e-9
-    if not binding.any() or hi <= 0:
-        return zero
-    lo, up = np.zeros_like(current), np.where(binding, hi, 0.0)
-    for _ in range(ITERATIONS):
-        mid = np.where(binding, 0.5 * (lo + up), zero)
-        over = over_at(mid) > cap + 1e-9
-        lo = np.where(binding & over, mid, lo)
-        up = np.where(binding & ~over, mid, up)
-    return np.where(binding, up, zero)
-
-
 def _reprice(p: Problem, prices: Prices, family: str, hi: float) -> Prices:
-    """Re-price one family of limits (budget, rep or action) with the others held fixed."""
-    slot = {"budget": 0, "rep": 1, "action": 2}[family]
-    current = np.atleast_1d(np.asarray(getattr(prices, family), dtype=np.float64))
+    """Smallest prices of one family that make its usage fit, the other families held fixed.
+
+    Groups of the family (reps, actions) are bisected simultaneously: exact for reps,
+    which share no customers; for action counts, which interact, the next round corrects.
+    """
     cap = {"budget": np.array([p.budget]), "rep": p.rep_cap, "action": p.act_cap}[family]
+    if not np.isfinite(cap).any():
+        return prices
+    fixed = prices.net(p, skip=family)          # computed once per family, not per step
 
     def used(x: np.ndarray) -> np.ndarray:
-        trial = replace(prices, **{family: float(x[0]) if family == "budget" else x})
-        return np.atleast_1d(usage(p, trial)[slot])
+        return usage(p, family, fixed - _charge(p, family, x))
 
-    new = _bisect(current, used, hi, cap)
-    return replace(prices, **{family: float(new[0]) if family == "budget" else new})
+    price = np.zeros(len(cap))
+    binding = np.isfinite(cap) & (used(price) > cap + 1e-9)
+    if binding.any() and hi > 0:
+        lo, up = np.zeros(len(cap)), np.where(binding, hi, 0.0)
+        for _ in range(ITERATIONS):
+            mid = 0.5 * (lo + up)
+            over = used(mid) > cap + 1e-9
+            lo, up = np.where(binding & over, mid, lo), np.where(binding & ~over, mid, up)
+        price = up
+    return replace(prices, **{family: float(price[0]) if family == "budget" else price})
 
 
 def shadow_prices(p: Problem) -> Prices:
     """Prices of budget, rep minutes and action counts (all 0 when nothing binds)."""
     prices = Prices(0.0, np.zeros(len(p.rep_cap)), np.zeros(len(p.act_cap)))
-    if p.ev.size == 0:
+    keep = np.isfinite(p.ev).any(axis=1)
+    if not keep.any():
         return prices
-    spent, minutes, counts = usage(p, prices)
-    if spent <= p.budget + 1e-9 and (minutes <= p.rep_cap + 1e-9).all() and (counts <= p.act_cap).all():
-        return prices
+    p = replace(p, ev=p.ev[keep], cost=p.cost[keep], minutes=p.minutes[keep], rep=p.rep[keep])
     finite = p.ev[np.isfinite(p.ev)]
     ceilings = {"budget": _ceiling(p.ev, p.cost), "rep": _ceiling(p.ev, p.minutes),
-                "action": float(finite.max()) * 1.01 if finite.size and finite.max() > 0 else 0.0}
+                "action": float(finite.max()) * 1.01 if finite.max() > 0 else 0.0}
     for _ in range(ROUNDS):
         for family, hi in ceilings.items():
             prices = _reprice(p, prices, family, hi)
+        priced = [f for f in FAMILIES if np.any(np.atleast_1d(getattr(prices, f)) > 0)]
+        if len(priced) <= 1:        # one binding family: another round would find the same prices
+            break
     return prices
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import models.prescribe.arbitration as arb
 from configs.settings import PrescribeParams
 from models.prescribe.actions import catalogue_from_entries, load_catalogue
 from models.prescribe.arbitration import SKIP_REASONS, arbitrate, rep_lists
@@ -293,3 +294,31 @@ def test_end_to_end_with_the_shipped_catalogue():
     assert 0 < len(plan.actions) < n
     assert plan.summary["skipped"]["budget"] + plan.summary["skipped"]["rep_capacity"] > 0
     assert set(plan.actions["channel"]) <= {"call", "email", "sms", "app", "letter"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_the_pair_by_pair_pass_gives_the_same_plan_whatever_its_chunk_size(world):
+    """Chunks and the early stop are an optimisation: chunk 1 (a check after every pair)
+    and one chunk for everything must agree on every customer's action and reason."""
+    cat, candidates, contacts, p, budget = world
+    plans = []
+    for chunk in (1, 3, 10**9):
+        old, arb.CHUNK = arb.CHUNK, chunk
+        try:
+            plans.append(arbitrate(candidates, contacts, cat, p, budget=budget))
+        finally:
+            arb.CHUNK = old
+    for other in plans[1:]:
+        pd.testing.assert_frame_equal(plans[0].actions, other.actions)
+        pd.testing.assert_frame_equal(plans[0].skipped, other.skipped)
+
+
+def test_no_candidates_give_an_empty_plan_with_the_usual_columns():
+    cat = make_catalogue([{}])
+    empty = make_candidates(cat, {}).reindex(columns=["customer_id", "rep_id", "action_id", "p_churn",
+                                                       "uplift", "value_at_risk", "cost",
+                                                       "handling_minutes", "expected_value", "eligible"])
+    plan = arbitrate(empty, None, cat, params())
+    assert plan.actions.empty and plan.skipped.empty and plan.summary["customers"] == 0
+    assert rep_lists(plan).empty and "day" in rep_lists(plan).columns
