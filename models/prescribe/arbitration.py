@@ -304,7 +304,7 @@ def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     if len(actions) + len(skipped) != n or actions["customer_id"].duplicated().any():
         raise RuntimeError(f"arbitration: {n} customers in, {len(actions)} planned + "
                            f"{len(skipped)} skipped")
-    summary = _summary(actions, skipped, problem, prices, n)
+    summary = _summary(actions, skipped, problem, prices, n, catalogue.ids)
     log.info("plan: %d of %d customers, expected value %.0f, cost %.0f", len(actions), n,
              summary["expected_value"], summary["cost"])
     return Plan(actions, skipped, summary, params.rep_minutes_per_day)
@@ -349,7 +349,8 @@ def _skipped_frame(candidates, enc: Encoded, ids: list[str], ev, elig, idx: np.n
     }, columns=SKIP_COLUMNS)
 
 
-def _summary(actions: pd.DataFrame, skipped: pd.DataFrame, problem: Problem, prices: Prices, n: int) -> dict:
+def _summary(actions: pd.DataFrame, skipped: pd.DataFrame, problem: Problem, prices: Prices, n: int,
+             ids: list[str]) -> dict:
     """Counts by reason, totals, the binding prices and the value bound."""
     counts = skipped["reason"].value_counts()
     return {
@@ -362,7 +363,7 @@ def _summary(actions: pd.DataFrame, skipped: pd.DataFrame, problem: Problem, pri
         "budget": None if not np.isfinite(problem.budget) else problem.budget,
         "budget_price": prices.budget,
         "reps_at_capacity_price": int((prices.rep > 0).sum()),
-        "action_prices": {i: float(p) for i, p in enumerate(prices.action) if p > 0},
+        "action_prices": {a: float(p) for a, p in zip(ids, prices.action, strict=True) if p > 0},
         "value_bound": value_bound(problem, prices),
     }
 

@@ -215,6 +215,7 @@ def test_an_action_at_its_limit_goes_where_it_gains_most_and_the_other_customer_
     got = dict(zip(plan.actions["customer_id"], plan.actions["action_id"], strict=True))
     assert got == {"x": "a1", "y": "a0"}                  # 50 + 80 beats 90 + 10 (highest EV first)
     assert plan.summary["expected_value"] == pytest.approx(130.0)
+    assert set(plan.summary["action_prices"]) == {"a0"}     # the capped action carries a price
 
 
 def test_rep_capacity_is_shared_by_the_reps_customers_only():
