@@ -174,6 +174,37 @@ def lookup(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="uvicorn access log (customer ids redacted).")] = True,
+    data_dir: DataDir = None,
+) -> None:
+    """Start the scoring service and the reps' page (FastAPI under uvicorn)."""
+    from pipelines.serve import run_server, tokens_path
+
+    settings = _settings(data_dir)
+    console.print(f"reps' page: http://{host}:{port}/login (tokens: `cem tokens`, {tokens_path(settings)}); "
+                  f"API docs: http://{host}:{port}/docs")
+    run_server(settings, host, port, access_log)
+
+
+@app.command()
+def tokens(data_dir: DataDir = None) -> None:
+    """Issue access tokens for the latest run's reps and a manager (earlier tokens stop working)."""
+    from pipelines.serve import issue_demo_tokens
+
+    try:
+        path, issued = issue_demo_tokens(_settings(data_dir))
+    except RuntimeError as err:
+        console.print(f"[red]no tokens:[/] {err}")
+        raise typer.Exit(code=2) from err
+    reps = sorted(r for r in issued if r != "manager")
+    console.print(f"{len(issued)} tokens ({len(reps)} reps and a manager) written to {path} (mode 0600); "
+                  "the database keeps only their SHA-256 hashes")
+
+
+@app.command()
 def demo(data_dir: DataDir = None) -> None:
     """Run the whole pipeline on the built-in world and say where to look."""
     settings = _settings(data_dir)
