@@ -23,10 +23,13 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> list:
 
 
 def _dates(series: pd.Series, fmt: str) -> list:
+    """Timestamps as text, formatted once per distinct value (a run's events share a few times)."""
     stamps = pd.to_datetime(series)
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return _nullable(stamps.dt.strftime(fmt).to_numpy(), stamps.isna().to_numpy())
+    codes, uniques = pd.factorize(stamps)
+    text = np.append(pd.DatetimeIndex(uniques).strftime(fmt).to_numpy(dtype=object), None)
+    return text[codes].tolist()  # code -1 (missing) picks the trailing None
 
 
 def column_values(series: pd.Series, column) -> list:
@@ -45,14 +48,20 @@ def column_values(series: pd.Series, column) -> list:
         missing = series.isna().to_numpy()
         return _nullable(series.fillna(0).astype(np.int64).to_numpy(), missing)
     missing = series.isna().to_numpy()
-    return _nullable(series.astype(str).to_numpy(dtype=object), missing)
+    values = (
+        series.to_numpy(dtype=object) if series.dtype == object else series.astype(str).to_numpy(dtype=object)
+    )
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values.tolist()
 
 
-def _rows(frame: pd.DataFrame, table: Table, columns: list[str]) -> Iterator[list[tuple]]:
+def _rows(frame: pd.DataFrame, table: Table, columns: list[str]) -> Iterator[Iterator[tuple]]:
     for start in range(0, len(frame), CHUNK_ROWS):
         part = frame.iloc[start : start + CHUNK_ROWS]
         values = [column_values(part[c], table.c[c]) for c in columns]
-        yield list(zip(*values, strict=True))
+        yield zip(*values, strict=True)
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
@@ -69,6 +78,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
                     copy.write_row(row)
     else:
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-        for chunk in _rows(frame, table, columns):
-            conn.exec_driver_sql(sql, chunk)
+        cursor = conn.connection.driver_connection.cursor()   # the transaction's own connection
+        try:
+            for chunk in _rows(frame, table, columns):
+                cursor.executemany(sql, chunk)                 # streams the rows, no list of tuples
+        finally:
+            cursor.close()
     return len(frame)

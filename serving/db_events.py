@@ -14,7 +14,7 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from serving.alerts import baseline_months
 from serving.db import latest_complete_run, utcnow
 from serving.db_read import snapshot
-from serving.db_schema import action_outcomes, action_plan, alerts, customer_scores, usage_readings
+from serving.db_schema import action_outcomes, action_plan, alerts, partition, usage_readings
 
 FOLLOW_UP = "alert_follow_up"  # the outcome of following up an alert on a customer with no planned action
 
@@ -52,10 +52,9 @@ def _action_run(conn, run_id: str, customer_id: str, action_id: str) -> bool:
     ).first()
     if plan is not None:  # a held-out customer gets no action: the control stays untouched
         return plan.action_id == action_id and not plan.control_group
+    scores = partition("customer_scores", run_id)
     recommended = conn.execute(
-        select(customer_scores.c.recommended_action).where(
-            customer_scores.c.run_id == run_id, customer_scores.c.customer_id == customer_id
-        )
+        select(scores.c.recommended_action).where(scores.c.customer_id == customer_id)
     ).scalar()
     return recommended == action_id
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from serving.db import latest_complete_run
-from serving.db_schema import action_outcomes, action_plan, alerts, customer_scores, scoring_runs
+from serving.db_schema import action_outcomes, action_plan, alerts, partition, scoring_runs
 
 
 @dataclass
@@ -65,6 +65,11 @@ def current_run(engine: Engine) -> RunInfo | None:
         return run_info(latest_complete_run(conn))
 
 
+def scores_table(run_id: str):
+    """The run's customer_scores partition."""
+    return partition("customer_scores", run_id)
+
+
 def _reasons(text: str | None) -> list[dict]:
     return json.loads(text) if text else []
 
@@ -109,11 +114,8 @@ def owner_of(engine: Engine, customer_id: str) -> tuple[bool, str | None]:
         run = latest_complete_run(conn)
         if run is None:
             return False, None
-        row = conn.execute(
-            select(customer_scores.c.rep_id).where(
-                customer_scores.c.run_id == run.run_id, customer_scores.c.customer_id == customer_id
-            )
-        ).first()
+        scores = scores_table(run.run_id)
+        row = conn.execute(select(scores.c.rep_id).where(scores.c.customer_id == customer_id)).first()
     return (row is not None, row.rep_id if row else None)
 
 
@@ -123,11 +125,8 @@ def customer_view(engine: Engine, customer_id: str) -> dict | None:
         run = latest_complete_run(conn)
         if run is None:
             return None
-        row = conn.execute(
-            select(customer_scores).where(
-                customer_scores.c.run_id == run.run_id, customer_scores.c.customer_id == customer_id
-            )
-        ).first()
+        scores = scores_table(run.run_id)
+        row = conn.execute(select(scores).where(scores.c.customer_id == customer_id)).first()
         if row is None:
             return None
         plan = conn.execute(
@@ -160,11 +159,8 @@ def _merge_alerts(plan: list[dict], open_alerts: list[dict]) -> list[dict]:
 def _scores_of(conn: Connection, run_id: str, customer_ids: list[str]) -> dict[str, dict]:
     if not customer_ids:
         return {}
-    rows = conn.execute(
-        select(customer_scores).where(
-            customer_scores.c.run_id == run_id, customer_scores.c.customer_id.in_(customer_ids)
-        )
-    )
+    scores = scores_table(run_id)
+    rows = conn.execute(select(scores).where(scores.c.customer_id.in_(customer_ids)))
     return {r.customer_id: dict(r._mapping) for r in rows}
 
 
@@ -236,11 +232,8 @@ def rep_ids(engine: Engine) -> list[str]:
         run = latest_complete_run(conn)
         if run is None:
             return []
-        rows = conn.execute(
-            select(customer_scores.c.rep_id)
-            .where(customer_scores.c.run_id == run.run_id, customer_scores.c.rep_id.is_not(None))
-            .distinct()
-        )
+        scores = scores_table(run.run_id)
+        rows = conn.execute(select(scores.c.rep_id).where(scores.c.rep_id.is_not(None)).distinct())
         return sorted(r.rep_id for r in rows)
 
 

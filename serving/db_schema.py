@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
 
 from configs.settings import Settings
@@ -59,31 +61,6 @@ scoring_runs = Table(
     Column("params", Text),  # JSON of the run's parameters
 )
 
-customer_scores = Table(
-    "customer_scores",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("customer_id", String(64), primary_key=True),
-    Column("rep_id", String(64)),
-    Column("churn_probability", Float, nullable=False),
-    Column("churn_risk_tier", String(32)),
-    Column("predicted_nps", Float),
-    Column("nps_class", String(16)),
-    Column("p_detractor", Float),
-    Column("p_passive", Float),
-    Column("p_promoter", Float),
-    Column("last_nps", Float),
-    Column("relationship_stage", String(32)),
-    Column("value_at_risk", Float),
-    Column("reasons", Text),  # JSON [{"concept","label","sentence","impact"}]
-    Column("recommended_action", String(64)),
-    Column("expected_value", Float),
-    Column("latest_comment", Text),  # shown escaped, never logged
-    Column("alert", Text),
-    *_lineage(),
-    Index("ix_customer_scores_rep", "run_id", "rep_id"),
-)
-
 action_plan = Table(
     "action_plan",
     metadata,
@@ -104,37 +81,150 @@ action_plan = Table(
     Index("ix_action_plan_rep", "run_id", "rep_id", "rank"),
 )
 
-customer_tags = Table(
-    "customer_tags",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("customer_id", String(64), primary_key=True),
-    Column("relationship_stage", String(32)),
-    Column("churn_risk_tier", String(32)),
-    Column("nps_class", String(16)),
-    # what tag hysteresis reads back next run (models/prescribe/tags.py TAG_COLUMNS)
-    Column("p_churn", Float),
-    Column("nps_score", Float),
-    Column("nps_source", String(16)),
-    Column("usage_drop_ratio", Float),
-    Column("tenure_days", Float),
-    Column("state", Text),  # JSON of any further columns the tagger keeps per customer
-    *_lineage(),
-)
 
-tag_events = Table(
-    "tag_events",
-    metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(64), nullable=False, index=True),
-    Column("customer_id", String(64), nullable=False, index=True),
-    Column("tag", String(32), nullable=False),
-    Column("old_value", String(32)),
-    Column("new_value", String(32)),
-    Column("changed_at", DateTime, nullable=False),
-    Column("cause", Text),
-    *_lineage(),
-)
+# ------------------------------------------------------------------ per-run partitions
+# The three per-customer tables of a run (a million rows each at scale) live in one table
+# per run, ``<kind>__<run_id>``: written without indexes and indexed once loaded, dropped
+# whole when the run is replaced or pruned (no row-by-row deletes), and read through a
+# view named ``<kind>`` over the complete runs. run_id and lineage are column defaults of
+# the partition, so a bulk insert does not bind them for every row, yet every row has them.
+
+
+def _score_columns() -> list[Column]:
+    return [
+        Column("customer_id", String(64), nullable=False),
+        Column("rep_id", String(64)),
+        Column("churn_probability", Float, nullable=False),
+        Column("churn_risk_tier", String(32)),
+        Column("predicted_nps", Float),
+        Column("nps_class", String(16)),
+        Column("p_detractor", Float),
+        Column("p_passive", Float),
+        Column("p_promoter", Float),
+        Column("last_nps", Float),
+        Column("relationship_stage", String(32)),
+        Column("value_at_risk", Float),
+        Column("reasons", Text),  # JSON [{"concept","label","sentence","impact"}]
+        Column("recommended_action", String(64)),
+        Column("expected_value", Float),
+        Column("latest_comment", Text),  # shown escaped, never logged
+        Column("alert", Text),
+    ]
+
+
+def _tag_columns() -> list[Column]:
+    return [
+        Column("customer_id", String(64), nullable=False),
+        Column("relationship_stage", String(32)),
+        Column("churn_risk_tier", String(32)),
+        Column("nps_class", String(16)),
+        # what tag hysteresis reads back next run (models/prescribe/tags.py TAG_COLUMNS)
+        Column("p_churn", Float),
+        Column("nps_score", Float),
+        Column("nps_source", String(16)),
+        Column("usage_drop_ratio", Float),
+        Column("tenure_days", Float),
+        Column("state", Text),  # JSON of any further columns the tagger keeps per customer
+    ]
+
+
+def _event_columns() -> list[Column]:
+    return [
+        Column("customer_id", String(64), nullable=False),
+        Column("tag", String(32), nullable=False),
+        Column("old_value", String(32)),
+        Column("new_value", String(32)),
+        Column("changed_at", DateTime, nullable=False),
+        Column("cause", Text),
+    ]
+
+
+RUN_KINDS = {"customer_scores": _score_columns, "customer_tags": _tag_columns, "tag_events": _event_columns}
+PARTITION_INDEXES = {  # created after the load: (column, unique)
+    "customer_scores": [("customer_id", True), ("rep_id", False)],
+    "customer_tags": [("customer_id", True)],
+    "tag_events": [("customer_id", False)],
+}
+PRUNED_KINDS = ("customer_scores", "customer_tags")  # tag events are history: kept for every run
+TEMPLATE = "template"  # an always-empty partition: the views exist before the first run
+_partitions = MetaData()
+
+
+def partition_name(kind: str, run_id: str) -> str:
+    return f"{kind}__{run_id}"
+
+
+def _run_table(
+    name: str, kind: str, meta: MetaData, run_id: str | None, lineage: dict[str, str] | None
+) -> Table:
+    lineage = lineage or {}
+    return Table(
+        name,
+        meta,
+        Column("run_id", String(64), nullable=False, server_default=run_id),
+        *RUN_KINDS[kind](),
+        *[
+            Column(col, type_, nullable=False, server_default=lineage.get(col))
+            for col, type_ in (
+                ("model_versions", Text),
+                ("feature_service", String(64)),
+                ("data_version", String(128)),
+            )
+        ],
+    )
+
+
+def _partition_table(kind: str, run_id: str, meta: MetaData, lineage: dict[str, str] | None) -> Table:
+    return _run_table(partition_name(kind, run_id), kind, meta, run_id, lineage)
+
+
+def partition(kind: str, run_id: str) -> Table:
+    """The run's table of this kind, for reading and writing (cached)."""
+    name = partition_name(kind, run_id)
+    if name in _partitions.tables:
+        return _partitions.tables[name]
+    return _partition_table(kind, run_id, _partitions, None)
+
+
+def create_partition(conn: Connection, kind: str, run_id: str, lineage: dict[str, str]) -> None:
+    """An empty partition whose run_id and lineage columns default to the run's values."""
+    _partition_table(kind, run_id, MetaData(), lineage).create(conn)
+
+
+def index_partition(conn: Connection, kind: str, run_id: str) -> None:
+    table = partition(kind, run_id)
+    for column, unique in PARTITION_INDEXES[kind]:
+        Index(f"ix_{table.name}_{column}", table.c[column], unique=unique).create(conn)
+
+
+def drop_partitions(conn: Connection, run_id: str, kinds=tuple(RUN_KINDS)) -> None:
+    for kind in kinds:
+        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{partition_name(kind, run_id)}"')
+
+
+def sync_views(conn: Connection, run_ids: list[str], exclude: set[str] = frozenset()) -> None:
+    """Views ``customer_scores``, ``customer_tags``, ``tag_events`` over the given runs' partitions."""
+    existing = set(inspect(conn).get_table_names())
+    for kind in RUN_KINDS:
+        names = [partition_name(kind, r) for r in [TEMPLATE, *run_ids]]
+        names = [n for n in names if n in existing and n not in exclude]
+        columns = ", ".join(f'"{c.name}"' for c in partition(kind, TEMPLATE).columns)
+        conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{kind}"')
+        union = " UNION ALL ".join(f'SELECT {columns} FROM "{n}"' for n in names)
+        conn.exec_driver_sql(f'CREATE VIEW "{kind}" AS {union}')
+
+
+for _kind in RUN_KINDS:  # the templates are ordinary tables of the schema
+    _partition_table(
+        _kind, TEMPLATE, metadata, {"model_versions": "", "feature_service": "", "data_version": ""}
+    )
+
+# The views, as tables to select from (every complete run, ``run_id`` on every row); they are
+# declared in their own MetaData so ``create_all`` never creates tables by these names.
+views = MetaData()
+customer_scores = _run_table("customer_scores", "customer_scores", views, None, None)
+customer_tags = _run_table("customer_tags", "customer_tags", views, None, None)
+tag_events = _run_table("tag_events", "tag_events", views, None, None)
 
 alerts = Table(
     "alerts",
@@ -185,7 +275,7 @@ reps = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
-RUN_TABLES = (customer_scores, action_plan, customer_tags, tag_events)  # rows keyed by run_id
+SHARED_RUN_TABLES = (action_plan, alerts)  # shared tables with rows keyed by run_id
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -218,7 +308,21 @@ def make_engine(url: str, create: bool = True) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     if create:
         metadata.create_all(engine)
+        with engine.begin() as conn:
+            if "customer_scores" not in inspect(conn).get_view_names():
+                sync_views(conn, [])
     return engine
+
+
+def drop_all(engine: Engine) -> None:
+    """Remove the whole serving schema: views, every run's partitions, then the tables."""
+    with engine.begin() as conn:
+        for kind in RUN_KINDS:
+            conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{kind}"')
+        for name in inspect(conn).get_table_names():
+            if any(name.startswith(f"{kind}__r") for kind in RUN_KINDS):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+    metadata.drop_all(engine)
 
 
 def engine_for(settings: Settings) -> Engine:

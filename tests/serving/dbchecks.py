@@ -6,19 +6,23 @@ import json
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select, text
 
 import serving.db as db
 from serving.db import export_outcomes, read_previous_tags, write_scoring_run
 from serving.db_events import Outcome, record_outcome
 from serving.db_read import current_run, customer_view
 from serving.db_schema import (
-    RUN_TABLES,
+    RUN_KINDS,
     action_outcomes,
+    action_plan,
     alerts,
     customer_scores,
+    customer_tags,
     metadata,
+    partition,
     scoring_runs,
+    tag_events,
 )
 from tests.serving.factory import META, make_run
 
@@ -37,14 +41,15 @@ VOLATILE = {
 
 
 def table_contents(engine: Engine) -> dict[str, pd.DataFrame]:
-    """Every table, volatile columns dropped, rows sorted: comparable across writes."""
+    """Every table and view, volatile columns dropped, rows sorted: comparable across writes."""
     out = {}
+    names = [t.name for t in metadata.sorted_tables] + list(RUN_KINDS)
     with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            rows = conn.execute(select(table)).mappings().all()
-            frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in table.columns])
+        for name in names:
+            frame = pd.read_sql(text(f'SELECT * FROM "{name}"'), conn)
             frame = frame.drop(columns=[c for c in frame.columns if c in VOLATILE])
-            out[table.name] = frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+            out[name] = frame.astype(str).sort_values(list(frame.columns)).reset_index(drop=True)
+        out["partitions"] = pd.DataFrame({"n": [sum("__r" in t for t in inspect(conn).get_table_names())]})
     return out
 
 
@@ -54,7 +59,7 @@ def count(engine: Engine, table, *where) -> int:
 
 
 def check_lineage_on_every_row(engine: Engine) -> None:
-    for table in RUN_TABLES:
+    for table in (customer_scores, customer_tags, action_plan, tag_events):
         with engine.connect() as conn:
             rows = conn.execute(
                 select(table.c.run_id, table.c.model_versions, table.c.feature_service, table.c.data_version)
@@ -69,12 +74,12 @@ def check_idempotent(engine: Engine, day1, day2) -> None:
     write_scoring_run(engine, make_run(day1, seed=1))
     write_scoring_run(engine, make_run(day2, seed=2))
     before = table_contents(engine)
-    events, raised = count(engine, RUN_TABLES[3]), count(engine, alerts)
+    events, raised = count(engine, tag_events), count(engine, alerts)
     write_scoring_run(engine, make_run(day2, seed=2))
     after = table_contents(engine)
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
-    assert count(engine, RUN_TABLES[3]) == events and count(engine, alerts) == raised
+    assert count(engine, tag_events) == events and count(engine, alerts) == raised
     with engine.connect() as conn:
         statuses = conn.execute(select(scoring_runs.c.as_of, scoring_runs.c.status)).all()
     assert sorted(s for _, s in statuses) == ["complete", "complete"]
@@ -104,7 +109,7 @@ def check_reader_between_phases(engine: Engine, monkeypatch, day1, day2) -> None
     real_flip, seen = db._flip, {}
 
     def flip(engine_, run_id, as_of, counts):
-        seen["rows_written"] = count(engine, customer_scores, customer_scores.c.run_id == run_id)
+        seen["rows_written"] = count(engine, partition("customer_scores", run_id))
         seen["run"] = current_run(engine).run_id
         seen["p"] = customer_view(engine, "C0000001")["churn_probability"]
         real_flip(engine_, run_id, as_of, counts)

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from serving.db import make_engine
-from serving.db_schema import metadata
+from serving.db_schema import drop_all
+from serving.db_schema import make_engine as _make
 from tests.servers import postgres_server
 from tests.serving import dbchecks
 
@@ -25,7 +26,7 @@ def pg_url():
 def engine(pg_url):
     engine = make_engine(pg_url)
     yield engine
-    metadata.drop_all(engine)
+    drop_all(engine)
     engine.dispose()
 
 
@@ -47,8 +48,8 @@ def test_reader_between_write_and_flip_on_postgres(engine, monkeypatch):
     dbchecks.check_reader_between_phases(engine, monkeypatch, DAY1, DAY2)
 
 
-def test_outcomes_export_and_previous_tags_on_postgres(engine):
+def test_outcomes_export_and_previous_tags_on_postgres(engine, pg_url):
     dbchecks.check_outcomes_survive_rerun(engine, DAY1, DAY2)
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
+    drop_all(engine)
+    _make(pg_url).dispose()                                  # a fresh schema
     dbchecks.check_previous_tags(engine, DAY1, DAY2)

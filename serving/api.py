@@ -1,0 +1,188 @@
+"""The versioned JSON API (/v1): customer view, batch scoring, reps' lists, outcomes, events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
+
+from features.transforms.schema import ENTITY
+from serving import db_events, db_read, views
+from serving.alerts import detractor_reason, usage_drop_reason
+from serving.deps import EngineDep, FreshDep, ManagerDep, PrincipalDep, SettingsDep, require_access
+from serving.fresh import FreshScorer, ModelsNotLoaded, row_errors
+from serving.logsafe import mark_sensitive
+from serving.schemas import (
+    ActionPageOut,
+    CustomerView,
+    Event,
+    EventResult,
+    OutcomeIn,
+    OutcomeOut,
+    ScoreRequest,
+    ScoreResponse,
+    SurveyEvent,
+)
+
+router = APIRouter(prefix="/v1")
+NOT_FOUND = "unknown customer"
+USAGE_SERVICE = "churn_v1"  # a FeatureService that carries usage_last_month
+
+
+def _scoring_date(engine) -> date:
+    """Fresh scores are as of the latest run's date (the world the features describe), else today."""
+    run = db_read.current_run(engine)
+    return run.as_of if run else date.today()
+
+
+def _models_or_503(call):
+    try:
+        return call()
+    except ModelsNotLoaded as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerView, tags=["customers"])
+def get_customer(
+    customer_id: str,
+    principal: PrincipalDep,
+    engine: EngineDep,
+    fresh_scorer: FreshDep,
+    fresh: Annotated[bool, Query(description="Recompute now from the online store")] = False,
+):
+    """A customer's tags, scores, reasons and recommended action (latest run, or fresh)."""
+    mark_sensitive(customer_id)
+    stored = db_read.customer_view(engine, customer_id)
+    if stored is not None:
+        require_access(principal, stored["rep_id"])
+    elif not principal.is_manager:  # a rep only reaches customers the latest run gave them
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    if not fresh:
+        if stored is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        return views.stored_view(stored, show_plan=principal.is_manager)
+    as_of = _scoring_date(engine)
+    scored = _models_or_503(lambda: fresh_scorer.customer(customer_id, as_of))
+    if scored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    row, bundle = scored
+    return views.fresh_view(row, bundle, as_of, stored)
+
+
+@router.post("/score", response_model=ScoreResponse, tags=["scoring"])
+def score(
+    body: ScoreRequest, _: ManagerDep, settings: SettingsDep, engine: EngineDep, fresh_scorer: FreshDep
+):
+    """Score posted feature rows with the champion models (same code as the batch job)."""
+    limit = settings.serving.max_batch_rows
+    if len(body.rows) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"batch of {len(body.rows)} rows exceeds the limit of {limit} rows (serving.max_batch_rows)",
+        )
+    mark_sensitive(*(r.get(ENTITY) for r in body.rows))
+    features = _models_or_503(fresh_scorer.feature_names)
+    errors = row_errors(body.rows, features)
+    if errors:
+        raise RequestValidationError(errors)
+    as_of = body.as_of or _scoring_date(engine)
+    frame = pd.DataFrame(body.rows, columns=[ENTITY, *features])
+    customers, bundle = _models_or_503(lambda: fresh_scorer.score(frame, as_of))
+    return ScoreResponse(
+        as_of=as_of,
+        model_versions={k: str(v) for k, v in bundle.versions.items()},
+        feature_service=bundle.feature_service,
+        results=[views.customer_score(r) for r in customers.to_dict("records")],
+    )
+
+
+@router.get("/reps/{rep_id}/actions", response_model=ActionPageOut, tags=["reps"])
+def rep_actions(
+    rep_id: str,
+    principal: PrincipalDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    size: Annotated[int | None, Query(ge=1, le=500)] = None,
+):
+    """A rep's ranked action list: open alerts first with their reason, then by rank; paged."""
+    require_access(principal, rep_id)
+    size = size or settings.serving.page_size
+    return views.action_page(rep_id, db_read.rep_actions(engine, rep_id, page, size), page, size)
+
+
+def save_outcome(engine, principal, body: OutcomeIn) -> dict:
+    """Shared by the API and the reps' page: access check, then the write."""
+    mark_sensitive(body.customer_id, body.decline_reason, body.customer_response)
+    found, owner = db_read.owner_of(engine, body.customer_id)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    require_access(principal, owner)
+    outcome = db_events.Outcome(
+        body.customer_id, body.action_id, body.status, body.decline_reason, body.customer_response
+    )
+    try:
+        return db_events.record_outcome(
+            engine, outcome, rep_id=owner or principal.rep_id, recorded_by=principal.rep_id
+        )
+    except db_events.UnknownAction as err:
+        raise RequestValidationError(
+            [{"loc": ["body", "action_id"], "msg": str(err), "type": "value_error"}]
+        ) from err
+
+
+@router.post("/outcomes", response_model=OutcomeOut, status_code=status.HTTP_201_CREATED, tags=["reps"])
+def post_outcome(body: OutcomeIn, principal: PrincipalDep, engine: EngineDep):
+    """Record an action's outcome (done, declined with a reason, no answer) and the customer's response."""
+    return save_outcome(engine, principal, body)
+
+
+@router.post("/events", response_model=EventResult, tags=["events"])
+def post_event(event: Event, _: ManagerDep, engine: EngineDep, fresh_scorer: FreshDep):
+    """A survey answer or usage reading; a detractor or a sharp usage drop alerts the owning rep."""
+    mark_sensitive(event.customer_id, getattr(event, "comment", None))
+    found, owner = db_read.owner_of(engine, event.customer_id)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    if isinstance(event, SurveyEvent):
+        kind, reason, comment, when = (
+            "detractor",
+            detractor_reason(event.nps),
+            event.comment,
+            event.answered_at,
+        )
+    else:
+        baseline = db_events.usage_baseline(engine, event.customer_id, event.month)
+        if baseline is None:
+            baseline = _online_usage(fresh_scorer, event.customer_id)
+        db_events.store_usage(engine, event.customer_id, event.month, event.usage_units)
+        kind, reason, comment, when = (
+            "usage_drop",
+            usage_drop_reason(event.usage_units, baseline, event.month),
+            None,
+            None,
+        )
+    if reason is None:
+        return EventResult(customer_id=event.customer_id, alert_raised=False)
+    alert_id = db_events.raise_alert(
+        engine, event.customer_id, owner, kind, reason, comment, _naive_utc(when)
+    )
+    return EventResult(customer_id=event.customer_id, alert_raised=True, alert_id=alert_id, reason=reason)
+
+
+def _naive_utc(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def _online_usage(fresh_scorer: FreshScorer, customer_id: str) -> float | None:
+    """Last month's usage from the online store, when no readings were posted yet."""
+    try:
+        value = fresh_scorer.online(USAGE_SERVICE).value(customer_id, "usage_last_month")
+    except Exception:  # no models or no feature store: no baseline, no alert (the reading is kept)
+        return None
+    return None if value is None else float(value)

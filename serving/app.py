@@ -1,0 +1,147 @@
+"""The scoring service: ``create_app`` builds the FastAPI app (uvicorn runs it as a factory).
+
+    uvicorn --factory serving.app:create_app      # what `cem serve` runs
+
+State lives on ``app.state`` (settings, database engine, model cache, fresh scorer,
+metrics) and reaches routes through the dependencies of ``serving.deps``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from configs.settings import Settings, load_settings
+from serving import db_read, logsafe
+from serving.api import router as api_router
+from serving.db import utcnow
+from serving.db_schema import engine_for
+from serving.deps import EngineDep, MetricsDep, ModelsDep
+from serving.fresh import FreshScorer, ScoreFn
+from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from serving.model_cache import ModelCache
+from serving.pages import router as pages_router
+from serving.schemas import DatabaseReady, Health, ModelsReady, Readiness
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def champion_loader(settings: Settings) -> Callable[[], Any]:
+    """The lead's loader of the MLflow ``champion`` models (imported when first called)."""
+
+    def load():
+        from serving.bundle import load_champions
+
+        return load_champions(settings)
+
+    return load
+
+
+def field_name(loc) -> str:
+    """``["body", "rows", 3, "tenure_days"]`` -> ``rows.3.tenure_days``."""
+    return ".".join(str(p) for p in loc if p != "body") or "body"
+
+
+def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field; the offending input is not echoed back (it may be a comment)."""
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    problems = "; ".join(f"{field_name(d['loc'])}: {d['msg']}" for d in detail)
+    return JSONResponse(
+        {"detail": detail, "message": f"invalid request: {problems}"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+def readiness(engine, models: ModelCache) -> tuple[Readiness, int]:
+    try:
+        run = db_read.current_run(engine)
+        database = DatabaseReady(
+            reachable=True, latest_run=run.run_id if run else None, as_of=run.as_of if run else None
+        )
+    except Exception as err:  # any database failure means not ready; say which
+        database = DatabaseReady(reachable=False, error=f"{type(err).__name__}: {err}"[:300])
+    st = models.status()
+    body = ModelsReady(**st.__dict__)
+    if not database.reachable or not st.loaded:
+        return Readiness(status="not_ready", database=database, models=body), 503
+    degraded = not st.registry_reachable or database.latest_run is None
+    return Readiness(status="degraded" if degraded else "ready", database=database, models=body), 200
+
+
+def _ops_routes(app: FastAPI) -> None:
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz():
+        """Liveness: the process answers."""
+        return Health()
+
+    @app.get(
+        "/readyz",
+        response_model=Readiness,
+        tags=["operations"],
+        responses={503: {"model": Readiness, "description": "database or models not loaded"}},
+    )
+    def readyz(engine: EngineDep, models: ModelsDep):
+        """Readiness: database and models loaded; degraded when the registry is unreachable."""
+        body, code = readiness(engine, models)
+        return JSONResponse(body.model_dump(mode="json"), status_code=code)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics(engine: EngineDep, models: ModelsDep, registry: MetricsDep):
+        """Prometheus metrics: requests and latency per route, model versions, scoring-run age."""
+        try:
+            age = db_read.run_age_seconds(engine, utcnow())
+        except Exception:  # the database being down must not hide the other metrics
+            age = None
+        return Response(registry.render(models.status(), age), media_type=CONTENT_TYPE)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model_loader: Callable[[], Any] | None = None,
+    model_probe: Callable[[], dict[str, str]] | None = None,
+    score_fn: ScoreFn | None = None,
+    online: Callable | None = None,
+    refresh: bool = True,
+) -> FastAPI:
+    """The app; tests inject the model loader, scoring function and online reader."""
+    settings = settings or load_settings()
+    logsafe.install()
+    engine = engine_for(settings)
+    models = ModelCache(model_loader or champion_loader(settings), model_probe)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if refresh:
+            models.start(settings.serving.model_refresh_seconds)
+        yield
+        models.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="CEM scoring service",
+        version="1.0",
+        description="Churn risk, predicted NPS, reasons and next-best actions per customer; "
+        "reps' action lists and outcomes. Bearer token per rep (`cem tokens`).",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.engine, app.state.models = settings, engine, models
+    app.state.fresh = FreshScorer(settings, models, score_fn, online)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    _ops_routes(app)
+    app.include_router(api_router)
+    app.include_router(pages_router)
+    return app

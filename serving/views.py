@@ -1,0 +1,180 @@
+"""From database rows (or a fresh scoring frame) to the API's response bodies. Pure functions."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+from serving.db_read import ActionPage, RunInfo
+from serving.schemas import (
+    ActionItem,
+    ActionPageOut,
+    AlertOut,
+    CustomerScore,
+    CustomerView,
+    Lineage,
+    NpsClassProbabilities,
+    OutcomeOut,
+    Reason,
+    RecommendedAction,
+    Tags,
+)
+
+TOP_REASONS = 3
+
+
+def _num(value) -> float | None:
+    """None for missing numbers (NaN included), a float otherwise."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def reasons_of(value) -> list[Reason]:
+    """Reasons from JSON text, a list of dicts or a list of Reason-like objects."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    out = []
+    for r in value:
+        get = r.get if isinstance(r, dict) else (lambda k, r=r: getattr(r, k, None))
+        out.append(
+            Reason(
+                concept=get("concept"),
+                label=get("label"),
+                sentence=get("sentence"),
+                impact=_num(get("impact")),
+            )
+        )
+    return out
+
+
+def action_of(row: dict, plan: dict | None) -> RecommendedAction | None:
+    """The recommended action: the plan's row when planned, else the score row's recommendation."""
+    if plan:
+        return RecommendedAction(
+            action_id=plan["action_id"],
+            label=plan.get("action_label"),
+            channel=plan.get("channel"),
+            expected_value=_num(plan.get("expected_value")),
+            cost=_num(plan.get("cost")),
+            why=_text(plan.get("why")),
+        )
+    action = _text(row.get("recommended_action"))
+    if not action:
+        return None
+    return RecommendedAction(action_id=action, expected_value=_num(row.get("expected_value")))
+
+
+def customer_score(row: dict, plan: dict | None = None) -> CustomerScore:
+    """A ``customer_scores``-shaped row as the API's score body."""
+    return CustomerScore(
+        customer_id=str(row["customer_id"]),
+        rep_id=_text(row.get("rep_id")),
+        churn_probability=float(row["churn_probability"]),
+        predicted_nps=_num(row.get("predicted_nps")),
+        nps_class_probabilities=NpsClassProbabilities(
+            detractor=_num(row.get("p_detractor")),
+            passive=_num(row.get("p_passive")),
+            promoter=_num(row.get("p_promoter")),
+        ),
+        last_nps=_num(row.get("last_nps")),
+        value_at_risk=_num(row.get("value_at_risk")),
+        tags=Tags(
+            relationship_stage=_text(row.get("relationship_stage")),
+            churn_risk_tier=_text(row.get("churn_risk_tier")),
+            nps_class=_text(row.get("nps_class")),
+        ),
+        reasons=reasons_of(row.get("reasons")),
+        recommended_action=action_of(row, plan),
+        alert=_text(row.get("alert")),
+    )
+
+
+def lineage_of(run: RunInfo) -> Lineage:
+    return Lineage(
+        run_id=run.run_id,
+        as_of=run.as_of,
+        model_versions=run.model_versions,
+        feature_service=run.feature_service,
+        data_version=run.data_version,
+    )
+
+
+def stored_view(view: dict, show_plan: bool) -> CustomerView:
+    """The precomputed view; a held-out action (and anything pointing at it) is hidden unless allowed."""
+    plan = view["plan"]
+    held_out = bool(plan and plan.get("control_group"))
+    row = dict(view)
+    if held_out and not show_plan:
+        plan, row["recommended_action"], row["expected_value"] = None, None, None
+    score = customer_score(row, plan)
+    return CustomerView(
+        **score.model_dump(),
+        fresh=False,
+        latest_comment=_text(view.get("latest_comment")),
+        open_alerts=[AlertOut(**a) for a in view["open_alerts"]],
+        last_outcome=OutcomeOut(**view["last_outcome"]) if view["last_outcome"] else None,
+        lineage=lineage_of(view["run"]),
+    )
+
+
+def fresh_view(row: dict, bundle, as_of: date, stored: dict | None) -> CustomerView:
+    """A fresh score, with the stored view's alerts and last outcome when there is one."""
+    score = customer_score(row)
+    lineage = Lineage(
+        as_of=as_of,
+        model_versions={k: str(v) for k, v in bundle.versions.items()},
+        feature_service=bundle.feature_service,
+    )
+    return CustomerView(
+        **score.model_dump(),
+        fresh=True,
+        latest_comment=_text(stored.get("latest_comment")) if stored else None,
+        open_alerts=[AlertOut(**a) for a in stored["open_alerts"]] if stored else [],
+        last_outcome=OutcomeOut(**stored["last_outcome"]) if stored and stored["last_outcome"] else None,
+        lineage=lineage,
+    )
+
+
+def action_item(item: dict) -> ActionItem:
+    score = item.get("score") or {}
+    has_action = "action_id" in item
+    return ActionItem(
+        position=item["position"],
+        customer_id=item["customer_id"],
+        rank=item.get("rank"),
+        alert=AlertOut(**item["alert"]) if item.get("alert") else None,
+        action=action_of({}, item) if has_action else None,
+        churn_probability=_num(score.get("churn_probability")),
+        churn_risk_tier=_text(score.get("churn_risk_tier")),
+        predicted_nps=_num(score.get("predicted_nps")),
+        nps_class=_text(score.get("nps_class")),
+        relationship_stage=_text(score.get("relationship_stage")),
+        value_at_risk=_num(score.get("value_at_risk")),
+        top_reasons=reasons_of(item.get("reasons"))[:TOP_REASONS],
+        latest_comment=_text(score.get("latest_comment")),
+        last_outcome=OutcomeOut(**item["last_outcome"]) if item.get("last_outcome") else None,
+    )
+
+
+def action_page(rep_id: str, page: ActionPage, number: int, size: int) -> ActionPageOut:
+    return ActionPageOut(
+        rep_id=rep_id,
+        run_id=page.run.run_id if page.run else None,
+        as_of=page.run.as_of if page.run else None,
+        page=number,
+        size=size,
+        total=page.total,
+        pages=max(1, math.ceil(page.total / size)),
+        items=[action_item(i) for i in page.items],
+    )

@@ -1,0 +1,106 @@
+"""Health, readiness, metrics, champion hot reload and the registry-down fallback (fake loader)."""
+
+from __future__ import annotations
+
+import time
+
+from serving.model_cache import ModelCache
+from tests.serving.conftest import auth, fake_bundle
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_ready_with_database_and_models(client, runs):
+    r = client.get("/readyz")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ready"
+    assert body["database"]["latest_run"] == runs.second and body["database"]["as_of"] == "2025-01-13"
+    assert body["models"]["versions"] == {"churn": "3", "nps": "2", "uplift": "1"}
+
+
+def test_not_ready_without_models(app, client):
+    app.state.models.bundle = None
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "not_ready"
+
+
+def test_registry_down_keeps_serving_the_last_models_and_says_degraded(app, client, tokens):
+    app.state.fake.fail = True
+    assert app.state.models.refresh() is False
+    r = client.get("/readyz")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "degraded"
+    assert body["models"]["loaded"] is True and body["models"]["registry_reachable"] is False
+    assert "registry unreachable" in body["models"]["error"]
+    fresh = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"]))
+    assert fresh.status_code == 200 and fresh.json()["lineage"]["model_versions"]["churn"] == "3"
+    app.state.fake.fail = False                         # the registry is back
+    app.state.models.refresh()
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_a_new_champion_is_picked_up_without_restart(app, client, tokens):
+    before = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"])).json()
+    app.state.fake.bundle = fake_bundle(version="6")    # registry: champion moved to version 6
+    assert app.state.models.refresh() is True
+    after = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"])).json()
+    assert before["lineage"]["model_versions"]["churn"] == "3"
+    assert after["lineage"]["model_versions"]["churn"] == "6"
+    assert after["churn_probability"] == 2 * before["churn_probability"]   # the fake model scales by version
+
+
+def test_background_refresh_swaps_models_on_its_own():
+    state = {"version": "1", "calls": 0}
+
+    def loader():
+        state["calls"] += 1
+        return fake_bundle(state["version"])
+
+    cache = ModelCache(loader)
+    cache.start(every_seconds=0.05)
+    try:
+        _wait(lambda: cache.versions.get("churn") == "1")
+        state["version"] = "2"
+        _wait(lambda: cache.versions.get("churn") == "2")
+    finally:
+        cache.stop()
+    calls = state["calls"]
+    time.sleep(0.2)
+    assert state["calls"] == calls                      # stopped means stopped
+
+
+def test_a_probe_avoids_reloading_an_unchanged_champion():
+    loads = []
+    cache = ModelCache(lambda: loads.append(1) or fake_bundle("3"),
+                       probe=lambda: {"churn": "3", "nps": "2", "uplift": "1"})
+    assert cache.refresh() is True and cache.refresh() is False and cache.refresh() is False
+    assert len(loads) == 1
+
+
+def _sample(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_metrics_count_routes_by_template_with_model_versions_and_run_age(client, tokens):
+    ok = 'cem_http_requests_total{method="GET",route="/v1/customers/{customer_id}",status="200"}'
+    missing = 'cem_http_requests_total{method="GET",route="/v1/customers/{customer_id}",status="404"}'
+    before = client.get("/metrics").text
+    client.get("/v1/customers/C0000001", headers=auth(tokens["manager"]))
+    client.get("/v1/customers/NOPE", headers=auth(tokens["manager"]))
+    text = client.get("/metrics").text
+    assert _sample(text, ok) - _sample(before, ok) == 1
+    assert _sample(text, missing) - _sample(before, missing) == 1
+    assert "C0000001" not in text and "NOPE" not in text
+    assert 'cem_http_request_duration_seconds_bucket{le="0.005",method="GET"' in text
+    assert 'cem_model_version{model="churn"} 3.0' in text
+    assert "cem_models_loaded 1.0" in text
+    assert _sample(text, "cem_scoring_run_age_seconds ") > 0
+
+
+def _wait(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
