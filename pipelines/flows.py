@@ -113,6 +113,9 @@ def train_uplift_task(data_dir: Path) -> dict:
     return train_and_log_uplift(load_settings(data_dir=data_dir))
 
 
+RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_value_shown")
+
+
 @task(name="score-customers")
 def score_task(data_dir: Path, as_of: str | None) -> dict:
     from datetime import date
@@ -124,14 +127,15 @@ def score_task(data_dir: Path, as_of: str | None) -> dict:
     settings = load_settings(data_dir=data_dir)
 
     def review(result, bundle) -> dict:
-        value = policy_value(settings, result.scored.candidates, result.contacts, bundle.catalogue,
-                             result.actions, result.as_of)
-        if value is not None:
-            write_metrics(settings, "policy_value", value, name="score.json")
-        return {"policy_value": value}
+        return {"policy_value": policy_value(settings, result.scored.candidates, result.contacts,
+                                             bundle.catalogue, result.actions, result.as_of)}
 
     day = date.fromisoformat(as_of) if as_of else None
-    return run_batch_scoring(settings, day, review=review)
+    summary = run_batch_scoring(settings, day, review=review)
+    write_metrics(settings, "run", {k: summary[k] for k in RUN_METRICS}, name="score.json")
+    if summary["policy_value"] is not None:
+        write_metrics(settings, "policy_value", summary["policy_value"], name="score.json")
+    return summary
 
 
 @flow(name="score")

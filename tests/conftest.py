@@ -11,6 +11,8 @@ import pytest
 from configs.settings import SimulateParams
 from features.world import simulate_world
 
+pytest_plugins = ["tests.worlds"]
+
 
 def pytest_configure(config) -> None:
     """Prefect runs in a throw-away home (its ephemeral server's database) with no telemetry."""

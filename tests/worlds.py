@@ -1,4 +1,6 @@
-"""A small world carried through ingest, features and Feast, for model tests."""
+"""Session worlds shared across test packages: a small world carried through ingest,
+features and Feast (``model_world``), and the same world with every model trained and
+registered (``trained_world``), so model, scoring and service tests train once."""
 
 from __future__ import annotations
 
@@ -30,3 +32,16 @@ def model_world(tmp_path_factory) -> SimpleNamespace:
         churn=training_frame(store, churn_labels, "churn_v1"),
         nps=training_frame(store, nps_labels, "nps_v1"),
     )
+
+
+@pytest.fixture(scope="session")
+def trained_world(model_world) -> SimpleNamespace:
+    """``model_world`` with the churn, NPS and uplift models trained, logged and registered."""
+    from models.train import train_and_log_churn
+    from models.train_nps import train_and_log_nps
+    from models.train_uplift import train_and_log_uplift
+
+    settings = model_world.settings
+    return SimpleNamespace(**vars(model_world), runs={
+        "churn": train_and_log_churn(settings), "nps": train_and_log_nps(settings),
+        "uplift": train_and_log_uplift(settings)})

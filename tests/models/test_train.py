@@ -9,12 +9,11 @@ import pytest
 from mlflow import MlflowClient
 
 from models.registry import load_alias
-from models.train import train_and_log_churn
 
 
 @pytest.fixture(scope="module")
-def churn_run(model_world):
-    return train_and_log_churn(model_world.settings)
+def churn_run(trained_world):
+    return trained_world.runs["churn"]
 
 
 @pytest.mark.slow
@@ -50,10 +49,8 @@ def test_baseline_is_logged_beside_the_model(model_world, churn_run):
 
 
 @pytest.fixture(scope="module")
-def nps_run(model_world):
-    from models.train_nps import train_and_log_nps
-
-    return train_and_log_nps(model_world.settings)
+def nps_run(trained_world):
+    return trained_world.runs["nps"]
 
 
 @pytest.mark.slow

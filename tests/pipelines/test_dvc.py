@@ -26,7 +26,7 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> str:
 def project(tmp_path) -> tuple[Path, dict]:
     """A copy of the pipeline's code, params and dvc.yaml in a fresh git + DVC repo."""
     repo = tmp_path / "repo"
-    for item in ("configs", "features", "models", "pipelines", "dvc.yaml", ".dvcignore"):
+    for item in ("configs", "features", "models", "serving", "pipelines", "dvc.yaml", ".dvcignore"):
         src = ROOT / item
         copy = shutil.copytree if src.is_dir() else shutil.copy
         copy(src, repo / item, **({"ignore": shutil.ignore_patterns("__pycache__")}
@@ -53,7 +53,7 @@ def test_repro_runs_each_stage_once_then_nothing(project):
     repo, env = project
     dvc = str(BIN / "dvc")
     first = _run([dvc, "repro"], repo, env)
-    assert _stages_run(first) == {"simulate", "ingest", "features", "train"}
+    assert _stages_run(first) == {"simulate", "ingest", "features", "train", "score"}
     assert (repo / "data/feast/registry.db").exists()
     second = _run([dvc, "repro"], repo, env)
     assert _stages_run(second) == set()
@@ -61,7 +61,7 @@ def test_repro_runs_each_stage_once_then_nothing(project):
     params["features"]["churn_horizon_days"] = 60
     (repo / "configs/params.yaml").write_text(yaml.safe_dump(params))
     third = _run([dvc, "repro"], repo, env)
-    assert _stages_run(third) == {"features", "train"}
+    assert _stages_run(third) == {"features", "train", "score"}
 
 
 def test_every_stage_names_its_code_params_and_outputs():
