@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lint ui prefect-ui clean-data
+.PHONY: install demo test bench lint ui prefect-ui serve clean-data
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,16 @@ test: $(STAMP)  ## run the whole test suite
 bench: $(STAMP)  ## run the benchmarks (minutes; figures go to BENCHMARKS.md by hand)
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_features_pit.py
+	$(BIN)/python bench/bench_service.py write
+	$(BIN)/python bench/bench_service.py load --data-dir data   # needs `make demo` first
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 (compare runs side by side)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db \
 		--host 127.0.0.1 --port 5000
+
+serve: $(STAMP)  ## scoring service + reps' page on http://127.0.0.1:8000 (after `make demo`)
+	$(BIN)/cem tokens
+	$(BIN)/cem serve --host 127.0.0.1 --port 8000
 
 prefect-ui: $(STAMP)  ## Prefect server + UI on http://127.0.0.1:4200; then export PREFECT_API_URL
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200

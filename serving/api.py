@@ -6,13 +6,21 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from features.transforms.schema import ENTITY
 from serving import db_events, db_read, views
 from serving.alerts import detractor_reason, usage_drop_reason
-from serving.deps import EngineDep, FreshDep, ManagerDep, PrincipalDep, SettingsDep, require_access
+from serving.deps import (
+    EngineDep,
+    FreshDep,
+    ManagerDep,
+    PrincipalDep,
+    SettingsDep,
+    mark_path_ids,
+    require_access,
+)
 from serving.fresh import FreshScorer, ModelsNotLoaded, row_errors
 from serving.logsafe import mark_sensitive
 from serving.schemas import (
@@ -27,7 +35,7 @@ from serving.schemas import (
     SurveyEvent,
 )
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(mark_path_ids)])
 NOT_FOUND = "unknown customer"
 USAGE_SERVICE = "churn_v1"  # a FeatureService that carries usage_last_month
 

@@ -143,15 +143,35 @@ def customer_view(engine: Engine, customer_id: str) -> dict | None:
     return view
 
 
-def _merge_alerts(plan: list[dict], open_alerts: list[dict]) -> list[dict]:
-    """Customers with an open alert first (newest alert first), then planned actions by rank."""
+def _resolved_since(conn: Connection, rep_id: str, since: datetime | None) -> list[dict]:
+    """Alerts of the rep resolved since the run became visible (their customers stay on the list)."""
+    if since is None:
+        return []
+    rows = (
+        conn.execute(
+            select(alerts)
+            .where(alerts.c.rep_id == rep_id, alerts.c.resolved_at >= since)
+            .order_by(alerts.c.resolved_at.desc())
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+def _merge_alerts(plan: list[dict], open_alerts: list[dict], resolved: list[dict]) -> list[dict]:
+    """Open alerts first (newest first), then customers whose alert this run's outcomes resolved
+    and who have no planned action, then planned actions by rank (each customer once)."""
     planned = {p["customer_id"]: p for p in plan}
     items, seen = [], set()
     for a in open_alerts:
-        if a["customer_id"] in seen:
-            continue
-        seen.add(a["customer_id"])
-        items.append({**planned.get(a["customer_id"], {"customer_id": a["customer_id"]}), "alert": a})
+        if a["customer_id"] not in seen:
+            seen.add(a["customer_id"])
+            items.append({**planned.get(a["customer_id"], {"customer_id": a["customer_id"]}), "alert": a})
+    for a in resolved:
+        if a["customer_id"] not in seen and a["customer_id"] not in planned:
+            seen.add(a["customer_id"])
+            items.append({"customer_id": a["customer_id"], "alert": a})
     items += [{**p, "alert": None} for p in plan if p["customer_id"] not in seen]
     return items
 
@@ -206,7 +226,9 @@ def rep_actions(engine: Engine, rep_id: str, page: int, size: int) -> ActionPage
             ).scalars()
         )
         items = _merge_alerts(
-            [dict(p) for p in plan], _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id)
+            [dict(p) for p in plan],
+            _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id),
+            _resolved_since(conn, rep_id, run.finished_at),
         )
         total = len(items)
         start = (page - 1) * size

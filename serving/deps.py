@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from configs.settings import Settings
 from serving.auth import COOKIE, Principal, principal_for
 from serving.fresh import FreshScorer
+from serving.logsafe import mark_sensitive
 from serving.metrics import Metrics
 from serving.model_cache import ModelCache
 
@@ -81,6 +82,11 @@ def get_manager(principal: PrincipalDep) -> Principal:
 
 
 ManagerDep = Annotated[Principal, Depends(get_manager)]
+
+
+def mark_path_ids(request: Request) -> None:
+    """Router dependency: a customer id in the path is masked in every log line of the request."""
+    mark_sensitive(request.path_params.get("customer_id"))
 
 
 def require_access(principal: Principal, rep_id: str | None) -> None:

@@ -58,6 +58,7 @@ class AlertOut(BaseModel):
     comment: str | None = None
     raised_at: datetime
     source: str
+    resolved_at: datetime | None = Field(None, description="When an outcome resolved it (None: open)")
 
 
 class OutcomeOut(BaseModel):

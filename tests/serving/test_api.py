@@ -227,7 +227,12 @@ def test_recording_an_outcome_resolves_the_alert(client, runs, tokens):
     done = {"customer_id": "C0000001", "action_id": action, "status": "no_answer"}
     assert client.post("/v1/outcomes", json=done, headers=auth(tokens[rep])).json()["alerts_resolved"] >= 1
     items = client.get(f"/v1/reps/{rep}/actions?size=100", headers=auth(tokens[rep])).json()["items"]
-    assert all(i["alert"] is None or i["customer_id"] != "C0000001" for i in items)
+    after = next((i for i in items if i["customer_id"] == "C0000001"), None)
+    if alert_item["action"]:                         # planned: back at its rank, no alert
+        assert after["alert"] is None and after["rank"] == alert_item["rank"]
+    else:                                            # alert only: stays listed, alert shown resolved
+        assert after["alert"]["resolved_at"] is not None
+    assert all(i["alert"] is None or i["alert"]["resolved_at"] or i["customer_id"] != "C0000001" for i in items)
 
 
 def test_bad_events_are_422_naming_the_field(client, tokens):
