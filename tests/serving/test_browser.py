@@ -38,7 +38,8 @@ def test_sign_in_see_the_list_record_an_outcome_and_see_it_saved(browser, settin
     with live_service(settings.data_dir, tmp_path / "serve.log", env) as base:
         # a detractor's answer with markup in the comment puts C0000001 on top of the rep's list
         event = {"type": "survey", "customer_id": "C0000001", "nps": 1, "comment": MARKUP}
-        r = httpx.post(f"{base}/v1/events", json=event, headers={"Authorization": f"Bearer {tokens['manager']}"})
+        manager = {"Authorization": f"Bearer {tokens['manager']}"}
+        r = httpx.post(f"{base}/v1/events", json=event, headers=manager)
         assert r.status_code == 200 and r.json()["alert_raised"]
         page = browser.new_page()
         dialogs = []
