@@ -123,7 +123,7 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None) -> dict
     final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
                        actions=models[chosen].actions)
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
-            "cv": cv, "heldout": heldout, "model": final, "params": params}
+            "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params}
 
 
 def heldout_table(heldout: dict) -> pd.DataFrame:

@@ -80,6 +80,29 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def as_array(x: pd.DataFrame) -> np.ndarray:
+    """The model matrix as float64 in LightGBM's own encoding (category codes, missing = NaN).
+
+    Converting once and predicting with the raw boosters avoids a pandas conversion per
+    booster (a T-learner holds seven): 1M rows score in a fraction of the time.
+    """
+    cols = []
+    for name in x.columns:
+        col = x[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy(np.float64)
+            cols.append(np.where(codes < 0, np.nan, codes))
+        else:
+            cols.append(col.to_numpy(np.float64, na_value=np.nan))
+    return np.column_stack(cols) if cols else np.empty((len(x), 0))
+
+
+def raw(model, x: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Raw score of a fitted LightGBM estimator (log-odds or value) on a frame or an encoded array."""
+    arr = as_array(x) if isinstance(x, pd.DataFrame) else x
+    return model.booster_.predict(arr, raw_score=True, num_threads=1) if len(arr) else np.zeros(0)
+
+
 @dataclass
 class OutcomeModel:
     """P(churn) = sigmoid(offset + intercept + trees(x)): the trees learn only what the prior misses."""
@@ -89,7 +112,7 @@ class OutcomeModel:
 
     def logit(self, x: pd.DataFrame, offset: np.ndarray) -> np.ndarray:
         z = offset + self.intercept
-        return z if self.booster is None or len(x) == 0 else z + self.booster.predict(x, raw_score=True)
+        return z if self.booster is None else z + raw(self.booster, x)
 
 
 def logit_of(model: OutcomeModel | None, x: pd.DataFrame, offset: np.ndarray) -> np.ndarray:
@@ -127,9 +150,13 @@ class RiskPrior:
     intercept: float = 0.0
 
     def logit(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.logit_x(as_array(self.spec.matrix(frame)))
+
+    def logit_x(self, x: np.ndarray) -> np.ndarray:
+        """Prior log-odds from the encoded model matrix."""
         if self.booster is None:
-            return np.full(len(frame), self.intercept)
-        return self.booster.predict(self.spec.matrix(frame), raw_score=True) + self.intercept
+            return np.full(len(x), self.intercept)
+        return raw(self.booster, x) + self.intercept
 
 
 def fit_risk(spec: FrameSpec, snapshots: pd.DataFrame | None, programme: pd.DataFrame,
@@ -143,7 +170,7 @@ def fit_risk(spec: FrameSpec, snapshots: pd.DataFrame | None, programme: pd.Data
     booster = None
     if snapshots is not None and len(snapshots):
         kw = lgbm_kwargs(p, "binary", 7, n_estimators=p.risk_n_estimators,
-                         num_leaves=p.risk_num_leaves, max_depth=-1, learning_rate=0.05,
+                         num_leaves=p.risk_num_leaves, max_depth=6, learning_rate=0.05,
                          min_child_samples=100)
         booster = lgb.LGBMClassifier(**kw).fit(spec.matrix(snapshots), snapshots[LABEL].to_numpy())
     prior = RiskPrior(spec=spec, booster=booster)
@@ -206,9 +233,9 @@ class UpliftModel:
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One column per action: change in P(churn within 90 days) if delivered (NaN: not eligible)."""
-        x = self.spec.matrix(frame)
-        r = self.risk.logit(frame)
-        z = x.assign(**{RISK: r})
+        x = as_array(self.spec.matrix(frame))
+        r = self.risk.logit_x(x)
+        z = np.column_stack([x, r])
         elig = self.eligible(frame)
         strata = elig.sum(axis=1).to_numpy()
         p0 = sigmoid(logit_of(self.control, x, r))
@@ -222,9 +249,9 @@ class UpliftModel:
             elif self.learner == "x":
                 lookup = np.array([arm.propensity.get(k, 0.5) for k in range(len(self.actions) + 1)])
                 g = lookup[strata]
-                eff = g * arm.tau_control.predict(z) + (1 - g) * arm.tau_treated.predict(z)
+                eff = g * raw(arm.tau_control, z) + (1 - g) * raw(arm.tau_treated, z)
             else:
-                eff = arm.tau.predict(z)
+                eff = raw(arm.tau, z)
             out[action] = np.where(elig[action].to_numpy(), eff, np.nan)
         return pd.DataFrame(out, index=frame.index, columns=self.actions)
 
