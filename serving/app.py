@@ -23,12 +23,12 @@ from serving import db_read, logsafe
 from serving.api import router as api_router
 from serving.db import utcnow
 from serving.db_schema import engine_for
-from serving.deps import EngineDep, MetricsDep, ModelsDep
-from serving.fresh import FreshScorer, ScoreFn
+from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep
+from serving.fresh import CACHE_SIZE, FreshScorer, ScoreFn
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from serving.model_cache import ModelCache
 from serving.pages import router as pages_router
-from serving.schemas import DatabaseReady, Health, ModelsReady, Readiness
+from serving.schemas import DatabaseReady, FreshCacheReady, Health, ModelsReady, Readiness
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,7 +63,14 @@ def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     )
 
 
-def readiness(engine, models: ModelCache) -> tuple[Readiness, int]:
+def warm_if_needed(engine, fresh: FreshScorer) -> None:
+    """Fill the fresh-score cache for the latest run's customers when models or run date changed."""
+    run = db_read.current_run(engine)
+    if run is not None and fresh.needs_warming(run.as_of):
+        fresh.warm(db_read.run_customers(engine, run.run_id, CACHE_SIZE), run.as_of)
+
+
+def readiness(engine, models: ModelCache, fresh: FreshScorer) -> tuple[Readiness, int]:
     try:
         run = db_read.current_run(engine)
         database = DatabaseReady(
@@ -73,10 +80,12 @@ def readiness(engine, models: ModelCache) -> tuple[Readiness, int]:
         database = DatabaseReady(reachable=False, error=f"{type(err).__name__}: {err}"[:300])
     st = models.status()
     body = ModelsReady(**st.__dict__)
+    cache = FreshCacheReady(**fresh.warmed.__dict__, cached=len(fresh.cache))
     if not database.reachable or not st.loaded:
-        return Readiness(status="not_ready", database=database, models=body), 503
+        return Readiness(status="not_ready", database=database, models=body, fresh_cache=cache), 503
     degraded = not st.registry_reachable or database.latest_run is None
-    return Readiness(status="degraded" if degraded else "ready", database=database, models=body), 200
+    status_ = "degraded" if degraded else "ready"
+    return Readiness(status=status_, database=database, models=body, fresh_cache=cache), 200
 
 
 def _ops_routes(app: FastAPI) -> None:
@@ -91,9 +100,9 @@ def _ops_routes(app: FastAPI) -> None:
         tags=["operations"],
         responses={503: {"model": Readiness, "description": "database or models not loaded"}},
     )
-    def readyz(engine: EngineDep, models: ModelsDep):
+    def readyz(engine: EngineDep, models: ModelsDep, fresh: FreshDep):
         """Readiness: database and models loaded; degraded when the registry is unreachable."""
-        body, code = readiness(engine, models)
+        body, code = readiness(engine, models, fresh)
         return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -120,11 +129,12 @@ def create_app(
     logsafe.install()
     engine = engine_for(settings)
     models = ModelCache(model_loader or champion_loader(settings), model_probe)
+    fresh = FreshScorer(settings, models, score_fn, online)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         if refresh:
-            models.start(settings.serving.model_refresh_seconds)
+            models.start(settings.serving.model_refresh_seconds, after=lambda: warm_if_needed(engine, fresh))
         yield
         models.stop()
         engine.dispose()
@@ -137,7 +147,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings, app.state.engine, app.state.models = settings, engine, models
-    app.state.fresh = FreshScorer(settings, models, score_fn, online)
+    app.state.fresh = fresh
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)

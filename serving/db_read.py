@@ -259,6 +259,13 @@ def rep_ids(engine: Engine) -> list[str]:
         return sorted(r.rep_id for r in rows)
 
 
+def run_customers(engine: Engine, run_id: str, limit: int) -> list[str]:
+    """Up to ``limit`` customer ids scored by a run."""
+    with snapshot(engine) as conn:
+        scores = scores_table(run_id)
+        return list(conn.execute(select(scores.c.customer_id).limit(limit)).scalars())
+
+
 def run_age_seconds(engine: Engine, now: datetime) -> float | None:
     """Seconds since the latest complete run finished (None: no run yet)."""
     with snapshot(engine) as conn:

@@ -79,8 +79,8 @@ class ModelCache:
             self.error,
         )
 
-    def start(self, every_seconds: float) -> None:
-        """Refresh now (in the background) and then every ``every_seconds``."""
+    def start(self, every_seconds: float, after: Callable[[], None] | None = None) -> None:
+        """Refresh now (in the background) and then every ``every_seconds``; ``after`` runs after each."""
         if self._thread is not None:
             return
         self._stop.clear()
@@ -88,6 +88,11 @@ class ModelCache:
         def loop() -> None:
             while True:
                 self.refresh()
+                if after is not None:
+                    try:
+                        after()
+                    except Exception:  # a failing follow-up must not stop the champion checks
+                        log.exception("after-refresh step failed")
                 if self._stop.wait(every_seconds):
                     return
 

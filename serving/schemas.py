@@ -211,10 +211,22 @@ class DatabaseReady(BaseModel):
     error: str | None = None
 
 
+class FreshCacheReady(BaseModel):
+    """Fresh scores precomputed for the latest run's customers (``?fresh=true`` answers from it)."""
+
+    finished: bool
+    versions: dict[str, str]
+    as_of: date | None
+    customers: int = Field(..., description="Customers scored by the last warm-up")
+    seconds: float
+    cached: int = Field(..., description="Results held now")
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not_ready"]
     database: DatabaseReady
     models: ModelsReady
+    fresh_cache: FreshCacheReady
 
 
 class Health(BaseModel):

@@ -129,7 +129,9 @@ def stored_view(view: dict, show_plan: bool) -> CustomerView:
 
 
 def fresh_view(row: dict, bundle, as_of: date, stored: dict | None) -> CustomerView:
-    """A fresh score, with the stored view's alerts and last outcome when there is one."""
+    """A fresh score, with the stored view's owner, alerts and last outcome when there is one."""
+    if stored and not _text(row.get("rep_id")):  # the online features carry no owner
+        row = {**row, "rep_id": stored.get("rep_id")}
     score = customer_score(row)
     lineage = Lineage(
         as_of=as_of,
