@@ -6,23 +6,29 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 
 from features.transforms.schema import ENTITY
 from serving import db_events, db_read, views
 from serving.alerts import detractor_reason, usage_drop_reason
+from serving.db_read import RunCache
 from serving.deps import (
     EngineDep,
     FreshDep,
     ManagerDep,
     PrincipalDep,
+    RunsDep,
     SettingsDep,
     mark_path_ids,
     require_access,
 )
 from serving.fresh import FreshScorer, ModelsNotLoaded, row_errors
 from serving.logsafe import mark_sensitive
+from serving.online import OnlineStoreMissing
 from serving.schemas import (
     ActionPageOut,
     CustomerView,
@@ -40,30 +46,45 @@ NOT_FOUND = "unknown customer"
 USAGE_SERVICE = "churn_v1"  # a FeatureService that carries usage_last_month
 
 
-def _scoring_date(engine) -> date:
+def _scoring_date(runs: RunCache, engine) -> date:
     """Fresh scores are as of the latest run's date (the world the features describe), else today."""
-    run = db_read.current_run(engine)
+    run = runs.get(engine)
     return run.as_of if run else date.today()
 
 
 def _models_or_503(call):
     try:
         return call()
-    except ModelsNotLoaded as err:
+    except (ModelsNotLoaded, OnlineStoreMissing) as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
 
 
+def with_run(engine, runs: RunCache, read):
+    """``read(run)`` with the cached latest run; once more with a fresh lookup if that run's
+    partitions are gone (its date was re-run meanwhile)."""
+    try:
+        return read(runs.get(engine))
+    except DBAPIError:
+        runs.invalidate()
+        return read(runs.get(engine))
+
+
+def json_response(body: BaseModel, code: int = 200) -> Response:
+    """The body serialized once (FastAPI would validate and serialize a returned model again)."""
+    return Response(body.model_dump_json(), status_code=code, media_type="application/json")
+
+
 @router.get("/customers/{customer_id}", response_model=CustomerView, tags=["customers"])
-def get_customer(
+async def get_customer(
     customer_id: str,
     principal: PrincipalDep,
     engine: EngineDep,
     fresh_scorer: FreshDep,
+    runs: RunsDep,
     fresh: Annotated[bool, Query(description="Recompute now from the online store")] = False,
 ):
     """A customer's tags, scores, reasons and recommended action (latest run, or fresh)."""
-    mark_sensitive(customer_id)
-    stored = db_read.customer_view(engine, customer_id)
+    stored = with_run(engine, runs, lambda run: db_read.customer_view(engine, customer_id, run))
     if stored is not None:
         require_access(principal, stored["rep_id"])
     elif not principal.is_manager:  # a rep only reaches customers the latest run gave them
@@ -71,18 +92,24 @@ def get_customer(
     if not fresh:
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-        return views.stored_view(stored, show_plan=principal.is_manager)
-    as_of = _scoring_date(engine)
-    scored = _models_or_503(lambda: fresh_scorer.customer(customer_id, as_of))
-    if scored is None:
+        return json_response(views.stored_view(stored, show_plan=principal.is_manager))
+    as_of = _scoring_date(runs, engine)
+    row, record, bundle = _models_or_503(lambda: fresh_scorer.lookup(customer_id, as_of))
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    row, bundle = scored
-    return views.fresh_view(row, bundle, as_of, stored)
+    if record is None:  # features or models changed since the cache was warmed: score now, off the loop
+        record = await run_in_threadpool(fresh_scorer.compute, row, bundle, as_of)
+    return json_response(views.fresh_view(record, bundle, as_of, stored))
 
 
 @router.post("/score", response_model=ScoreResponse, tags=["scoring"])
 def score(
-    body: ScoreRequest, _: ManagerDep, settings: SettingsDep, engine: EngineDep, fresh_scorer: FreshDep
+    body: ScoreRequest,
+    _: ManagerDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    fresh_scorer: FreshDep,
+    runs: RunsDep,
 ):
     """Score posted feature rows with the champion models (same code as the batch job)."""
     limit = settings.serving.max_batch_rows
@@ -96,7 +123,7 @@ def score(
     errors = row_errors(body.rows, features)
     if errors:
         raise RequestValidationError(errors)
-    as_of = body.as_of or _scoring_date(engine)
+    as_of = body.as_of or _scoring_date(runs, engine)
     frame = pd.DataFrame(body.rows, columns=[ENTITY, *features])
     customers, bundle = _models_or_503(lambda: fresh_scorer.score(frame, as_of))
     return ScoreResponse(

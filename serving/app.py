@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from configs.settings import Settings, load_settings
 from serving import db_read, logsafe
 from serving.api import router as api_router
+from serving.auth import PrincipalCache
 from serving.db import utcnow
 from serving.db_schema import engine_for
 from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep
@@ -148,6 +149,7 @@ def create_app(
     )
     app.state.settings, app.state.engine, app.state.models = settings, engine, models
     app.state.fresh = fresh
+    app.state.runs, app.state.principals = db_read.RunCache(), PrincipalCache()
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,33 @@ def principal_for(engine: Engine, token: str | None) -> Principal | None:
             select(reps.c.rep_id, reps.c.role).where(reps.c.token_hash == hash_token(token))
         ).first()
     return Principal(row.rep_id, row.role) if row else None
+
+
+class PrincipalCache:
+    """Token -> principal, re-read from the database at most every ``ttl`` seconds per token.
+
+    Revoking (``cem tokens``) takes effect within ``ttl``. Unknown tokens are remembered
+    too, in a bounded map, so guessing does not hit the database on every request.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000):
+        self.ttl, self.size, self._seen = ttl, size, {}
+
+    def get(self, engine: Engine, token: str | None) -> Principal | None:
+        if not token:
+            return None
+        key, now = hash_token(token), time.monotonic()
+        hit = self._seen.get(key)
+        if hit is not None and now - hit[1] < self.ttl:
+            return hit[0]
+        principal = principal_for(engine, token)
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[key] = (principal, now)
+        return principal
+
+    def clear(self) -> None:
+        self._seen.clear()
 
 
 def issue_tokens(

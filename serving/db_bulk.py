@@ -78,10 +78,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
                     copy.write_row(row)
     else:
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-        cursor = conn.connection.driver_connection.cursor()   # the transaction's own connection
+        cursor = conn.connection.driver_connection.cursor()  # the transaction's own connection
         try:
             for chunk in _rows(frame, table, columns):
-                cursor.executemany(sql, chunk)                 # streams the rows, no list of tuples
+                cursor.executemany(sql, chunk)  # streams the rows, no list of tuples
         finally:
             cursor.close()
     return len(frame)

@@ -8,6 +8,7 @@ Hold-out (``control_group``) actions never leave this module for a rep.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,15 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from serving.db import latest_complete_run
-from serving.db_schema import action_outcomes, action_plan, alerts, partition, scoring_runs
+from serving.db_schema import (
+    TEMPLATE,
+    action_outcomes,
+    action_plan,
+    alerts,
+    partition,
+    partition_name,
+    scoring_runs,
+)
 
 
 @dataclass
@@ -27,6 +36,27 @@ class RunInfo:
     model_versions: dict
     feature_service: str
     data_version: str
+
+
+class RunCache:
+    """The latest complete run, re-read at most every ``ttl`` seconds (one query less per request).
+
+    A reader may thus keep using the previous complete run for up to ``ttl`` after a new
+    one becomes visible (never a half-written one). If that run's partitions were dropped
+    meanwhile (its date was re-run), the caller invalidates and reads again.
+    """
+
+    def __init__(self, ttl: float = 1.0):
+        self.ttl, self._run, self._at = ttl, None, -1e9
+
+    def get(self, engine: Engine) -> RunInfo | None:
+        now = time.monotonic()
+        if self._run is None or now - self._at > self.ttl:
+            self._run, self._at = current_run(engine), now
+        return self._run
+
+    def invalidate(self) -> None:
+        self._run, self._at = None, -1e9
 
 
 @dataclass
@@ -108,10 +138,15 @@ def _last_outcomes(conn: Connection, customer_ids: list[str]) -> dict[str, dict]
     return {r["customer_id"]: dict(r) for r in rows}
 
 
-def owner_of(engine: Engine, customer_id: str) -> tuple[bool, str | None]:
+def _the_run(conn: Connection, run: RunInfo | None) -> RunInfo | None:
+    """The run a caller already knows (the service caches it briefly), else the latest complete one."""
+    return run if run is not None else run_info(latest_complete_run(conn))
+
+
+def owner_of(engine: Engine, customer_id: str, run: RunInfo | None = None) -> tuple[bool, str | None]:
     """Whether the latest run scored this customer, and the rep who owns them."""
     with snapshot(engine) as conn:
-        run = latest_complete_run(conn)
+        run = _the_run(conn, run)
         if run is None:
             return False, None
         scores = scores_table(run.run_id)
@@ -119,27 +154,78 @@ def owner_of(engine: Engine, customer_id: str) -> tuple[bool, str | None]:
     return (row is not None, row.rep_id if row else None)
 
 
-def customer_view(engine: Engine, customer_id: str) -> dict | None:
+SCORE_COLUMNS = [c.name for c in partition("customer_scores", TEMPLATE).columns]
+PLAN_COLUMNS = [c.name for c in action_plan.columns]
+ALERT_COLUMNS = [c.name for c in alerts.columns]
+OUTCOME_COLUMNS = [c.name for c in action_outcomes.columns]
+
+
+def _names(prefix: str, columns: list[str]) -> str:
+    return ", ".join(f'{prefix}."{c}"' for c in columns)
+
+
+def _fetch(conn: Connection, sql: str, params: tuple) -> list[tuple]:
+    """Driver-level query inside the connection's transaction (the hot path: no result metadata
+    to build); the SQL is written with ``?``, which psycopg spells ``%s``."""
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _score_and_plan(conn: Connection, run_id: str, customer_id: str) -> tuple[dict, dict | None] | None:
+    """The customer's score row and plan row in one statement (driver SQL: this is the hot path,
+    and building SQLAlchemy statements per request costs more than running them)."""
+    table = partition_name("customer_scores", run_id)
+    sql = (
+        f'SELECT {_names("s", SCORE_COLUMNS)}, {_names("p", PLAN_COLUMNS)} FROM "{table}" s '
+        "LEFT JOIN action_plan p ON p.run_id = ? AND p.customer_id = s.customer_id WHERE s.customer_id = ?"
+    )
+    rows = _fetch(conn, sql, (run_id, customer_id))
+    if not rows:
+        return None
+    row = rows[0]
+    score = dict(zip(SCORE_COLUMNS, row[: len(SCORE_COLUMNS)], strict=True))
+    plan = dict(zip(PLAN_COLUMNS, row[len(SCORE_COLUMNS) :], strict=True))
+    return score, (plan if plan["action_id"] is not None else None)
+
+
+def _customer_alerts(conn: Connection, run_id: str, customer_id: str) -> list[dict]:
+    sql = (
+        f"SELECT {_names('a', ALERT_COLUMNS)} FROM alerts a WHERE a.customer_id = ? "
+        "AND a.resolved_at IS NULL AND (a.source = 'event' OR a.run_id = ?) "
+        "ORDER BY a.raised_at DESC, a.alert_id DESC"
+    )
+    rows = _fetch(conn, sql, (customer_id, run_id))
+    return [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
+
+
+def _customer_outcome(conn: Connection, customer_id: str) -> dict | None:
+    sql = (
+        f"SELECT {_names('o', OUTCOME_COLUMNS)} FROM action_outcomes o WHERE o.customer_id = ? "
+        "ORDER BY o.outcome_id DESC LIMIT 1"
+    )
+    rows = _fetch(conn, sql, (customer_id,))
+    return dict(zip(OUTCOME_COLUMNS, rows[0], strict=True)) if rows else None
+
+
+def customer_view(engine: Engine, customer_id: str, run: RunInfo | None = None) -> dict | None:
     """A customer's row of the latest complete run with its plan, open alerts and last outcome."""
     with snapshot(engine) as conn:
-        run = latest_complete_run(conn)
-        if run is None:
+        run = _the_run(conn, run)
+        found = _score_and_plan(conn, run.run_id, customer_id) if run else None
+        if found is None:
             return None
-        scores = scores_table(run.run_id)
-        row = conn.execute(select(scores).where(scores.c.customer_id == customer_id)).first()
-        if row is None:
-            return None
-        plan = conn.execute(
-            select(action_plan).where(
-                action_plan.c.run_id == run.run_id, action_plan.c.customer_id == customer_id
-            )
-        ).first()
-        view = dict(row._mapping)
+        view, plan = found
         view["reasons"] = _reasons(view["reasons"])
-        view["plan"] = dict(plan._mapping) if plan else None
-        view["open_alerts"] = _alerts_of(conn, run.run_id, alerts.c.customer_id == customer_id)
-        view["last_outcome"] = _last_outcomes(conn, [customer_id]).get(customer_id)
-        view["run"] = run_info(run)
+        view["plan"] = plan
+        view["open_alerts"] = _customer_alerts(conn, run.run_id, customer_id)
+        view["last_outcome"] = _customer_outcome(conn, customer_id)
+        view["run"] = run
     return view
 
 
@@ -197,10 +283,10 @@ def _present(item: dict, score: dict, outcome: dict | None, held_out: bool, posi
     }
 
 
-def rep_actions(engine: Engine, rep_id: str, page: int, size: int) -> ActionPage:
+def rep_actions(engine: Engine, rep_id: str, page: int, size: int, run: RunInfo | None = None) -> ActionPage:
     """The rep's list for the latest run: open alerts first with their reason, then by rank; no hold-outs."""
     with snapshot(engine) as conn:
-        run = latest_complete_run(conn)
+        run = _the_run(conn, run)
         if run is None:
             return ActionPage(None)
         plan = (
@@ -245,7 +331,7 @@ def rep_actions(engine: Engine, rep_id: str, page: int, size: int) -> ActionPage
         )
         for n, item in enumerate(items)
     ]
-    return ActionPage(run_info(run), items, total)
+    return ActionPage(run, items, total)
 
 
 def rep_ids(engine: Engine) -> list[str]:

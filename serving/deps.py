@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases so tests can override any of them."""
+"""Dependencies of the routes, as ``Annotated`` aliases so tests can override any of them.
+
+They are ``async``: FastAPI runs a sync dependency in a worker thread, and a thread hop
+per dependency costs more than the work these do (the token lookup is cached).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +13,36 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from configs.settings import Settings
-from serving.auth import COOKIE, Principal, principal_for
+from serving.auth import COOKIE, Principal
+from serving.db_read import RunCache
 from serving.fresh import FreshScorer
 from serving.logsafe import mark_sensitive
 from serving.metrics import Metrics
 from serving.model_cache import ModelCache
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_models(request: Request) -> ModelCache:
+async def get_models(request: Request) -> ModelCache:
     return request.app.state.models
 
 
-def get_fresh(request: Request) -> FreshScorer:
+async def get_fresh(request: Request) -> FreshScorer:
     return request.app.state.fresh
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+async def get_runs(request: Request) -> RunCache:
+    return request.app.state.runs
 
 
 bearer = HTTPBearer(auto_error=False, description="A rep's or manager's token (`cem tokens`)")
@@ -51,17 +60,18 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 ModelsDep = Annotated[ModelCache, Depends(get_models)]
 FreshDep = Annotated[FreshScorer, Depends(get_fresh)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RunsDep = Annotated[RunCache, Depends(get_runs)]
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
     engine: EngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
-    return principal_for(engine, request_token(request, credentials))
+    return request.app.state.principals.get(engine, request_token(request, credentials))
 
 
-def get_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def get_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     """The caller; 401 without a valid token."""
     if principal is None:
         raise HTTPException(
@@ -74,7 +84,7 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_manager(principal: PrincipalDep) -> Principal:
+async def get_manager(principal: PrincipalDep) -> Principal:
     """Managers (and the systems that hold a manager token) only; 403 for a rep."""
     if not principal.is_manager:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a manager token is required")
@@ -84,7 +94,7 @@ def get_manager(principal: PrincipalDep) -> Principal:
 ManagerDep = Annotated[Principal, Depends(get_manager)]
 
 
-def mark_path_ids(request: Request) -> None:
+async def mark_path_ids(request: Request) -> None:
     """Router dependency: a customer id in the path is masked in every log line of the request."""
     mark_sensitive(request.path_params.get("customer_id"))
 

@@ -135,19 +135,29 @@ class FreshScorer:
         bundle = self.bundle()
         return self._scored(features, bundle, as_of), bundle
 
-    def customer(self, customer_id: str, as_of: date) -> tuple[dict, Any] | None:
-        """A customer's fresh score (None: not in the online store)."""
+    def lookup(self, customer_id: str, as_of: date) -> tuple[dict | None, dict | None, Any]:
+        """(online feature row, cached result or None, bundle); the row is None for an unknown customer.
+
+        Cheap (one online read): the service calls it on the event loop and scores a miss elsewhere.
+        """
         bundle = self.bundle()
         row = self.online(bundle.feature_service).rows([customer_id])[0]
         if row is None:
-            return None
-        key = _key(customer_id, as_of, bundle.versions, row)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached, bundle
+            return None, None, bundle
+        return row, self.cache.get(_key(customer_id, as_of, bundle.versions, row)), bundle
+
+    def compute(self, row: dict, bundle, as_of: date) -> dict:
+        """Score one customer's feature row (the slow path) and keep the result."""
         record = self._scored(pd.DataFrame([row], columns=list(row)), bundle, as_of).iloc[0].to_dict()
-        self.cache.put(key, record)
-        return record, bundle
+        self.cache.put(_key(row[ENTITY], as_of, bundle.versions, row), record)
+        return record
+
+    def customer(self, customer_id: str, as_of: date) -> tuple[dict, Any] | None:
+        """A customer's fresh score and the bundle behind it (None: not in the online store)."""
+        row, cached, bundle = self.lookup(customer_id, as_of)
+        if row is None:
+            return None
+        return (cached if cached is not None else self.compute(row, bundle, as_of)), bundle
 
     def warm(self, customer_ids: list[str], as_of: date, chunk: int = WARM_CHUNK) -> WarmState:
         """Score these customers' current online features in batches into the cache."""

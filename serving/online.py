@@ -2,22 +2,48 @@
 
 Feast's SDK call resolves the FeatureService in the registry and builds a protobuf
 response on every request (about 25 ms a customer here). The service resolves the
-service's views once and calls the online store's own ``online_read`` (SQLite or
-Redis, whichever the settings choose) per view: under a millisecond. A test checks
-the frame equals ``features.store.online_features`` for the same customers.
+service's views once, then reads:
+
+* SQLite online store (the default): one query over the views' tables for the
+  customer's key (Feast's own table layout and key encoding), values decoded from
+  their protobufs;
+* any other online store (Redis for teams): the store's own ``online_read`` per view.
+
+A test checks the frame equals ``features.store.online_features`` for the same customers.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
 import pandas as pd
 from feast import FeatureStore
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import compute_table_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
 
 from features.transforms.schema import ENTITY
+
+
+class OnlineStoreMissing(RuntimeError):
+    """The online store has not been materialized yet (`cem features` fills it)."""
+
+
+SCALARS = {"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"}
+
+
+def to_python(value: Value):
+    """A feature value as Feast's SDK returns it (scalars directly, the rest through Feast)."""
+    kind = value.WhichOneof("val")
+    if kind is None:
+        return None
+    if kind in SCALARS:
+        return getattr(value, kind)
+    return feast_value_type_to_python_type(value)
 
 
 class OnlineFeatures:
@@ -29,11 +55,48 @@ class OnlineFeatures:
         self._store = store
         self._views = [(store.get_feature_view(p.name), [f.name for f in p.features]) for p in projections]
         self.columns = [ENTITY] + [name for _, names in self._views for name in names]
-        self._lock = threading.Lock()  # the SQLite online store shares one connection
+        self._lock = threading.Lock()
+        self._sqlite = self._sqlite_reader(store)
 
-    def rows(self, customer_ids: list[str]) -> list[dict | None]:
-        """Feature dicts per customer (None where no view has the customer)."""
-        keys = [EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=c)]) for c in customer_ids]
+    def _sqlite_reader(self, store: FeatureStore):
+        """(connection, SQL, key version) for the SQLite online store; None for other stores."""
+        config = store.config
+        if config.online_store.type != "sqlite":
+            return None
+        path = Path(config.online_store.path)
+        if not path.is_absolute():
+            path = Path(config.repo_path) / path
+        versioning = getattr(config.registry, "enable_online_feature_view_versioning", False)
+        tables = [compute_table_id(config.project, view, versioning) for view, _ in self._views]
+        if not path.exists():
+            raise OnlineStoreMissing(f"online store {path} does not exist yet: run `cem features`")
+        sql = " UNION ALL ".join(
+            f'SELECT feature_name, value FROM "{t}" WHERE entity_key = ?' for t in tables
+        )
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        return conn, sql, len(tables), config.entity_key_serialization_version
+
+    def _key(self, customer_id: str) -> EntityKey:
+        return EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
+
+    def _row_sqlite(self, customer_id: str) -> dict | None:
+        conn, sql, n, version = self._sqlite
+        key = serialize_entity_key(self._key(customer_id), entity_key_serialization_version=version)
+        with self._lock:  # one connection shared by the service's threads
+            found = conn.execute(sql, (key,) * n).fetchall()
+        if not found:
+            return None
+        wanted = set(self.columns)
+        values = {}
+        for name, blob in found:
+            if name in wanted:
+                proto = Value()
+                proto.ParseFromString(blob)
+                values[name] = to_python(proto)
+        return {ENTITY: customer_id, **{c: values.get(c) for c in self.columns[1:]}}
+
+    def _rows_store(self, customer_ids: list[str]) -> list[dict | None]:
+        keys = [self._key(c) for c in customer_ids]
         out: list[dict] = [{ENTITY: c} for c in customer_ids]
         found = [False] * len(customer_ids)
         provider = self._store._get_provider()
@@ -45,8 +108,14 @@ class OnlineFeatures:
                 found[i] = found[i] or bool(values)
                 for name in names:
                     v = values.get(name)
-                    out[i][name] = None if v is None else feast_value_type_to_python_type(v)
+                    out[i][name] = None if v is None else to_python(v)
         return [row if hit else None for row, hit in zip(out, found, strict=True)]
+
+    def rows(self, customer_ids: list[str]) -> list[dict | None]:
+        """Feature dicts per customer (None where no view has the customer)."""
+        if self._sqlite is not None:
+            return [self._row_sqlite(c) for c in customer_ids]
+        return self._rows_store(customer_ids)
 
     def frame(self, customer_ids: list[str]) -> pd.DataFrame:
         """Known customers only, columns in the service's order (as Feast's ``to_df``)."""

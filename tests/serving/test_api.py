@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from tests.serving.conftest import COMMENT, auth, owner
 
 
@@ -291,3 +293,19 @@ def test_openapi_documents_the_versioned_routes(client):
         assert path in spec["paths"], path
     assert spec["paths"]["/v1/outcomes"]["post"]["summary"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_customer_view_carries_open_alerts_and_the_last_outcome(client, runs, tokens):
+    planned = _planned(runs, control=False)
+    cid, head = planned["customer_id"], auth(tokens["manager"])
+    event = {"type": "survey", "customer_id": cid, "nps": 4, "comment": "slow"}
+    client.post("/v1/events", json=event, headers=head)
+    view = client.get(f"/v1/customers/{cid}", headers=head).json()
+    assert [a["kind"] for a in view["open_alerts"]] == ["detractor"]
+    assert view["open_alerts"][0]["comment"] == "slow" and view["last_outcome"] is None
+    done = {"customer_id": cid, "action_id": planned["action_id"], "status": "done",
+            "customer_response": "ok"}
+    client.post("/v1/outcomes", json=done, headers=auth(tokens[planned["rep_id"]]))
+    view = client.get(f"/v1/customers/{cid}", headers=head).json()
+    assert view["open_alerts"] == [] and view["last_outcome"]["customer_response"] == "ok"
+    assert view["last_outcome"]["recorded_at"].startswith(str(pd.Timestamp.now("UTC").year))

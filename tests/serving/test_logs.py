@@ -27,12 +27,12 @@ def test_values_of_a_request_are_masked_in_messages_and_tracebacks(app, runs, to
     log = logging.getLogger("some.library")
     real_view, real_record = db_read.customer_view, db_events.record_outcome
 
-    def noisy_view(engine, customer_id):
+    def noisy_view(engine, customer_id, run=None):
         try:
             raise LookupError(f"row for {customer_id} is odd")
         except LookupError:
             log.exception("customer %s: view failed", customer_id)
-        return real_view(engine, customer_id)
+        return real_view(engine, customer_id, run)
 
     def noisy_record(engine, outcome, **kwargs):
         log.warning("recording %s for %s: %s", outcome.status, outcome.customer_id, outcome.customer_response)
