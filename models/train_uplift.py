@@ -80,14 +80,15 @@ def without(frame: pd.DataFrame, customers: pd.Series) -> pd.DataFrame:
     return frame[~frame["customer_id"].astype(str).isin(set(customers.astype(str)))]
 
 
-def heldout_figures(model: UpliftModel, test: pd.DataFrame, seed: int) -> tuple[dict, dict]:
+def heldout_figures(model: UpliftModel, test: pd.DataFrame, seed: int,
+                    n_boot: int = 200) -> tuple[dict, dict]:
     """Per action: uplift metrics and a customer-bootstrap 90 % interval of the Qini; plot inputs."""
     effects = model.effects(test)
     figures, arms = {}, {}
     for action in model.actions:
         y, t, s = arm_scores(test, effects, action)
         customers = arm_rows(test, action)["customer_id"].to_numpy()   # same rows, same order
-        lo, hi = qini_interval(y, t, s, customers, seed=seed)
+        lo, hi = qini_interval(y, t, s, customers, n_boot=n_boot, seed=seed)
         figures[action] = uplift_metrics(y, t, s) | {"qini_lo90": lo, "qini_hi90": hi}
         arms[action] = (y, t, s)
     return figures, arms
@@ -118,8 +119,13 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None) -> dict
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     seen = without(snapshots, test["customer_id"])
     chosen, cv = select_learner(train, features, params, folds=params.cv_folds, snapshots=seen)
+    if params.learner is not None:
+        if params.learner not in LEARNERS:
+            raise ValueError(f"unknown learner {params.learner!r} ({' | '.join(LEARNERS)})")
+        log.info("uplift: learner forced to %s (cross-validation chose %s)", params.learner, chosen)
+        chosen = params.learner
     models = fit_all_learners(train, seen, features, params)
-    heldout = {name: heldout_figures(m, test, params.seed) for name, m in models.items()}
+    heldout = {name: heldout_figures(m, test, params.seed, params.bootstrap) for name, m in models.items()}
     final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
                        actions=models[chosen].actions)
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,

@@ -53,16 +53,21 @@ def _cumulative(y, t, s, w) -> dict[str, np.ndarray]:
             "y_t": cum(w * y * t), "y_c": cum(w * y * (1 - t))}
 
 
-def qini_curve(y, treatment, score, weight=None) -> pd.DataFrame:
-    """Columns ``share`` (x), ``qini`` and ``uplift`` (both per customer), one row per threshold."""
-    y, t, s, w = _arrays(y, treatment, score, weight)
+def _curves(y, t, s, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(share, qini, uplift) arrays, both curves per customer (the work behind every figure)."""
     c = _cumulative(y, t, s, w)
     with np.errstate(divide="ignore", invalid="ignore"):
         qini = np.where(c["n_c"] > 0, c["y_t"] - c["y_c"] * c["n_t"] / c["n_c"], c["y_t"])
         lift = np.where((c["n_t"] > 0) & (c["n_c"] > 0),
                         (c["y_t"] / c["n_t"] - c["y_c"] / c["n_c"]) * c["n"], 0.0)
     total = c["n"][-1]
-    return pd.DataFrame({"share": c["n"] / total, "qini": qini / total, "uplift": lift / total})
+    return c["n"] / total, qini / total, lift / total
+
+
+def qini_curve(y, treatment, score, weight=None) -> pd.DataFrame:
+    """Columns ``share`` (x), ``qini`` and ``uplift`` (both per customer), one row per threshold."""
+    share, qini, lift = _curves(*_arrays(y, treatment, score, weight))
+    return pd.DataFrame({"share": share, "qini": qini, "uplift": lift})
 
 
 def _area_over_random(x: np.ndarray, v: np.ndarray) -> float:
@@ -72,14 +77,14 @@ def _area_over_random(x: np.ndarray, v: np.ndarray) -> float:
 
 def qini_area(y, treatment, score, weight=None) -> float:
     """Area between the Qini curve and random targeting (extra outcomes per customer)."""
-    curve = qini_curve(y, treatment, score, weight)
-    return _area_over_random(curve["share"].to_numpy(), curve["qini"].to_numpy())
+    share, qini, _ = _curves(*_arrays(y, treatment, score, weight))
+    return _area_over_random(share, qini)
 
 
 def auuc(y, treatment, score, weight=None) -> float:
     """Area between the uplift curve and random targeting (per customer)."""
-    curve = qini_curve(y, treatment, score, weight)
-    return _area_over_random(curve["share"].to_numpy(), curve["uplift"].to_numpy())
+    share, _, lift = _curves(*_arrays(y, treatment, score, weight))
+    return _area_over_random(share, lift)
 
 
 def perfect_score(y, treatment) -> np.ndarray:
