@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 
 from models.frame import FrameSpec
-from models.uplift import LEARNERS, UpliftParams, fit_uplift, select_learner
+from models.uplift import LEARNERS, UpliftParams, fit_uplift
 from models.uplift_data import ACTION, LABEL, TREATED
 from models.uplift_metrics import qini_area, uplift_at_k
+from models.uplift_select import select_learner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "hillstrom" / "hillstrom.csv"

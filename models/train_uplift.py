@@ -27,18 +27,11 @@ from models import registry
 from models.churn import customer_parts
 from models.frame import FrameSpec
 from models.train import service_features, write_metrics
-from models.uplift import (
-    LEARNERS,
-    UpliftModel,
-    UpliftParams,
-    arm_scores,
-    fit_risk,
-    fit_uplift,
-    select_learner,
-)
+from models.uplift import LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
 from models.uplift_data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
 from models.uplift_metrics import qini_interval, uplift_metrics
 from models.uplift_plots import qini_figure
+from models.uplift_select import arm_scores, select_learner
 
 log = logging.getLogger(__name__)
 SERVICE = "churn_v1"

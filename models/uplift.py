@@ -1,4 +1,4 @@
-"""Per-action uplift models on LightGBM: T-, X- and DR-learners over pooled randomized controls.
+"""Per-action uplift models on LightGBM: shift, T-, X- and DR-learners over pooled randomized controls.
 
 The effect of action *a* for a customer is ``P(churn in 90 days | a delivered) -
 P(churn | nothing)``; negative keeps the customer. Each action is learnt from its
@@ -18,6 +18,9 @@ a few dozen churners to learn from. Two choices make that workable:
 
 Learners (Kuenzel et al. 2019; Kennedy 2023), each per action:
 
+* ``shift``: one log-odds shift of the treated and one of the controls over the risk
+  prior: ``sigma(r + c_a) - sigma(r + c_0)``, the average effect on the risk scale
+  (no heterogeneity beyond baseline risk; the fallback when none can be detected).
 * ``t``:  mu_a(x) - mu_0(x), outcome models on treated-a rows and on all controls.
 * ``x``:  impute effects (treated: y - mu_0; controls: mu_a - y), regress each on x,
   blend with the propensity: ``g * tau_0 + (1 - g) * tau_1``.
@@ -28,6 +31,9 @@ Learners (Kuenzel et al. 2019; Kennedy 2023), each per action:
 Propensities are known by design up to the eligibility set (the action is drawn
 among 4 or 5 eligible actions), so ``e`` is the treated share of the arm's rows
 within each eligibility stratum, not a fitted model.
+
+``select_learner`` picks one by cross-validated Qini, and trusts a heterogeneous learner
+only when its Qini is distinguishable from chance (see there).
 """
 
 from __future__ import annotations
@@ -40,7 +46,6 @@ import pandas as pd
 
 from models.frame import FrameSpec
 from models.uplift_data import ACTION, LABEL, TREATED, arm_rows, eligibility
-from models.uplift_metrics import qini_area
 
 LEARNERS = ("shift", "t", "x", "dr")
 RISK = "risk_logit"
@@ -242,7 +247,7 @@ class UpliftModel:
         z = np.column_stack([x, r])
         elig = self.eligible(frame)
         strata = elig.sum(axis=1).to_numpy()
-        p0 = sigmoid(logit_of(self.control, x, r))
+        p0 = sigmoid(logit_of(self.control, x, r)) if self.learner == "t" else None
         out = {}
         for action in self.actions:
             arm = self.arms[action]
@@ -332,7 +337,7 @@ def _dr_regression(frame, x, z, r, rows, t_rows, strata, e, p, i):
     y = frame[LABEL].to_numpy(float)
     t = t_rows.astype(float)
     customers = frame["customer_id"].astype(str).to_numpy()[idx]
-    fold = _customer_folds(customers, p.folds, p.seed + i)
+    fold = customer_folds(customers, p.folds, p.seed + i)
     mu0, mu1 = np.empty(len(idx)), np.empty(len(idx))
     for k in range(p.folds):
         fit_rows, out_rows = idx[fold != k], idx[fold == k]
@@ -348,122 +353,9 @@ def _dr_regression(frame, x, z, r, rows, t_rows, strata, e, p, i):
     return fit_regressor(z.iloc[idx], phi, p, 500 + i)
 
 
-def _customer_folds(customers: np.ndarray, folds: int, seed: int) -> np.ndarray:
+def customer_folds(customers: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Fold number per row, every row of a customer in the same fold."""
     unique = np.unique(customers)
     perm = np.random.default_rng(seed).permutation(len(unique))
     of = pd.Series(perm % folds, index=unique)
     return of.loc[customers].to_numpy()
-
-
-def arm_scores(frame: pd.DataFrame, effects: pd.DataFrame, action: str,
-               prevent: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(y, treatment, score) of one action's rows for the uplift metrics.
-
-    ``prevent``: the label is an outcome to avoid (churn), so the metrics count
-    retained customers (``1 - label``) and rank by the estimated reduction.
-    """
-    arm = arm_rows(frame, action)
-    y = arm[LABEL].to_numpy(float)
-    score = effects.loc[arm.index, action].to_numpy(float)
-    return (1 - y, arm[TREATED].to_numpy(), -score) if prevent else (y, arm[TREATED].to_numpy(), score)
-
-
-def qini_by_action(frame: pd.DataFrame, effects: pd.DataFrame, prevent: bool = True) -> dict[str, float]:
-    """Qini area of every action's held-out rows."""
-    return {a: qini_area(*arm_scores(frame, effects, a, prevent)) for a in effects.columns}
-
-
-def out_of_fold_effects(frame: pd.DataFrame, features: list[str], learners, params: UpliftParams,
-                        folds: int = 3, snapshots: pd.DataFrame | None = None,
-                        spec: FrameSpec | None = None) -> tuple[dict[str, pd.DataFrame], np.ndarray]:
-    """Per learner, every row's effects from a model that never saw the row's customer; the folds.
-
-    Folds are by customer; the risk prior of a fold is fitted without the fold's
-    customers too (their snapshot labels overlap the rows' own labels).
-    """
-    frame = frame.reset_index(drop=True)
-    actions = sorted(frame[ACTION].unique().tolist())
-    fold = _customer_folds(frame["customer_id"].astype(str).to_numpy(), folds, params.seed + 99)
-    out = {name: pd.DataFrame(np.nan, index=frame.index, columns=actions) for name in learners}
-    for k in range(folds):
-        fit, held = frame[fold != k].reset_index(drop=True), frame[fold == k]
-        shown = None if snapshots is None else snapshots[
-            ~snapshots["customer_id"].astype(str).isin(set(held["customer_id"].astype(str)))]
-        base_spec = FrameSpec.fit(fit, features) if spec is None else spec
-        risk = fit_risk(base_spec, shown, fit, params)
-        for name in learners:
-            model = fit_uplift(fit, features, name, params, actions=actions, spec=base_spec, risk=risk)
-            out[name].loc[held.index] = model.effects(held).to_numpy()
-    return out, fold
-
-
-def fold_arms(frame: pd.DataFrame, effects: pd.DataFrame, fold: np.ndarray, prevent: bool = True) -> list:
-    """(action, y, t, score, customer code) per fold and action: each Qini is computed within one fold.
-
-    Pooling the folds' scores into one ranking would mix models whose overall effect
-    levels differ by chance, and rank whole folds against each other.
-    """
-    customers = pd.factorize(frame["customer_id"].astype(str))[0]
-    arms = []
-    for k in np.unique(fold):
-        part = frame[fold == k]
-        for action in effects.columns:
-            y, t, score = arm_scores(part, effects.loc[part.index], action, prevent)
-            rows = frame.index.get_indexer(arm_rows(part, action).index)
-            arms.append((action, y, t, score, customers[rows]))
-    return arms
-
-
-def cv_qini(arms: list) -> dict[str, float]:
-    """Mean over folds of each action's within-fold Qini."""
-    table = pd.DataFrame([(a, qini_area(y, t, s)) for a, y, t, s, _ in arms], columns=["action", "q"])
-    return table.groupby("action")["q"].mean().to_dict()
-
-
-def mean_qini_interval(arms: list, n_boot: int = 200, seed: int = 0,
-                       level: float = 0.9) -> tuple[float, float]:
-    """Customer-bootstrap interval of the mean Qini over folds and actions.
-
-    One Poisson(1) weight per customer and draw, shared by all actions: the actions
-    pool the same controls, so their Qinis move together and must be resampled together.
-    """
-    n = max(int(c.max()) for *_, c in arms) + 1
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        w = rng.poisson(1.0, n)
-        draws.append(np.mean([qini_area(y, t, s, w[c]) for _, y, t, s, c in arms]))
-    lo, hi = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
-
-
-def select_learner(frame: pd.DataFrame, features: list[str], params: UpliftParams,
-                   learners=LEARNERS, folds: int = 3, snapshots: pd.DataFrame | None = None,
-                   spec: FrameSpec | None = None, prevent: bool = True) -> tuple[str, pd.DataFrame]:
-    """The learner to use, and the table behind the choice (learner x action Qini, mean, interval).
-
-    Candidates are scored by their cross-validated Qini (within-fold, averaged over folds
-    and actions; cross-validating the training part leaves the hold-out untouched for the
-    reported figures). The best heterogeneous learner is trusted only when its ranking is
-    distinguishable from chance: the lower end of the 90 % customer-bootstrap interval of
-    its mean Qini is above 0. Otherwise the choice falls back to ``shift`` (per-action
-    average effects on the risk scale): with a few dozen churners per action, as in the
-    built-in world's programme, even the true effects rank held-out customers no better
-    than chance, and per-customer estimates are mostly noise.
-    """
-    frame = frame.reset_index(drop=True)
-    effects, fold = out_of_fold_effects(frame, features, learners, params, folds, snapshots, spec)
-    rows = {}
-    for name, eff in effects.items():
-        arms = fold_arms(frame, eff, fold, prevent)
-        per_action = cv_qini(arms)
-        lo, hi = mean_qini_interval(arms, n_boot=params.bootstrap, seed=params.seed)
-        rows[name] = {**per_action, "mean": float(np.mean(list(per_action.values()))),
-                      "mean_lo90": lo, "mean_hi90": hi}
-    table = pd.DataFrame(rows).T
-    ranked = table.drop(index=[n for n in table.index if n == "shift"])["mean"]
-    best = str(ranked.idxmax()) if len(ranked) else "shift"
-    if "shift" in table.index and (best == "shift" or table.loc[best, "mean_lo90"] <= 0):
-        return "shift", table
-    return best, table
