@@ -41,7 +41,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from configs.settings import LightGBMParams, TrainParams
-from models.frame import KEYS, FrameSpec
+from models.frame import KEYS, FrameSpec, check_encoding
 from models.metrics import classification_metrics
 from models.split import out_of_time_split, snapshot_dates
 
@@ -126,22 +126,48 @@ class ChurnModel:
     calibrator: object
     best_iteration: int | None = None
 
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's input as one float64 array (``FrameSpec.array``)."""
+        return self.spec.array(frame)
+
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of churn (the scale of ``contributions``)."""
-        return self.booster.predict(self.spec.matrix(frame), raw_score=True,
-                                    num_iteration=self.best_iteration)
+        return self.raw_score_x(self.encode(frame))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(churn within the horizon), one per row."""
-        return apply_calibrator(self.calibrator, self.raw_score(frame))
+        return self.predict_x(self.encode(frame))
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """TreeSHAP contributions, shape (n, n_features + 1), last column the bias.
 
         Rows sum to ``raw_score`` (log-odds); column order is ``spec.features``.
         """
-        return self.booster.predict(self.spec.matrix(frame), pred_contrib=True,
-                                    num_iteration=self.best_iteration)
+        return self.contributions_x(self.encode(frame))
+
+    def raw_score_x(self, x: np.ndarray) -> np.ndarray:
+        """``raw_score`` from the encoded array (``encode``): the raw booster, one thread.
+
+        One thread matters beyond repeatability: LightGBM's default OpenMP team spins on
+        a busy machine and turns a 0.1 ms single-row predict into tens of milliseconds.
+        """
+        if not len(x):
+            return np.zeros(0)
+        check_encoding(self.spec, self.booster)
+        return self.booster.booster_.predict(x, raw_score=True, num_iteration=self.best_iteration,
+                                             num_threads=1)
+
+    def predict_x(self, x: np.ndarray) -> np.ndarray:
+        """``predict`` from the encoded array."""
+        return apply_calibrator(self.calibrator, self.raw_score_x(x))
+
+    def contributions_x(self, x: np.ndarray) -> np.ndarray:
+        """``contributions`` from the encoded array (exact TreeSHAP, one thread)."""
+        if not len(x):
+            return np.zeros((0, len(self.spec.features) + 1))
+        check_encoding(self.spec, self.booster)
+        return self.booster.booster_.predict(x, pred_contrib=True, num_iteration=self.best_iteration,
+                                             num_threads=1)
 
 
 def baseline_pipeline(spec: FrameSpec, seed: int) -> Pipeline:

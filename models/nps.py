@@ -55,7 +55,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from configs.settings import TrainParams
-from models.frame import FrameSpec
+from models.frame import FrameSpec, check_encoding
 from models.nps_boosters import (
     DEFAULT_TOUCHPOINT,
     NUM_THREADS,
@@ -123,13 +123,23 @@ class NpsModel:
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.spec.matrix(with_touchpoint(frame))
 
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """The boosters' input as one float64 array (``FrameSpec.array``; relationship
+        survey when the frame has no touchpoint)."""
+        return self.spec.array(frame, fill={"touchpoint": DEFAULT_TOUCHPOINT})
+
+    def _booster_predict(self, booster: lgb.Booster, x: np.ndarray, **kw) -> np.ndarray:
+        """A booster's prediction on the encoded array, one thread (see ``models.nps_boosters``)."""
+        check_encoding(self.spec, booster)
+        return booster.predict(x, num_threads=NUM_THREADS, **kw)
+
     def response_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """P(answer | features, touchpoint) per row."""
-        return self.propensity.predict(self.matrix(frame))
+        return self._booster_predict(self.propensity, self.encode(frame))
 
     def respondent_distribution(self, frame: pd.DataFrame) -> np.ndarray:
         """(n, 11) score distribution of customers like these *who answer* (untilted)."""
-        return self.distribution.predict(self.matrix(frame))
+        return self._booster_predict(self.distribution, self.encode(frame))
 
     def gamma(self, answered: bool = False) -> float:
         return self.offset_gamma + (0.0 if answered else self.selection_gamma)
@@ -149,12 +159,17 @@ class NpsModel:
         ``answered=True`` predicts a respondent like them. A frame without a touchpoint
         column is scored as a relationship survey.
         """
-        X = self.matrix(frame)
-        p1 = self.distribution.predict(X)
+        values = self.predict_x(self.encode(frame), answered)
+        return pd.DataFrame(values, columns=PRED_COLUMNS, index=frame.index)
+
+    def predict_x(self, x: np.ndarray, answered: bool = False) -> np.ndarray:
+        """``predict`` from the encoded array (``encode``): (n, 4) in ``PRED_COLUMNS`` order."""
+        if not len(x):
+            return np.zeros((0, len(PRED_COLUMNS)))
+        p1 = self._booster_predict(self.distribution, x)
         probs = class_probabilities(tilt(p1, self.gamma(answered)))
-        score = self.score.predict(X) - self._shift(p1, answered)
-        out = pd.DataFrame(np.column_stack([score, probs]), columns=PRED_COLUMNS, index=frame.index)
-        return out
+        score = self._booster_predict(self.score, x) - self._shift(p1, answered)
+        return np.column_stack([score, probs])
 
     def contributions(self, frame: pd.DataFrame, answered: bool = False) -> np.ndarray:
         """TreeSHAP of the score model, (n, n_features + 1), column order ``spec.features``.
@@ -162,9 +177,9 @@ class NpsModel:
         The last column is the expected value plus the row's selection correction, so
         each row sums to ``predict(frame)["nps_pred"]``.
         """
-        X = self.matrix(frame)
-        contrib = np.asarray(self.score.predict(X, pred_contrib=True), dtype=np.float64)
-        contrib[:, -1] -= self._shift(self.distribution.predict(X), answered)
+        x = self.encode(frame)
+        contrib = np.asarray(self._booster_predict(self.score, x, pred_contrib=True), dtype=np.float64)
+        contrib[:, -1] -= self._shift(self._booster_predict(self.distribution, x), answered)
         return contrib
 
     def recalibrated(self, wave: pd.DataFrame) -> NpsModel:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import TagParams
+from models.frame import numeric_column
 
 RISK_TIERS = ("low", "medium", "high")
 NPS_CLASSES = ("detractor", "passive", "promoter")
@@ -81,10 +82,10 @@ def _codes(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.nda
     return pd.Categorical(values, categories=list(TAGS[column])).codes.astype(np.int64)
 
 
-def _previous_scores(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.ndarray:
+def _previous_scores(previous: pd.DataFrame | None, ids: np.ndarray, column: str) -> np.ndarray:
     if previous is None or column not in previous.columns:
         return np.full(len(ids), np.nan)
-    return pd.to_numeric(previous.set_index("customer_id")[column].reindex(ids.to_numpy()),
+    return pd.to_numeric(previous.set_index("customer_id")[column].reindex(np.asarray(ids)),
                          errors="coerce").to_numpy(np.float64)
 
 
@@ -104,7 +105,7 @@ def nps_score(current: pd.DataFrame, params: TagParams) -> tuple[np.ndarray, np.
 def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
     if name not in frame.columns:
         return np.full(n, np.nan)
-    return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+    return numeric_column(frame[name])
 
 
 # --------------------------------------------------------------------------- stage
@@ -126,39 +127,43 @@ def stage_level(current: pd.DataFrame, risk: np.ndarray, previous: np.ndarray,
 
 
 # --------------------------------------------------------------------------- causes
+# Object arrays of Python strings, joined element by element: the same text pandas string
+# Series give, without their per-operation overhead (a single customer scored by the
+# service spent most of its tag time there).
 
-def _fmt(values: np.ndarray, spec: str) -> pd.Series:
-    return pd.Series(values, dtype=np.float64).map(spec.format).astype(object)
+def _fmt(values: np.ndarray, spec: str) -> np.ndarray:
+    return np.array([spec.format(v) for v in np.asarray(values, dtype=np.float64).tolist()], dtype=object)
 
 
-def _risk_causes(p, level, prev, prev_p, params: TagParams) -> pd.Series:
+def _text(values) -> np.ndarray:
+    return np.asarray(values).astype(object)
+
+
+def _risk_causes(p, level, prev, prev_p, params: TagParams) -> np.ndarray:
     t = [params.risk_medium, params.risk_high]
     edge = crossed(level, prev, t, params.risk_band)
-    tier = pd.Series(np.asarray(RISK_TIERS, dtype=object)[np.maximum(level, 0)])
-    moved = np.where(level > prev, " rose above ", " fell below ")
-    text = "churn probability " + _fmt(p, "{:.2f}") + pd.Series(moved) + _fmt(edge, "{:.2f}") + \
-        " (" + tier + " tier)"
-    was = pd.Series(np.where(np.isnan(prev_p), "", "; was " + _fmt(prev_p, "{:.2f}").to_numpy()))
+    tier = np.asarray(RISK_TIERS, dtype=object)[np.maximum(level, 0)]
+    moved = _text(np.where(level > prev, " rose above ", " fell below "))
+    text = "churn probability " + _fmt(p, "{:.2f}") + moved + _fmt(edge, "{:.2f}") + " (" + tier + " tier)"
+    was = _text(np.where(np.isnan(prev_p), "", "; was " + _fmt(prev_p, "{:.2f}")))
     first = "first assignment: churn probability " + _fmt(p, "{:.2f}") + " (" + tier + " tier)"
-    return pd.Series(np.where(prev < 0, first, text + was))
+    return _text(np.where(prev < 0, first, text + was))
 
 
-def _nps_causes(score, source, level, prev, params: TagParams) -> pd.Series:
+def _nps_causes(score, source, level, prev, params: TagParams) -> np.ndarray:
     t = [params.nps_detractor_below, params.nps_promoter_from]
     edge = crossed(level, prev, t, params.nps_band)
-    cls = pd.Series(np.asarray(NPS_CLASSES, dtype=object)[np.maximum(level, 0)])
-    answered = pd.Series(source).to_numpy() == "answered"
-    head = pd.Series(np.where(answered, "NPS answer " + _fmt(score, "{:.0f}"),
-                              "predicted NPS " + _fmt(score, "{:.1f}")))
-    moved = pd.Series(np.where(level > prev, " rose above ", " fell below "))
+    cls = np.asarray(NPS_CLASSES, dtype=object)[np.maximum(level, 0)]
+    answered = np.asarray(source, dtype=object) == "answered"
+    head = _text(np.where(answered, "NPS answer " + _fmt(score, "{:.0f}"),
+                          "predicted NPS " + _fmt(score, "{:.1f}")))
+    moved = _text(np.where(level > prev, " rose above ", " fell below "))
     first = "first assignment: " + head + " (" + cls + ")"
-    return pd.Series(np.where(prev < 0, first, head + moved + _fmt(edge, "{:.1f}") + " (" + cls + ")"))
+    return _text(np.where(prev < 0, first, head + moved + _fmt(edge, "{:.1f}") + " (" + cls + ")"))
 
 
-def _stage_causes(frame: pd.DataFrame, level, prev, p, params: TagParams) -> pd.Series:
+def _stage_causes(ratio: np.ndarray, tenure: np.ndarray, level, prev, p, params: TagParams) -> np.ndarray:
     """Why a customer is in their new stage (and, leaving lapsing, that usage recovered)."""
-    ratio = _column(frame, "usage_drop_ratio", len(frame))
-    tenure = _column(frame, "tenure_days", len(frame))
     days = _fmt(tenure, "{:.0f}")
     pct = _fmt(100 * ratio, "{:.0f}")
     limit = np.where(prev < 0, params.lapsing_usage_ratio, params.lapsing_usage_ratio - params.usage_band)
@@ -170,12 +175,10 @@ def _stage_causes(frame: pd.DataFrame, level, prev, p, params: TagParams) -> pd.
         _LOYAL: "customer for " + days + f" days (from {params.loyal_days}), no risk signs",
         _GROWING: "customer for " + days + " days, no risk signs",
     }
-    text = pd.Series(np.select([level == k for k in reasons], [r.to_numpy() for r in reasons.values()],
-                               ""), dtype=object)
+    text = _text(np.select([level == k for k in reasons], list(reasons.values()), ""))
     recovered = (prev == _LAPSING) & (level != _LAPSING)
-    text = pd.Series(np.where(recovered, "usage recovered to " + pct + " % of its recent peak; " + text,
-                              text))
-    return pd.Series(np.where(prev < 0, "first assignment: " + text, text))
+    text = _text(np.where(recovered, "usage recovered to " + pct + " % of its recent peak; " + text, text))
+    return _text(np.where(prev < 0, "first assignment: " + text, text))
 
 
 # --------------------------------------------------------------------------- assembly
@@ -191,9 +194,10 @@ def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: Ta
     if "customer_id" not in current.columns or current["customer_id"].duplicated().any():
         raise ValueError("current: needs a unique customer_id column")
     ids = current["customer_id"].reset_index(drop=True)
-    frame = current.reset_index(drop=True)
+    frame = current      # read by column name into arrays only: its index does not matter
     n = len(frame)
     p = _column(frame, "p_churn", n)
+    ratio, tenure = _column(frame, "usage_drop_ratio", n), _column(frame, "tenure_days", n)
     prev_risk = _codes(previous, ids, "churn_risk_tier")
     risk = banded_level(p, [params.risk_medium, params.risk_high], params.risk_band, prev_risk)
     score, source = nps_score(frame, params)
@@ -210,36 +214,40 @@ def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: Ta
         "p_churn": p,
         "nps_score": score,
         "nps_source": source,
-        "usage_drop_ratio": _column(frame, "usage_drop_ratio", n),
-        "tenure_days": _column(frame, "tenure_days", n),
+        "usage_drop_ratio": ratio,
+        "tenure_days": tenure,
     }, columns=TAG_COLUMNS)
     changes = [
         ("relationship_stage", stage, prev_stage,
-         lambda m: _stage_causes(frame[m].reset_index(drop=True), stage[m], prev_stage[m], p[m], params)),
+         lambda m: _stage_causes(ratio[m], tenure[m], stage[m], prev_stage[m], p[m], params)),
         ("churn_risk_tier", risk, prev_risk,
          lambda m: _risk_causes(p[m], risk[m], prev_risk[m],
-                                _previous_scores(previous, ids[m], "p_churn"), params)),
+                                _previous_scores(previous, ids.to_numpy()[m], "p_churn"), params)),
         ("nps_class", nps, prev_nps,
          lambda m: _nps_causes(score[m], source[m], nps[m], prev_nps[m], params)),
     ]
-    events = [_events(ids, tag, new, old, cause, as_of, run_id) for tag, new, old, cause in changes]
-    events = [e for e in events if len(e)]
-    return tags, (pd.concat(events, ignore_index=True) if events else events_frame([], [], [], [], as_of,
-                                                                                     run_id, []))
+    parts = [e for e in (_events(ids, tag, new, old, cause) for tag, new, old, cause in changes) if e]
+    if not parts:
+        return tags, events_frame([], [], [], [], as_of, run_id, [])
+    return tags, events_frame(*(np.concatenate([e[i] for e in parts]) for i in range(4)), as_of, run_id,
+                              np.concatenate([e[4] for e in parts]))
 
 
 def _labels(level: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return np.where(level >= 0, np.asarray(names, dtype=object)[np.maximum(level, 0)], None)
 
 
-def _events(ids: pd.Series, tag: str, new: np.ndarray, old: np.ndarray, cause, as_of, run_id) -> pd.DataFrame:
-    """One event per customer whose tag value changed (a first value counts as a change)."""
+def _events(ids: pd.Series, tag: str, new: np.ndarray, old: np.ndarray, cause) -> tuple | None:
+    """(customer ids, tags, old values, new values, causes) of every customer whose tag value
+    changed (a first value counts as a change); None when none did. All ``assign_tags``
+    changes go into one events frame."""
     m = (new != old) & (new >= 0)
     if not m.any():
-        return pd.DataFrame(columns=EVENT_COLUMNS)
+        return None
     names = TAGS[tag]
-    return events_frame(ids[m].to_numpy(), [tag] * int(m.sum()), _labels(old[m], names),
-                        _labels(new[m], names), as_of, run_id, cause(m).to_numpy(dtype=object))
+    count = int(m.sum())
+    return (ids.to_numpy()[m].astype(object), np.full(count, tag, dtype=object), _labels(old[m], names),
+            _labels(new[m], names), np.asarray(cause(m), dtype=object))
 
 
 def events_frame(customers, tags, old, new, as_of, run_id: str, causes) -> pd.DataFrame:
@@ -251,6 +259,6 @@ def events_frame(customers, tags, old, new, as_of, run_id: str, causes) -> pd.Da
         "old_value": np.asarray(old, dtype=object),
         "new_value": np.asarray(new, dtype=object),
         "changed_at": pd.Series(pd.Timestamp(as_of), index=range(n)),
-        "run_id": pd.Series(run_id, index=range(n), dtype=object),
+        "run_id": np.full(n, run_id, dtype=object),
         "cause": np.asarray(causes, dtype=object),
     }, columns=EVENT_COLUMNS)

@@ -17,14 +17,21 @@ gets a negative reduction and so an EV below minus its cost, and is never planne
 
 from __future__ import annotations
 
+import operator
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
 from configs.settings import PrescribeParams
-from models.prescribe.actions import Catalogue, eligibility
+from models.frame import numeric_column
+from models.prescribe.actions import FEATURE_KINDS, Catalogue, Condition, Rule, eligibility, parse_rule
 
 CANDIDATE_COLUMNS = ["customer_id", "rep_id", "action_id", "p_churn", "uplift", "value_at_risk",
                      "cost", "handling_minutes", "expected_value", "eligible"]
+SMALL = 64      # up to this many customers, eligibility is evaluated on plain arrays (see small_eligibility)
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+            ">": operator.gt, ">=": operator.ge}
 
 
 def value_at_risk(features: pd.DataFrame, params: PrescribeParams) -> pd.Series:
@@ -33,8 +40,15 @@ def value_at_risk(features: pd.DataFrame, params: PrescribeParams) -> pd.Series:
     An unknown monthly charge gives 0: no action is worth paying for on a value we do
     not know (the customer still gets tags and scores).
     """
-    charge = pd.to_numeric(features["monthly_charge"], errors="coerce").fillna(0.0).clip(lower=0.0)
-    return (params.margin_rate * params.value_months * charge).rename("value_at_risk")
+    return pd.Series(value_at_risk_array(features, params), index=features.index, name="value_at_risk")
+
+
+def value_at_risk_array(features: pd.DataFrame, params: PrescribeParams) -> np.ndarray:
+    """``value_at_risk`` as a float64 array (unknown or negative charges count as 0)."""
+    charge = numeric_column(features["monthly_charge"])
+    charge = np.where(np.isnan(charge), 0.0, charge)
+    charge = np.where(charge >= 0.0, charge, 0.0)
+    return params.margin_rate * params.value_months * charge
 
 
 def churn_reduction(p_churn, uplift) -> np.ndarray:
@@ -92,7 +106,8 @@ def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue:
     value = customers["value_at_risk"].to_numpy(np.float64)[:, None]
     cost = catalogue.column("cost")[None, :]
     ev = expected_value(p, uplift, value, cost)
-    eligible = eligibility(catalogue, customers).to_numpy()
+    eligible = (small_eligibility(catalogue, customers) if n <= SMALL
+                else eligibility(catalogue, customers).to_numpy())
     return pd.DataFrame({
         "customer_id": np.repeat(customers["customer_id"].to_numpy(), k),
         "rep_id": np.repeat(customers["rep_id"].to_numpy(), k),
@@ -105,3 +120,52 @@ def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue:
         "expected_value": ev.ravel(),
         "eligible": eligible.ravel(),
     }, columns=CANDIDATE_COLUMNS)
+
+
+# --------------------------------------------------------------------------- small frames
+
+@lru_cache(maxsize=512)
+def _rule(text: str) -> Rule:
+    """A catalogue rule parsed once (``Action.rules`` parses on every access)."""
+    return parse_rule(text)
+
+
+def catalogue_features(catalogue: Catalogue) -> set[str]:
+    """Every column the catalogue's eligibility rules read (``Action.features``, parsed once)."""
+    return {c.feature for action in catalogue for text in action.eligible_if for c in _rule(text).any_of}
+
+
+def _condition_mask(cond: Condition, col: pd.Series) -> np.ndarray | None:
+    """``Condition.mask`` on one column's numpy values, by the same steps (missing -> False,
+    numbers coerced by ``pd.to_numeric``, text compared value by value as Python objects);
+    None where only pandas gives the answer (``in`` lists, extension dtypes)."""
+    if cond.op in ("in", "not in") or not isinstance(col.dtype, np.dtype):
+        return None
+    values = col.to_numpy()
+    present = ~pd.isna(values)
+    compare = _COMPARE[cond.op]
+    if FEATURE_KINDS[cond.feature] != "string":
+        return present & np.asarray(compare(pd.to_numeric(values, errors="coerce"), cond.value), dtype=bool)
+    out = np.zeros(len(values), dtype=bool)
+    out[present] = [bool(compare(v, cond.value)) for v in values.astype(object)[present]]
+    return out
+
+
+def small_eligibility(catalogue: Catalogue, features: pd.DataFrame) -> np.ndarray:
+    """``eligibility(catalogue, features).to_numpy()`` for a few customers, without a pandas
+    operation per condition (they cost more than the whole rest of a single-customer
+    score). Same errors: a rule on a column the frame lacks is refused by ``eligibility``."""
+    if not catalogue_features(catalogue) <= set(features.columns):
+        return eligibility(catalogue, features).to_numpy()      # raises, naming the column
+    columns: dict[str, pd.Series] = {}
+    out = np.ones((len(features), len(catalogue)), dtype=bool)
+    for j, action in enumerate(catalogue):
+        for text in action.eligible_if:
+            held = np.zeros(len(features), dtype=bool)
+            for cond in _rule(text).any_of:
+                if cond.feature not in columns:
+                    columns[cond.feature] = features[cond.feature]
+                mask = _condition_mask(cond, columns[cond.feature])
+                held |= cond.mask(features) if mask is None else mask
+            out[:, j] &= held
+    return out
