@@ -240,10 +240,12 @@ def _wait_ready(base: str, timeout: float = 900.0) -> dict:
     while time.monotonic() < deadline:
         try:
             body = httpx.get(f"{base}/readyz", timeout=5).json()
-            if body["models"]["loaded"] and body["fresh_cache"]["finished"]:
-                return body
         except Exception:  # not up yet
-            pass
+            body = None
+        if body and body["fresh_cache"].get("error"):
+            raise RuntimeError(f"fresh-score cache warm-up failed: {body['fresh_cache']['error']}")
+        if body and body["models"]["loaded"] and body["fresh_cache"]["finished"]:
+            return body
         time.sleep(1.0)
     raise TimeoutError(f"service at {base} not ready with a warm cache in {timeout:.0f}s")
 

@@ -8,6 +8,7 @@ metrics) and reaches routes through the dependencies of ``serving.deps``.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -64,11 +65,25 @@ def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     )
 
 
-def warm_if_needed(engine, fresh: FreshScorer) -> None:
-    """Fill the fresh-score cache for the latest run's customers when models or run date changed."""
+def warm_if_needed(engine, fresh: FreshScorer, freeze: bool = True) -> None:
+    """Fill the fresh-score cache for the latest run's customers when models or run date changed.
+
+    Then the process's long-lived objects (models, cache) are frozen out of the garbage
+    collector: a full collection over them takes a few hundred ms, a pause every request
+    in flight would wait for.
+    """
     run = db_read.current_run(engine)
-    if run is not None and fresh.needs_warming(run.as_of):
+    if run is None or not fresh.needs_warming(run.as_of):
+        return
+    try:
         fresh.warm(db_read.run_customers(engine, run.run_id, CACHE_SIZE), run.as_of)
+    except Exception as err:  # fresh requests still work, scored one by one; readiness says why
+        fresh.warmed.error = f"{type(err).__name__}: {err}"[:300]
+        log.exception("fresh-score cache warm-up failed")
+        return
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
 
 def readiness(engine, models: ModelCache, fresh: FreshScorer) -> tuple[Readiness, int]:
@@ -139,6 +154,7 @@ def create_app(
         yield
         models.stop()
         engine.dispose()
+        gc.unfreeze()  # let interpreter shutdown free what the warm-up froze
 
     app = FastAPI(
         title="CEM scoring service",

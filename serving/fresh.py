@@ -84,6 +84,7 @@ class WarmState:
     customers: int = 0
     seconds: float = 0.0
     finished: bool = False
+    error: str | None = None
 
 
 def _key(customer_id: str, as_of: date, versions: dict, row: dict) -> tuple:

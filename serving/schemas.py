@@ -220,6 +220,7 @@ class FreshCacheReady(BaseModel):
     customers: int = Field(..., description="Customers scored by the last warm-up")
     seconds: float
     cached: int = Field(..., description="Results held now")
+    error: str | None = Field(None, description="Why the last warm-up failed, if it did")
 
 
 class Readiness(BaseModel):
