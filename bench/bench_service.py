@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -288,16 +289,26 @@ def bench_load(args) -> None:
         for name, query in (("precomputed", ""), ("fresh=true", "?fresh=true")):
             paths = [f"/v1/customers/{c}{query}" for c in ids]
             asyncio.run(_open_loop(port, paths[:200], tokens["manager"], args.rate, 2.0))  # warm-up
+            cpu, load = _cpu_seconds(server.pid), os.getloadavg()[0]
             res = asyncio.run(_open_loop(port, paths, tokens["manager"], args.rate, args.seconds))
+            res["cpu_ms"] = (_cpu_seconds(server.pid) - cpu) * 1000 / res["requests"]
+            res["load"] = (load + os.getloadavg()[0]) / 2
             print(
                 f"{name:<12} {res['requests']:,} requests at {res['rate']:.0f}/s: p50 {res['p50']:.2f} ms, "
                 f"p90 {res['p90']:.2f} ms, p99 {res['p99']:.2f} ms, max {res['max']:.1f} ms, "
-                f"errors {res['errors']} {res['error_kinds'] or ''}"
+                f"errors {res['errors']} {res['error_kinds'] or ''}; "
+                f"server CPU {res['cpu_ms']:.2f} ms/request, machine load average {res['load']:.1f}"
             )
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:

@@ -28,12 +28,23 @@ from serving.db_schema import engine_for
 from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep
 from serving.fresh import CACHE_SIZE, FreshScorer, ScoreFn
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from serving.model_cache import ModelCache
+from serving.model_cache import ModelCache, champion_versions
 from serving.pages import router as pages_router
 from serving.schemas import DatabaseReady, FreshCacheReady, Health, ModelsReady, Readiness
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
+
+
+def champion_probe(settings: Settings) -> Callable[[], dict[str, str]]:
+    """Versions behind the ``champion`` alias, without loading the models."""
+
+    def probe():
+        from serving.bundle import MODEL_NAMES
+
+        return champion_versions(settings, MODEL_NAMES)
+
+    return probe
 
 
 def champion_loader(settings: Settings) -> Callable[[], Any]:
@@ -144,7 +155,9 @@ def create_app(
     settings = settings or load_settings()
     logsafe.install()
     engine = engine_for(settings)
-    models = ModelCache(model_loader or champion_loader(settings), model_probe)
+    if model_loader is None:  # the real registry: load the champions, and probe their versions cheaply
+        model_loader, model_probe = champion_loader(settings), model_probe or champion_probe(settings)
+    models = ModelCache(model_loader, model_probe)
     fresh = FreshScorer(settings, models, score_fn, online)
 
     @asynccontextmanager

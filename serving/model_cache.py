@@ -30,6 +30,18 @@ class ModelStatus:
     error: str | None
 
 
+def champion_versions(settings, names: tuple[str, ...]) -> dict[str, str]:
+    """The registry's current ``champion`` version of each model: the cheap check made every
+    refresh period (loading the models takes seconds of CPU; asking for versions, milliseconds)."""
+    from mlflow import MlflowClient
+
+    from models import registry
+
+    registry.configure(settings)
+    client = MlflowClient()
+    return {name: str(client.get_model_version_by_alias(name, registry.CHAMPION).version) for name in names}
+
+
 class ModelCache:
     """Holds the current bundle; ``refresh`` swaps it atomically when the champion changes."""
 

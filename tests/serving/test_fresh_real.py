@@ -20,9 +20,10 @@ from models import registry
 from serving.app import create_app
 from serving.auth import issue_tokens
 from serving.batch import run_batch_scoring
-from serving.bundle import load_champions
+from serving.bundle import MODEL_NAMES, load_champions
 from serving.db_read import run_customers
 from serving.db_schema import engine_for
+from serving.model_cache import champion_versions
 from serving.online import OnlineFeatures
 from serving.scoring import score_customers
 from tests.servers import free_port
@@ -108,9 +109,11 @@ def test_fresh_endpoint_agrees_with_the_batch_run_on_unchanged_features(served):
 def test_new_champion_is_picked_up_and_a_dead_registry_keeps_the_models(served, monkeypatch):
     settings = served.settings
     holder = {"settings": settings}
-    app = create_app(settings, model_loader=lambda: load_champions(holder["settings"]), refresh=False)
+    app = create_app(settings, model_loader=lambda: load_champions(holder["settings"]),
+                     model_probe=lambda: champion_versions(holder["settings"], MODEL_NAMES), refresh=False)
     models = app.state.models
     assert models.refresh() and models.versions["churn"]
+    assert models.refresh() is False                      # the probe: same versions, nothing reloaded
     registry.configure(settings)
     client = MlflowClient()
     current = client.get_model_version_by_alias("churn", registry.CHAMPION)
