@@ -286,6 +286,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Debian builds SQLite with SECURE_DELETE: zeroing every freed page made dropping a replaced
+    # run's tables 10x slower; FAST still overwrites deleted content where it costs no extra I/O
+    cursor.execute("PRAGMA secure_delete=FAST")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MB: bulk writes keep index pages in memory
     cursor.close()
 
