@@ -220,10 +220,12 @@ def demo(data_dir: DataDir = None) -> None:
     console.print(f"quarantine:       {settings.quarantine_dir}")
     console.print(f"feature store:    {settings.feature_dir} (tables), {settings.feast_dir} "
                   "(registry, online store); try `cem lookup C0000002`")
-    console.print(f"models:           MLflow at {settings.tracking_uri}; `make ui` opens the UI "
-                  "on http://127.0.0.1:5000 to compare runs")
+    console.print(f"models:           MLflow tracking store {settings.tracking_uri}")
     console.print(f"serving database: {settings.serving_database_url} (scores, tags, ranked actions)")
-    console.print("pipeline runs:    `make prefect-ui`, then export "
+    console.print("reps' page:       `make serve`, then http://127.0.0.1:8000/login with a token from "
+                  f"{settings.serving_dir / 'tokens.json'} (API docs: http://127.0.0.1:8000/docs)")
+    console.print("MLflow UI:        `make ui`, then http://127.0.0.1:5000")
+    console.print("Prefect UI:       `make prefect-ui`, then http://127.0.0.1:4200; export "
                   "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
 
 

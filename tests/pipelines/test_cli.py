@@ -36,6 +36,10 @@ def test_demo_runs_simulate_ingest_and_features(demo_run):
         assert (data / folder).is_dir(), folder
     assert "rows in = kept + quarantined" in result.output
     assert "where to look" in result.output
+    for where in ("reps' page", "MLflow UI", "Prefect UI", "serving database"):
+        assert where in result.output, where
+    assert (data / "serving" / "serving.db").is_file()      # the demo ends with a scoring run
+    assert "scoring run" in result.output and "actions planned" in result.output
 
 
 @pytest.mark.slow
