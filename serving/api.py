@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
@@ -21,9 +21,8 @@ from serving.deps import (
     FreshDep,
     ManagerDep,
     PrincipalDep,
-    RunsDep,
+    ServicesDep,
     SettingsDep,
-    mark_path_ids,
     require_access,
 )
 from serving.fresh import FreshScorer, ModelsNotLoaded, row_errors
@@ -41,7 +40,7 @@ from serving.schemas import (
     SurveyEvent,
 )
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(mark_path_ids)])
+router = APIRouter(prefix="/v1")
 NOT_FOUND = "unknown customer"
 USAGE_SERVICE = "churn_v1"  # a FeatureService that carries usage_last_month
 
@@ -78,12 +77,12 @@ def json_response(body: BaseModel, code: int = 200) -> Response:
 async def get_customer(
     customer_id: str,
     principal: PrincipalDep,
-    engine: EngineDep,
-    fresh_scorer: FreshDep,
-    runs: RunsDep,
+    services: ServicesDep,
     fresh: Annotated[bool, Query(description="Recompute now from the online store")] = False,
 ):
     """A customer's tags, scores, reasons and recommended action (latest run, or fresh)."""
+    mark_sensitive(customer_id)
+    engine, runs, scorer = services.engine, services.runs, services.fresh
     stored = with_run(engine, runs, lambda run: db_read.customer_view(engine, customer_id, run))
     if stored is not None:
         require_access(principal, stored["rep_id"])
@@ -94,11 +93,11 @@ async def get_customer(
             raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
         return json_response(views.stored_view(stored, show_plan=principal.is_manager))
     as_of = _scoring_date(runs, engine)
-    row, record, bundle = _models_or_503(lambda: fresh_scorer.lookup(customer_id, as_of))
+    row, record, bundle = _models_or_503(lambda: scorer.lookup(customer_id, as_of))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     if record is None:  # features or models changed since the cache was warmed: score now, off the loop
-        record = await run_in_threadpool(fresh_scorer.compute, row, bundle, as_of)
+        record = await run_in_threadpool(scorer.compute, row, bundle, as_of)
     return json_response(views.fresh_view(record, bundle, as_of, stored))
 
 
@@ -109,7 +108,7 @@ def score(
     settings: SettingsDep,
     engine: EngineDep,
     fresh_scorer: FreshDep,
-    runs: RunsDep,
+    services: ServicesDep,
 ):
     """Score posted feature rows with the champion models (same code as the batch job)."""
     limit = settings.serving.max_batch_rows
@@ -123,7 +122,7 @@ def score(
     errors = row_errors(body.rows, features)
     if errors:
         raise RequestValidationError(errors)
-    as_of = body.as_of or _scoring_date(runs, engine)
+    as_of = body.as_of or _scoring_date(services.runs, engine)
     frame = pd.DataFrame(body.rows, columns=[ENTITY, *features])
     customers, bundle = _models_or_503(lambda: fresh_scorer.score(frame, as_of))
     return ScoreResponse(

@@ -25,7 +25,7 @@ from serving.api import router as api_router
 from serving.auth import PrincipalCache
 from serving.db import utcnow
 from serving.db_schema import engine_for
-from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep
+from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep, Services
 from serving.fresh import CACHE_SIZE, FreshScorer, ScoreFn
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from serving.model_cache import ModelCache, champion_versions
@@ -176,11 +176,11 @@ def create_app(
         "reps' action lists and outcomes. Bearer token per rep (`cem tokens`).",
         lifespan=lifespan,
     )
-    app.state.settings, app.state.engine, app.state.models = settings, engine, models
-    app.state.fresh = fresh
-    app.state.runs, app.state.principals = db_read.RunCache(), PrincipalCache()
-    app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    services = Services(settings, engine, models, fresh, Metrics(), db_read.RunCache(), PrincipalCache())
+    app.state.services = services
+    app.state.settings, app.state.engine, app.state.models = settings, engine, models  # for tests
+    app.state.fresh, app.state.metrics = fresh, services.metrics
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)
     _ops_routes(app)
     app.include_router(api_router)
