@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,13 @@ def numeric_column(col: pd.Series) -> np.ndarray:
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return col.to_numpy(np.float64)
     return pd.to_numeric(col, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+
+
+@lru_cache(maxsize=256)
+def categorical_dtype(categories: tuple) -> pd.CategoricalDtype:
+    """The (unordered) dtype of these categories, built once: validating categories costs
+    more than encoding a single customer."""
+    return pd.CategoricalDtype(list(categories))
 
 
 def category_codes(col: pd.Series, categories: list) -> np.ndarray:
@@ -151,9 +159,15 @@ class FrameSpec:
         ``matrix(frame)``: numbers as floats, strings as their category's position, NaN
         where missing or unseen. Boosters trained on ``matrix`` predict the same from it."""
         cols = self.encoded_columns(frame, fill)
+        cat = [j for j, name in enumerate(self.features) if name in self.categories]
+        if len(frame) <= SMALL and cols:        # one conversion, not one assignment per column
+            stacked = np.array(cols, dtype=np.float64)
+            stacked[cat] = np.where(stacked[cat] < 0, np.nan, stacked[cat])
+            return np.ascontiguousarray(stacked.T)
         out = np.empty((len(frame), len(self.features)), dtype=np.float64)
-        for j, (name, col) in enumerate(zip(self.features, cols, strict=True)):
-            out[:, j] = np.where(col < 0, np.nan, col) if name in self.categories else col
+        for j, col in enumerate(cols):
+            out[:, j] = col
+        out[:, cat] = np.where(out[:, cat] < 0, np.nan, out[:, cat])
         return out
 
     def matrix(self, frame: pd.DataFrame, fill: dict | None = None) -> pd.DataFrame:
@@ -162,7 +176,8 @@ class FrameSpec:
         out = {}
         for name, col in zip(self.features, cols, strict=True):
             if name in self.categories:
-                out[name] = pd.Categorical.from_codes(col, categories=self.categories[name])
+                dtype = categorical_dtype(tuple(self.categories[name]))
+                out[name] = pd.Categorical.from_codes(col, dtype=dtype)
             else:
                 out[name] = col
         return pd.DataFrame(out, index=frame.index)

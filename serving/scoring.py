@@ -78,8 +78,10 @@ def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, 
     joint = FrameSpec.joint([churn.spec, nps.spec])
     x = joint.array(frame, fill={"touchpoint": DEFAULT_TOUCHPOINT})
     x_churn, x_nps = joint.take(x, churn.spec), joint.take(x, nps.spec)
-    return (churn.encode(frame) if x_churn is None else x_churn,
-            nps.encode(frame) if x_nps is None else x_nps)
+    return (
+        churn.encode(frame) if x_churn is None else x_churn,
+        nps.encode(frame) if x_nps is None else x_nps,
+    )
 
 
 def reasons_json(bundle: ModelBundle, features: pd.DataFrame, x: np.ndarray | None = None) -> list[str]:
@@ -117,8 +119,9 @@ def best_actions(candidates: pd.DataFrame, min_value: float) -> pd.DataFrame:
     return top.set_index("customer_id")[["action_id", "expected_value"]]
 
 
-def best_of(value: np.ndarray, eligible: np.ndarray, ids: list[str],
-            min_value: float) -> tuple[np.ndarray, np.ndarray]:
+def best_of(
+    value: np.ndarray, eligible: np.ndarray, ids: list[str], min_value: float
+) -> tuple[np.ndarray, np.ndarray]:
     """``best_actions`` on the (customers x actions) arrays of a customer-major candidate list:
     per row the action id (object, NaN if none) and its expected value (NaN if none).
 
@@ -133,14 +136,15 @@ def best_of(value: np.ndarray, eligible: np.ndarray, ids: list[str],
     return names[np.where(has, pick, -1)], np.where(has, value[np.arange(len(value)), pick], np.nan)
 
 
-def candidate_basis(frame: pd.DataFrame, bundle: ModelBundle, rep: np.ndarray, p_churn: np.ndarray,
-                    value: np.ndarray) -> pd.DataFrame:
+def candidate_basis(
+    frame: pd.DataFrame, bundle: ModelBundle, rep: np.ndarray, p_churn: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
     """What ``candidate_actions`` reads: ids, scores and the columns the catalogue's rules test
     (not a copy of every feature: a million-row batch would copy them all)."""
     rules = sorted(c for c in catalogue_features(bundle.catalogue) if c in frame.columns)
     data = {c: frame[c] for c in ["customer_id", *rules]}
     scores = {"rep_id": rep, "p_churn": p_churn, "value_at_risk": value}
-    return pd.DataFrame({**data, **scores}, index=frame.index)
+    return pd.DataFrame({**data, **scores}, index=frame.index, copy=False)  # read only, then dropped
 
 
 def score_customers(
@@ -172,9 +176,12 @@ def score_customers(
     basis = candidate_basis(frame, bundle, rep, p_churn, var)
     candidates = candidate_actions(basis, effects, bundle.catalogue)
     k = len(bundle.catalogue)
-    action, value = best_of(candidates["expected_value"].to_numpy().reshape(n, k),
-                            candidates["eligible"].to_numpy().reshape(n, k), bundle.catalogue.ids,
-                            settings.prescribe.min_expected_value)
+    action, value = best_of(
+        candidates["expected_value"].to_numpy().reshape(n, k),
+        candidates["eligible"].to_numpy().reshape(n, k),
+        bundle.catalogue.ids,
+        settings.prescribe.min_expected_value,
+    )
     tag_input = pd.DataFrame(
         {
             "customer_id": ids,
@@ -184,7 +191,8 @@ def score_customers(
             "tenure_days": frame["tenure_days"],
             "usage_drop_ratio": frame["usage_drop_ratio"],
             "days_since_last_survey_answer": frame["days_since_last_survey_answer"],
-        }
+        },
+        copy=False,  # read only by assign_tags
     )
     tags, events = assign_tags(tag_input, previous_tags, settings.tags, as_of, run_id)
     mask = np.full(n, bool(explain)) if np.ndim(explain) == 0 else np.asarray(explain, bool)
@@ -210,7 +218,6 @@ def score_customers(
             "reasons": reasons,
             "recommended_action": action,
             "expected_value": value,
-        },
-        columns=SCORE_COLUMNS,
-    )
+        }
+    )  # keys in SCORE_COLUMNS order
     return ScoreResult(customers=customers, candidates=candidates, tags=tags, tag_events=events)

@@ -216,7 +216,7 @@ def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: Ta
         "nps_source": source,
         "usage_drop_ratio": ratio,
         "tenure_days": tenure,
-    }, columns=TAG_COLUMNS)
+    })                                  # keys in TAG_COLUMNS order
     changes = [
         ("relationship_stage", stage, prev_stage,
          lambda m: _stage_causes(ratio[m], tenure[m], stage[m], prev_stage[m], p[m], params)),
@@ -261,4 +261,4 @@ def events_frame(customers, tags, old, new, as_of, run_id: str, causes) -> pd.Da
         "changed_at": pd.Series(pd.Timestamp(as_of), index=range(n)),
         "run_id": np.full(n, run_id, dtype=object),
         "cause": np.asarray(causes, dtype=object),
-    }, columns=EVENT_COLUMNS)
+    })                                  # keys in EVENT_COLUMNS order

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import PrescribeParams
-from models.frame import numeric_column
+from models.frame import categorical_dtype, numeric_column
 from models.prescribe.actions import FEATURE_KINDS, Catalogue, Condition, Rule, eligibility, parse_rule
 
 CANDIDATE_COLUMNS = ["customer_id", "rep_id", "action_id", "p_churn", "uplift", "value_at_risk",
@@ -85,6 +85,8 @@ def align_effects(customers: pd.DataFrame, effects: pd.DataFrame, ids: list[str]
     if not effects.index.equals(customers.index):
         raise ValueError("effects: index does not match the customers frame and there is no "
                          "customer_id to match on")
+    if list(effects.columns) == list(ids):          # already in catalogue order: no column copy
+        return effects.to_numpy(np.float64, copy=True)
     return effects[ids].to_numpy(np.float64)
 
 
@@ -108,10 +110,11 @@ def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue:
     ev = expected_value(p, uplift, value, cost)
     eligible = (small_eligibility(catalogue, customers) if n <= SMALL
                 else eligibility(catalogue, customers).to_numpy())
+    # every column is a new array: no copy into consolidated blocks (5M pairs in a 1M-customer run)
     return pd.DataFrame({
         "customer_id": np.repeat(customers["customer_id"].to_numpy(), k),
         "rep_id": np.repeat(customers["rep_id"].to_numpy(), k),
-        "action_id": pd.Categorical.from_codes(np.tile(np.arange(k), n), categories=ids),
+        "action_id": pd.Categorical.from_codes(np.tile(np.arange(k), n), dtype=categorical_dtype(tuple(ids))),
         "p_churn": np.repeat(p[:, 0], k),
         "uplift": uplift.ravel(),
         "value_at_risk": np.repeat(value[:, 0], k),
@@ -119,7 +122,7 @@ def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue:
         "handling_minutes": np.tile(catalogue.column("handling_minutes"), n),
         "expected_value": ev.ravel(),
         "eligible": eligible.ravel(),
-    }, columns=CANDIDATE_COLUMNS)
+    }, copy=False)
 
 
 # --------------------------------------------------------------------------- small frames
