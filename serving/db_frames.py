@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 from sqlalchemy import Table
 
-from serving.db_schema import TEMPLATE, action_plan, alerts, partition
+from serving.db_schema import ALERT_KINDS, TEMPLATE, action_plan, alerts, partition
 
 log = logging.getLogger(__name__)
 LINEAGE = ("model_versions", "feature_service", "data_version")
@@ -166,5 +166,9 @@ def run_frames(run: ScoringRun, run_id: str) -> dict[str, pd.DataFrame]:
         if "raised_at" not in raised:
             raised = raised.assign(raised_at=_as_of_stamp(run.as_of))
         raised = _conform(raised.assign(source="scoring"), alerts, "alerts", skip | {"resolved_at"})
+        unknown = sorted(set(raised["kind"]) - set(ALERT_KINDS))
+        if unknown:
+            raise ValueError(f"scoring run: frame 'alerts' column kind has unknown value(s) {unknown}; "
+                             f"expected one of {list(ALERT_KINDS)}")
         frames["alerts"] = raised.assign(run_id=run_id)
     return frames

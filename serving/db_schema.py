@@ -33,9 +33,7 @@ from configs.settings import Settings
 
 metadata = MetaData()
 WRITING, COMPLETE, REPLACED = "writing", "complete", "replaced"
-OUTCOME_STATUSES = ("done", "declined", "no_answer")
 ALERT_KINDS = ("detractor", "usage_drop")
-ROLES = ("rep", "manager")
 
 
 def _lineage() -> list[Column]:

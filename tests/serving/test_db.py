@@ -99,3 +99,10 @@ def test_missing_alert_field_is_refused(engine):
     run.alerts = run.alerts.drop(columns=["reason"])
     with pytest.raises(ValueError, match=r"frame 'alerts' lacks required column\(s\) \['reason'\]"):
         write_scoring_run(engine, run)
+
+
+def test_an_unknown_alert_kind_is_refused(engine):
+    run = make_run(DAY1)
+    run.alerts = run.alerts.assign(kind="weather")
+    with pytest.raises(ValueError, match=r"frame 'alerts' column kind has unknown value\(s\) \['weather'\]"):
+        write_scoring_run(engine, run)
