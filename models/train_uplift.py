@@ -47,13 +47,24 @@ def history_end(settings: Settings) -> pd.Timestamp:
     return pd.read_parquet(path, columns=["created_timestamp"])["created_timestamp"].max()
 
 
-def load_uplift_frame(settings: Settings, store) -> tuple[pd.DataFrame, list[str]]:
-    """Interventions + churn labels + churn_v1 features at assigned_at (point in time)."""
+def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None = None
+                      ) -> tuple[pd.DataFrame, list[str]]:
+    """Interventions + churn labels + churn_v1 features at assigned_at (point in time).
+
+    ``recorded``: actions planned by earlier scoring runs with their recorded outcomes and
+    randomized hold-outs (``serving.db.export_outcomes``, interventions format), appended
+    to the programme log: the loop closes when the next training learns from them.
+    """
     clean = settings.clean_dir
     for name in ("interventions", "crm_customers"):
         if not (clean / f"{name}.parquet").exists():
             raise FileNotFoundError(f"{clean / name}.parquet is missing: run `cem ingest` first")
-    labels = intervention_labels(pd.read_parquet(clean / "interventions.parquet"),
+    log_rows = pd.read_parquet(clean / "interventions.parquet")
+    if recorded is not None and len(recorded):
+        new = recorded[~recorded["intervention_id"].astype(str).isin(log_rows["intervention_id"].astype(str))]
+        log.info("uplift: %d recorded outcomes and hold-outs appended to the programme log", len(new))
+        log_rows = pd.concat([log_rows, new[log_rows.columns.intersection(new.columns)]], ignore_index=True)
+    labels = intervention_labels(log_rows,
                                  pd.read_parquet(clean / "crm_customers.parquet"),
                                  history_end(settings), settings.features.churn_horizon_days)
     features = service_features(store, SERVICE)
@@ -114,11 +125,12 @@ def confirmed_by_holdout(figures: dict[str, dict]) -> bool:
     return 2 * above > len(figures)
 
 
-def train_uplift(settings: Settings, params: UpliftParams | None = None) -> dict:
+def train_uplift(settings: Settings, params: UpliftParams | None = None,
+                 recorded: pd.DataFrame | None = None) -> dict:
     """Everything but logging: frames, split, selection, held-out figures, final refit."""
     params = params or UpliftParams(seed=settings.train.seed)
     store = feature_store(settings)
-    frame, features = load_uplift_frame(settings, store)
+    frame, features = load_uplift_frame(settings, store, recorded)
     snapshots = snapshot_frame(settings, store)
     train, test = customer_parts(frame, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed)
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
@@ -147,9 +159,10 @@ def heldout_table(heldout: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None) -> dict:
+def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
+                         recorded: pd.DataFrame | None = None) -> dict:
     """Train the uplift learners, log the chosen one with its held-out figures, register and gate it."""
-    run = train_uplift(settings, params)
+    run = train_uplift(settings, params, recorded)
     chosen, (figures, arms) = run["chosen"], run["heldout"][run["chosen"]]
     metrics = flat_metrics(figures) | {f"cv_qini_mean_{n}": float(v)
                                        for n, v in run["cv"]["mean"].items()}

@@ -110,7 +110,17 @@ def train_flow(data_dir: Path) -> dict:
 def train_uplift_task(data_dir: Path) -> dict:
     from models.train_uplift import train_and_log_uplift
 
-    return train_and_log_uplift(load_settings(data_dir=data_dir))
+    settings = load_settings(data_dir=data_dir)
+    return train_and_log_uplift(settings, recorded=recorded_outcomes(settings))
+
+
+def recorded_outcomes(settings):
+    """Outcomes reps recorded and hold-outs of earlier scoring runs (None before the first run)."""
+    from serving.db import engine_for, export_outcomes
+
+    if settings.serving.database_url is None and not (settings.serving_dir / "serving.db").exists():
+        return None
+    return export_outcomes(engine_for(settings))
 
 
 RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_value_shown")

@@ -271,3 +271,16 @@ def test_a_learner_the_holdout_does_not_confirm_gives_way_to_shift():
     real = {a: {"qini_lo90": lo} for a, lo in zip("abcde", [0.002, 0.001, -0.001, 0.003, 0.0001])}
     assert not confirmed_by_holdout(noise)
     assert confirmed_by_holdout(real)
+
+
+def test_recorded_outcomes_join_the_programme_log(model_world):
+    from models.train_uplift import load_uplift_frame
+
+    settings, store = model_world.settings, model_world.store
+    base, _ = load_uplift_frame(settings, store)
+    log_rows = pd.read_parquet(settings.clean_dir / "interventions.parquet")
+    known = log_rows[log_rows["intervention_id"].isin(base["intervention_id"])].head(3)
+    recorded = known.assign(intervention_id=[f"rec-{i}" for i in range(len(known))])
+    more, _ = load_uplift_frame(settings, store, recorded=pd.concat([recorded, known]))  # repeats ignored
+    assert len(more) == len(base) + len(known)
+    assert set(more["intervention_id"]) - set(base["intervention_id"]) == set(recorded["intervention_id"])
