@@ -24,6 +24,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes; figures go to BENCHMARKS.md by 
 	$(BIN)/python bench/bench_features_pit.py
 	$(BIN)/python bench/bench_service.py write
 	$(BIN)/python bench/bench_service.py load --data-dir data   # needs `make demo` first
+	$(BIN)/python bench/bench_score.py   # 1M-customer batch scoring (about 30 min with setup)
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 (compare runs side by side)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db \

@@ -9,18 +9,20 @@ matrices, one thread each (churn predict on all rows, the NPS model's score and
 distribution predicts on all rows, every uplift booster ``effects`` calls on all rows,
 churn ``pred_contrib`` on the planned rows), and the ratio end-to-end / kernel.
 
-Steps (setup is not timed):
-1. the world: ``--customers`` customers over ``--months`` months (default 1,076,000 x 6:
-   about 1,000,000 open on the latest snapshot), simulated, ingested, feature tables built
-   and Feast definitions applied, in a child process; reused when ``--data-dir`` holds one;
+Steps, each in its own process (setup is not timed):
+1. the world: ``--customers`` customers over ``--months`` months (default 1,076,000 x 6 of
+   the default world: 1,001,002 open on the latest snapshot), simulated, ingested, feature
+   tables built, Feast definitions applied (about 6 minutes and 4.3 GB); kept and reused
+   when ``--data-dir`` names a folder;
 2. the models: ``--models-uri`` (an MLflow tracking URI holding ``champion`` churn, nps and
-   uplift models, only read) or, by default, trained on a small world of
+   uplift models, only read) or, by default, trained on the default world at
    ``--train-customers`` x 24 months (minutes);
-3. the timed run in a fresh child process (its peak RSS is the job's, not the setup's):
-   ``run_batch_scoring`` into a new SQLite serving database, then the kernel baseline.
+3. the timed run in a fresh process (its peak RSS is the job's, not the setup's):
+   ``run_batch_scoring`` into a new SQLite serving database (or ``--database-url``), then the
+   kernel baseline on the same rows, sequential and split over the job's worker threads.
 
     .venv/bin/python bench/bench_score.py [--customers 1076000] [--months 6] [--data-dir DIR]
-        [--models-uri URI | --train-customers 20000]
+        [--models-uri URI | --train-customers 20000] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -35,16 +37,15 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from configs.settings import load_settings
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from configs.settings import load_settings  # noqa: E402
 
 GOAL_SECONDS, GOAL_GB = 300.0, 6.0
 
@@ -52,16 +53,17 @@ GOAL_SECONDS, GOAL_GB = 300.0, 6.0
 # --------------------------------------------------------------------------- setup
 
 
-def prepare_world(root: Path, customers: int, months: int, seed: int = 42) -> None:
-    """Simulate, ingest, build features and apply the Feast definitions (skipped if done)."""
+def prepare_world(root: Path, customers: int, months: int) -> None:
+    """Simulate (the default world's seed), ingest, build features and apply the Feast
+    definitions; each step skipped when an earlier call finished it."""
     from features.ingest import run_ingest
     from features.store import apply_definitions, feature_store
     from features.transforms import build_feature_tables
     from features.world import simulate_world
 
     settings = load_settings(data_dir=root)
-    print(f"world of {customers:,} customers x {months} months in {root}", flush=True)
-    params = settings.simulate.model_copy(update={"customers": customers, "months": months, "seed": seed})
+    print(f"world of {customers:,} customers x {months} months in {root}", file=sys.stderr, flush=True)
+    params = settings.simulate.model_copy(update={"customers": customers, "months": months})
     steps = [
         ("simulate", lambda: simulate_world(params, settings.raw_dir, settings.truth_dir)),
         ("ingest", lambda: run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir,
@@ -73,13 +75,13 @@ def prepare_world(root: Path, customers: int, months: int, seed: int = 42) -> No
     for name, step in steps:
         marker = root / f".bench-{name}.done"      # written once the step has finished
         if marker.exists():
-            print(f"  setup {name:<12} done before ({marker})", flush=True)
+            print(f"  setup {name:<12} done before ({marker})", file=sys.stderr, flush=True)
             continue
         started = time.perf_counter()
         step()
         marker.touch()
         print(f"  setup {name:<12} {time.perf_counter() - started:7.1f} s  (peak RSS so far "
-              f"{peak_rss_gb():.2f} GB)", flush=True)
+              f"{peak_rss_gb():.2f} GB)", file=sys.stderr, flush=True)
 
 
 def train_models(root: Path, customers: int) -> str:
@@ -88,13 +90,13 @@ def train_models(root: Path, customers: int) -> str:
     from models.train_nps import train_and_log_nps
     from models.train_uplift import train_and_log_uplift
 
-    prepare_world(root, customers, 24, seed=7)
+    prepare_world(root, customers, 24)
     settings = load_settings(data_dir=root)
     for name, train in (("churn", train_and_log_churn), ("nps", train_and_log_nps),
                         ("uplift", train_and_log_uplift)):
         started = time.perf_counter()
         train(settings)
-        print(f"  train {name:<12} {time.perf_counter() - started:7.1f} s", flush=True)
+        print(f"  train {name:<12} {time.perf_counter() - started:7.1f} s", file=sys.stderr, flush=True)
     return settings.tracking_uri
 
 
@@ -198,37 +200,39 @@ def kernel_seconds(bundle, features: pd.DataFrame, planned: np.ndarray, threads:
     }
 
 
-def run_timed(data_dir: Path, models_uri: str) -> dict:
-    """The measured run (called in a fresh process): run_batch_scoring, then the kernel."""
-    from serving.batch import active_customers, feature_rows, run_batch_scoring
+def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict:
+    """The measured run (called in a fresh process): run_batch_scoring, then the kernel.
+
+    The run writes to ``database_url`` or a new SQLite file in a temporary folder (never
+    to the world's own serving database).
+    """
+    from serving.batch import WORKERS, active_customers, feature_rows, run_batch_scoring
     from serving.bundle import load_champions
     from serving.db import engine_for
 
-    settings = load_settings(data_dir=data_dir, mlflow_tracking_uri=models_uri)
-    db = settings.serving_dir / "serving.db"
-    db.unlink(missing_ok=True)
-    engine_for(settings).dispose()                       # schema created outside the timed part
-    import_rss = peak_rss_gb()
-    sampler = RssSampler()
-    sampler.start()
-    steps: dict[str, float] = {}
-    seconds, summary = timed(run_batch_scoring, settings, timings=steps)
-    sampled = sampler.stop()
-    peak = peak_rss_gb()
+    with tempfile.TemporaryDirectory(prefix="cem-bench-serving-") as tmp:
+        url = database_url or f"sqlite:///{Path(tmp) / 'serving.db'}"
+        base = load_settings(data_dir=data_dir, mlflow_tracking_uri=models_uri)
+        settings = load_settings(data_dir=data_dir, mlflow_tracking_uri=models_uri,
+                                 serving=base.serving.model_dump() | {"database_url": url})
+        engine_for(settings).dispose()                   # schema created outside the timed part
+        before = peak_rss_gb()
+        sampler = RssSampler()
+        sampler.start()
+        steps: dict[str, float] = {}
+        seconds, summary = timed(run_batch_scoring, settings, timings=steps)
+        sampled = sampler.stop()
+        peak = peak_rss_gb()
+        planned_ids = _planned_ids(settings, summary["run_id"])
     # kernel baseline on the same rows (features fetched again, outside the timed part)
-    from datetime import date
-
     as_of = date.fromisoformat(summary["as_of"])
     bundle = load_champions(settings)
     features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of,
                             bundle.feature_service)
-    planned_ids = _planned_ids(settings, summary["run_id"])
     planned = features["customer_id"].isin(planned_ids).to_numpy()
-    from serving.batch import WORKERS
-
     kernel = {threads: kernel_seconds(bundle, features, planned, threads) for threads in sorted({1, WORKERS})}
     return {"seconds": seconds, "peak_rss_gb": max(peak, sampled), "sampled_rss_gb": sampled,
-            "rss_after_imports_gb": import_rss, "rows": len(features), "planned": int(planned.sum()),
+            "rss_before_gb": before, "rows": len(features), "planned": int(planned.sum()),
             "steps": steps, "workers": WORKERS, "kernel": kernel,
             "summary": {k: v for k, v in summary.items() if k != "skipped"}}
 
@@ -251,7 +255,8 @@ def report(out: dict) -> None:
     print(f"  end to end (run_batch_scoring)  {out['seconds']:7.1f} s   goal {GOAL_SECONDS:.0f} s "
           f"({out['seconds'] / GOAL_SECONDS:.2f} of it)")
     print(f"  peak RSS                        {out['peak_rss_gb']:7.2f} GB  goal {GOAL_GB:.0f} GB "
-          f"(after imports {out['rss_after_imports_gb']:.2f} GB)")
+          f"(sampled every 50 ms {out['sampled_rss_gb']:.2f} GB; "
+          f"before the run {out['rss_before_gb']:.2f} GB)")
     print("  steps: " + ", ".join(f"{name} {s:.1f} s" for name, s in out["steps"].items()))
     for threads, calls in out["kernel"].items():
         total = sum(calls.values())
@@ -270,29 +275,44 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, help="world folder (created if empty, kept)")
     ap.add_argument("--models-uri", help="MLflow tracking URI with champion models (read only)")
     ap.add_argument("--train-customers", type=int, default=20_000)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--database-url", help="serving database to write (default: a new SQLite file)")
+    ap.add_argument("--stage", choices=["prepare", "train", "run"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        print(json.dumps(run_timed(args.data_dir, args.models_uri)), flush=True)
-        return
+    if args.stage == "prepare":
+        prepare_world(args.data_dir, args.customers, args.months)
+    elif args.stage == "train":
+        print(train_models(args.data_dir, args.train_customers), flush=True)
+    elif args.stage == "run":
+        print(json.dumps(run_timed(args.data_dir, args.models_uri, args.database_url)), flush=True)
+    else:
+        orchestrate(args)
+
+
+def orchestrate(args) -> None:
+    """Each stage in its own process: the parent stays small, so the measured process's peak
+    RSS (Linux keeps ``ru_maxrss`` across fork and exec) is the scoring job's own."""
     temp = Path(tempfile.mkdtemp(prefix="cem-bench-score-"))
     try:
         data_dir = args.data_dir or temp / "world"
-        _child(["-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.bench_score import "
-                f"prepare_world; prepare_world(__import__('pathlib').Path({str(data_dir)!r}), "
-                f"{args.customers}, {args.months})"])
-        models_uri = args.models_uri or train_models(temp / "train", args.train_customers)
-        out = _child([__file__, "--child", "--data-dir", str(data_dir), "--models-uri", models_uri],
-                     capture=True)
-        report(json.loads(out.strip().splitlines()[-1]))
+        sizes = ["--customers", str(args.customers), "--months", str(args.months)]
+        _stage("prepare", "--data-dir", str(data_dir), *sizes)
+        models_uri = args.models_uri or _stage(
+            "train", "--data-dir", str(temp / "train"), "--train-customers", str(args.train_customers))
+        db = ["--database-url", args.database_url] if args.database_url else []
+        out = _stage("run", "--data-dir", str(data_dir), "--models-uri", models_uri, *db)
+        report(json.loads(out))
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _child(argv: list[str], capture: bool = False) -> str:
-    done = subprocess.run([sys.executable, *argv], check=True, text=True, cwd=ROOT,
-                          stdout=subprocess.PIPE if capture else None)
-    return done.stdout or ""
+def _stage(name: str, *argv: str) -> str:
+    """Run one stage in a child process; its last line of output (progress goes to stderr)."""
+    done = subprocess.run([sys.executable, __file__, "--stage", name, *argv], check=True, text=True,
+                          cwd=ROOT, stdout=subprocess.PIPE)
+    lines = done.stdout.strip().splitlines()
+    for line in lines[:-1]:
+        print(line, flush=True)
+    return lines[-1] if lines else ""
 
 
 if __name__ == "__main__":
