@@ -153,9 +153,7 @@ class ChurnModel:
         """
         if not len(x):
             return np.zeros(0)
-        check_encoding(self.spec, self.booster)
-        return self.booster.booster_.predict(x, raw_score=True, num_iteration=self.best_iteration,
-                                             num_threads=1)
+        return self._booster().predict(x, raw_score=True, num_iteration=self.best_iteration, num_threads=1)
 
     def predict_x(self, x: np.ndarray) -> np.ndarray:
         """``predict`` from the encoded array."""
@@ -165,9 +163,13 @@ class ChurnModel:
         """``contributions`` from the encoded array (exact TreeSHAP, one thread)."""
         if not len(x):
             return np.zeros((0, len(self.spec.features) + 1))
+        return self._booster().predict(x, pred_contrib=True, num_iteration=self.best_iteration,
+                                       num_threads=1)
+
+    def _booster(self) -> lgb.Booster:
+        """The raw booster (of the scikit-learn wrapper, or as it is), checked against the spec."""
         check_encoding(self.spec, self.booster)
-        return self.booster.booster_.predict(x, pred_contrib=True, num_iteration=self.best_iteration,
-                                             num_threads=1)
+        return getattr(self.booster, "booster_", self.booster)
 
 
 def baseline_pipeline(spec: FrameSpec, seed: int) -> Pipeline:
