@@ -157,7 +157,7 @@ class RiskPrior:
     intercept: float = 0.0
 
     def logit(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.logit_x(as_array(self.spec.matrix(frame)))
+        return self.logit_x(self.spec.array(frame))
 
     def logit_x(self, x: np.ndarray) -> np.ndarray:
         """Prior log-odds from the encoded model matrix."""
@@ -242,7 +242,7 @@ class UpliftModel:
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One column per action: change in P(churn within 90 days) if delivered (NaN: not eligible)."""
-        x = as_array(self.spec.matrix(frame))
+        x = self.spec.array(frame)
         r = self.risk.logit_x(x)
         z = np.column_stack([x, r])
         elig = self.eligible(frame)
