@@ -267,8 +267,10 @@ def test_training_runs_end_to_end_and_agrees_with_the_true_effects(programme_wor
 def test_a_learner_the_holdout_does_not_confirm_gives_way_to_shift():
     from models.train_uplift import confirmed_by_holdout
 
-    noise = {a: {"qini_lo90": lo} for a, lo in zip("abcde", [-0.001, 0.0004, -0.002, -0.0001, 0.0])}
-    real = {a: {"qini_lo90": lo} for a, lo in zip("abcde", [0.002, 0.001, -0.001, 0.003, 0.0001])}
+    noise = dict(zip("abcde", ({"qini_lo90": lo} for lo in [-0.001, 0.0004, -0.002, -0.0001, 0.0]),
+                     strict=True))
+    real = dict(zip("abcde", ({"qini_lo90": lo} for lo in [0.002, 0.001, -0.001, 0.003, 0.0001]),
+                    strict=True))
     assert not confirmed_by_holdout(noise)
     assert confirmed_by_holdout(real)
 
