@@ -26,12 +26,9 @@ from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
+from bench_features_pit import prepare as prepare_world  # same folder: run as a script
 
-from configs.settings import load_settings
-from features.ingest import run_ingest
 from features.store import apply_definitions, feature_store, training_frame
-from features.transforms import build_feature_tables
-from features.world import simulate_world
 from models.churn import CUSTOMER_SHARES, LABEL, customer_parts, lgbm_kwargs, train_churn
 from models.frame import FrameSpec
 from models.split import out_of_time_split
@@ -47,11 +44,8 @@ def timed(fn, *args, **kwargs):
 
 
 def prepare(root: Path, customers: int):
-    settings = load_settings(data_dir=root)
-    params = settings.simulate.model_copy(update={"customers": customers})
-    simulate_world(params, settings.raw_dir, settings.truth_dir)
-    run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir, settings.ingest)
-    build_feature_tables(settings.clean_dir, settings.feature_dir, settings.features)
+    """The PIT benchmark's world (simulate, ingest, feature tables), registered in Feast."""
+    settings = prepare_world(root, customers)
     apply_definitions(feature_store(settings), settings)
     return settings
 
