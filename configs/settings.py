@@ -127,6 +127,9 @@ class ServingParams(_Section):
     max_batch_rows: int = Field(1000, ge=1)            # POSTed feature rows per request
     page_size: int = Field(25, ge=1, le=500)
     model_refresh_seconds: float = Field(30.0, gt=0)   # how often the champion alias is re-read
+    view_cache_size: int = Field(250_000, ge=0)        # customers whose latest-run view is kept (~1 KB each)
+    fresh_cache_size: int = Field(250_000, ge=0)       # customers whose fresh score is kept (~1 KB each)
+    batch_workers: int = Field(2, ge=1, le=64)         # threads scoring row blocks in a batch run
 
 
 class Settings(BaseSettings):
