@@ -59,6 +59,30 @@ class LightGBMParams(_Section):
     early_stopping_rounds: int = Field(30, ge=1)
 
 
+class UpliftParams(_Section):
+    """Uplift learners (models.uplift): outcome window and LightGBM sizes, kept small (few events)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # An action shifts the decisions of the next three months, and a decision shows as a churn
+    # date 1-11 weeks later: a 90-day window misses most of the effect.
+    horizon_days: int = Field(150, ge=30, le=730)
+    n_estimators: int = Field(150, ge=0)
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(6, ge=2)
+    max_depth: int = Field(3, ge=-1)
+    min_child_samples: int = Field(60, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(5.0, ge=0)
+    risk_n_estimators: int = Field(200, ge=10)     # the risk prior's booster (snapshot frame)
+    risk_num_leaves: int = Field(24, ge=2)
+    folds: int = Field(2, ge=2)                    # cross-fitting folds of the DR-learner
+    cv_folds: int = Field(3, ge=2)                 # folds of the cross-validation that picks the learner
+    learner: str | None = Field(None, pattern="^(shift|t|x|dr)$")  # force one (None: choose)
+    bootstrap: int = Field(200, ge=20)             # customer-bootstrap draws behind each Qini interval
+    seed: int = 0
+
+
 class TrainParams(_Section):
     valid_share: float = Field(0.25, gt=0, lt=1)   # latest share of snapshots held out (out-of-time)
     calibration: str = Field("isotonic", pattern="^(isotonic|sigmoid)$")
@@ -67,6 +91,7 @@ class TrainParams(_Section):
     propensity: LightGBMParams = LightGBMParams(n_estimators=200)
     max_ipw_weight: float = Field(20.0, ge=1)       # clip inverse-propensity weights
     bootstrap_samples: int = Field(300, ge=20)
+    uplift: UpliftParams = UpliftParams()
     seed: int = 0
 
 

@@ -1,11 +1,14 @@
 """Per-action uplift models on LightGBM: shift, T-, X- and DR-learners over pooled randomized controls.
 
-The effect of action *a* for a customer is ``P(churn in 90 days | a delivered) -
-P(churn | nothing)``; negative keeps the customer. Each action is learnt from its
-treated rows and every eligible control (``models.uplift_data.arm_rows``).
+The effect of action *a* for a customer is ``P(churn within the horizon | a delivered) -
+P(churn | nothing)``; negative keeps the customer. The horizon (``train.uplift.horizon_days``,
+150 days) is longer than the churn model's 90 days: an action changes the decisions of
+the next three months, and a decision shows as a churn date weeks later. Each action is
+learnt from its treated rows and every eligible control (``models.uplift_data.arm_rows``).
 
-Churn within 90 days is rare (about 2 % of programme customers), so an action has
-a few dozen churners to learn from. Two choices make that workable:
+Churners are few (about 9 % of programme rows within 150 days in the 20k world, most of
+them customers no action could keep), so an action has a few dozen informative churners
+to learn from. Two choices make that workable:
 
 * **Risk offset.** A churn-risk booster trained on the ``churn_v1`` snapshot frame
   (every open customer every month: hundreds of thousands of rows, none of the
@@ -44,32 +47,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from configs.settings import UpliftParams
 from models.frame import FrameSpec
 from models.uplift_data import ACTION, LABEL, TREATED, arm_rows, eligibility
 
 LEARNERS = ("shift", "t", "x", "dr")
 RISK = "risk_logit"
-
-
-@dataclass(frozen=True)
-class UpliftParams:
-    """LightGBM sizes for the outcome, effect and risk models (kept small: few events)."""
-
-    n_estimators: int = 150
-    learning_rate: float = 0.03
-    num_leaves: int = 6
-    max_depth: int = 3
-    min_child_samples: int = 60
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    reg_lambda: float = 5.0
-    risk_n_estimators: int = 200
-    risk_num_leaves: int = 24
-    folds: int = 2                  # cross-fitting folds of the DR-learner
-    cv_folds: int = 3               # folds of the cross-validation that picks the learner
-    learner: str | None = None      # force a learner (the cross-validation table is still made)
-    bootstrap: int = 200            # customer-bootstrap draws behind every Qini interval
-    seed: int = 0
 
 
 def lgbm_kwargs(p: UpliftParams, objective: str, seed_offset: int = 0, **over) -> dict:
@@ -170,8 +153,8 @@ def fit_risk(spec: FrameSpec, snapshots: pd.DataFrame | None, programme: pd.Data
              p: UpliftParams) -> RiskPrior:
     """Risk booster on ``snapshots`` (churn_v1 frame), shifted to the programme's churn rate.
 
-    Programme customers have not decided to leave yet (the world only picks those), so
-    their churn rate is below the snapshot population's; one intercept absorbs that.
+    The programme's outcome window and selection differ from the snapshots' (a longer
+    horizon, customers picked for visible trouble); one intercept absorbs the difference.
     Without snapshots the prior is the programme's overall log-odds.
     """
     booster = None
@@ -223,7 +206,7 @@ class ArmModel:
 
 @dataclass
 class UpliftModel:
-    """Estimated effect of every action on each customer's 90-day churn probability."""
+    """Estimated effect of every action on each customer's churn probability within the horizon."""
 
     learner: str
     spec: FrameSpec
@@ -241,7 +224,7 @@ class UpliftModel:
         return eligibility(frame, self.actions)
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One column per action: change in P(churn within 90 days) if delivered (NaN: not eligible)."""
+        """One column per action: change in P(churn within the horizon) if delivered (NaN: not eligible)."""
         x = self.spec.array(frame)
         r = self.risk.logit_x(x)
         z = np.column_stack([x, r])

@@ -4,6 +4,11 @@ Each month the company picks some customers (more often those with visible troub
 unresolved tickets, price rises, falling usage), holds a random share out as a
 control group, and gives the others one action chosen at random among those they
 are eligible for. The effect lands on the churn logit of the next three months.
+
+The company cannot see who has already decided to leave, so those customers are
+picked like anyone else (falling usage even makes them likelier); nothing changes
+their mind, so their effect is 0. The log therefore shows what a real programme
+shows: the customers who look the most at risk are not always the ones an action keeps.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def pick_targets(rng, st: WorldState, idx, usage_drop, rate: float) -> np.ndarra
 def run_campaign(rng, pop: Population, st: WorldState, idx, usage_ratio, usage_drop,
                  base_logit, t: int, t_day0: int, rate: float, holdout: float) -> dict:
     """Assign this month's actions, apply delivered ones to the state, return the log rows."""
-    eligible = (st.decided_month[idx] < 0) & (st.action_until[idx] < t)
+    eligible = st.action_until[idx] < t                    # no action already running
     pos = pick_targets(rng, st, idx[eligible], usage_drop[eligible], rate)
     pos = np.flatnonzero(eligible)[pos]
     cust = idx[pos]
@@ -50,10 +55,13 @@ def run_campaign(rng, pop: Population, st: WorldState, idx, usage_ratio, usage_d
     treated = ~control
     shift[treated] = mech.realised_log_effect(effects[treated], pop.contact_averse[cust][treated],
                                               action[treated], outcome[treated])
+    decided = st.decided_month[cust] >= 0                 # already leaving: nothing lands
+    shift[decided] = 0.0
     st.action_shift[cust] = shift
     st.action_until[cust] = t + mech.EFFECT_MONTHS
     _apply_offers(st, cust, action, outcome)
     true_effect = mech.expected_effect(base_logit[pos], effects, pop.contact_averse[cust])
+    true_effect[decided] = 0.0
     return {
         "cust": cust, "action": action, "control": control, "outcome": outcome,
         "assigned_day": t_day0 + rng.uniform(0, 27, n),

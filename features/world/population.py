@@ -121,6 +121,8 @@ def app_ids(numbers: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def format_phones(phone: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Phone numbers in the mixed formats real systems hold (same digits)."""
+    if len(phone) == 0:                    # numpy's zfill cannot size an empty array
+        return np.array([], dtype=str)
     s = phone.astype(str)
     area = (phone // 10**7).astype(str)
     mid = np.char.zfill(((phone // 10**4) % 1000).astype(str), 3)
