@@ -58,7 +58,8 @@ def print_scoring(console: Console, result: dict) -> None:
     console.print(f"  not planned: {skipped}")
     value = result.get("policy_value")
     if value:
-        table = Table(title="policy value with the world's true effects (same budget and rules)")
+        table = Table(title=f"policy value with the world's true effects: same rules, budget "
+                            f"{value['budget']:,.0f} ({value.get('budget_basis', 'model plan')})")
         for col in ("plan", "value retained", "vs oracle", "customers"):
             table.add_column(col, justify="left" if col == "plan" else "right")
         for name, row in value["plans"].items():

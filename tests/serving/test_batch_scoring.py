@@ -137,9 +137,27 @@ def test_policy_value_measures_every_plan_under_the_same_budget(scored, trained_
     result = score_as_of(settings, bundle, as_of, None)
     value = policy_value(settings, result.scored.candidates, result.contacts, bundle.catalogue,
                          result.actions, as_of)
-    assert value is not None and set(value["plans"]) == {"model", "oracle", "risk_ranked", "random"}
+    assert value is not None and set(value["plans"]) == {"model", "oracle", "risk_ranked", "random",
+                                                            "feature_ceiling"}
     budget = value["budget"]
     for row in value["plans"].values():
         assert row["cost"] <= budget + 1e-6
     assert value["plans"]["oracle"]["value"] >= value["plans"]["random"]["value"]
     assert value["plans"]["oracle"]["value"] >= value["plans"]["model"]["value"] - 1e-6
+    assert value["plans"]["oracle"]["value"] >= value["plans"]["feature_ceiling"]["value"] - 1e-6
+
+
+def test_the_batch_workers_setting_reaches_the_block_scoring(scored, monkeypatch):
+    from serving import batch
+
+    settings, as_of, _ = scored
+    three = settings.model_copy(update={"serving": settings.serving.model_copy(update={"batch_workers": 3})})
+    bundle = load_champions(three)
+    feats = feature_rows(three, active_customers(three.clean_dir, as_of).head(300), as_of,
+                         bundle.feature_service)
+    seen, real = [], batch.in_blocks
+    monkeypatch.setattr(batch, "in_blocks", lambda fn, frame, workers: seen.append(workers) or real(
+        fn, frame, workers))
+    result = score_as_of(three, bundle, as_of, None, features=feats)
+    assert seen and set(seen) == {3}                      # scores and reasons both
+    assert len(result.scored.customers) == len(feats)
