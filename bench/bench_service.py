@@ -193,11 +193,12 @@ async def _open_loop(port: int, paths: list[str], token: str, rate: float, secon
     pool: asyncio.Queue[Conn] = asyncio.Queue()
     for _ in range(32):
         pool.put_nowait(Conn(*await asyncio.open_connection("127.0.0.1", port)))
-    latencies, errors, total = [], [], int(rate * seconds)
+    latencies, lags, errors, total = [], [], [], int(rate * seconds)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.1
 
     async def one(i: int, due: float) -> None:
+        lags.append(loop.time() - due)  # the generator's own lateness (timer granularity, scheduling)
         conn = await pool.get()
         try:
             status = await conn.get(paths[i % len(paths)], headers)
@@ -220,7 +221,7 @@ async def _open_loop(port: int, paths: list[str], token: str, rate: float, secon
     elapsed = loop.time() - start
     while not pool.empty():
         pool.get_nowait().writer.close()
-    ms = np.array(latencies) * 1000
+    ms, lag = np.array(latencies) * 1000, np.array(lags) * 1000
     return {
         "requests": total,
         "errors": len(errors),
@@ -230,17 +231,23 @@ async def _open_loop(port: int, paths: list[str], token: str, rate: float, secon
         "p90": float(np.percentile(ms, 90)),
         "p99": float(np.percentile(ms, 99)),
         "max": float(ms.max()),
+        "lag_p50": float(np.percentile(lag, 50)),
+        "lag_p99": float(np.percentile(lag, 99)),
     }
+
+
+def _readyz(base: str) -> dict:
+    import httpx
+
+    return httpx.get(f"{base}/readyz", timeout=5).json()
 
 
 def _wait_ready(base: str, timeout: float = 900.0) -> dict:
     """Until the models are loaded and the fresh-score cache is warm."""
-    import httpx
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            body = httpx.get(f"{base}/readyz", timeout=5).json()
+            body = _readyz(base)
         except Exception:  # not up yet
             body = None
         if body and body["fresh_cache"].get("error"):
@@ -297,8 +304,12 @@ def bench_load(args) -> None:
                 f"{name:<12} {res['requests']:,} requests at {res['rate']:.0f}/s: p50 {res['p50']:.2f} ms, "
                 f"p90 {res['p90']:.2f} ms, p99 {res['p99']:.2f} ms, max {res['max']:.1f} ms, "
                 f"errors {res['errors']} {res['error_kinds'] or ''}; "
-                f"server CPU {res['cpu_ms']:.2f} ms/request, machine load average {res['load']:.1f}"
+                f"server CPU {res['cpu_ms']:.2f} ms/request, machine load average {res['load']:.1f}; "
+                f"sent late by the generator: p50 {res['lag_p50']:.2f} ms, p99 {res['lag_p99']:.2f} ms"
             )
+        views = _readyz(f"http://127.0.0.1:{port}")["view_cache"]
+        print(f"view cache after both cases: {views['cached']:,} customers held, {views['hits']:,} hits, "
+              f"{views['misses']:,} misses (first reads of a customer since start)")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -165,3 +165,12 @@ def load_alias(name: str, settings: Settings, alias: str = CHAMPION) -> tuple[An
     if not found:
         raise FileNotFoundError(f"models:/{name}@{alias} has no model.joblib artifact")
     return joblib.load(found[0]), str(version.version)
+
+
+def champion_versions(settings: Settings, names: tuple[str, ...]) -> dict[str, str]:
+    """The registry's current ``champion`` version of each model, without loading any: the
+    scoring service's cheap check every refresh period (milliseconds, against seconds of CPU
+    for loading the models)."""
+    configure(settings)
+    client = MlflowClient()
+    return {name: str(client.get_model_version_by_alias(name, CHAMPION).version) for name in names}

@@ -1,9 +1,10 @@
 """When an event should alert the owning rep, and the reason the rep reads.
 
 Pure rules, shared by the event endpoint and tests: a survey answer of NPS 6 or less
-(a detractor) alerts; a month's usage that falls to half or less of the customer's
-recent monthly average alerts (usage falls in the months before a customer leaves,
-docs/world.md).
+(a detractor) alerts; a month's usage that falls to ``prescribe.alert_usage_ratio``
+(0.5) or less of the customer's recent monthly average alerts, the same share the
+scoring run's usage-drop alert uses (usage falls in the months before a customer
+leaves, docs/world.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from datetime import date
 
 DETRACTOR_MAX_NPS = 6  # NPS 0-6: detractor
-USAGE_DROP_SHARE = 0.5  # a reading at or below half the recent average is a sharp drop
 USAGE_BASELINE_MONTHS = 3  # the recent average covers this many months before the reading
 
 
@@ -22,9 +22,9 @@ def detractor_reason(nps: int) -> str | None:
     return f"Detractor: answered the survey with NPS {nps} (0-10)"
 
 
-def usage_drop_reason(units: float, baseline: float | None, month: date) -> str | None:
-    """The alert reason for a usage reading, or None when usage did not drop sharply."""
-    if baseline is None or baseline <= 0 or units > USAGE_DROP_SHARE * baseline:
+def usage_drop_reason(units: float, baseline: float | None, month: date, share: float) -> str | None:
+    """The alert reason for a usage reading, or None when it is above ``share`` of the baseline."""
+    if baseline is None or baseline <= 0 or units > share * baseline:
         return None
     fall = 100 * (1 - units / baseline)
     return (

@@ -6,10 +6,8 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from features.transforms.schema import ENTITY
@@ -17,12 +15,15 @@ from serving import db_events, db_read, views
 from serving.alerts import detractor_reason, usage_drop_reason
 from serving.db_read import RunCache
 from serving.deps import (
+    BEARER_DOC,
     EngineDep,
     FreshDep,
     ManagerDep,
     PrincipalDep,
+    Services,
     ServicesDep,
     SettingsDep,
+    caller,
     require_access,
 )
 from serving.fresh import FreshScorer, ModelsNotLoaded, row_errors
@@ -39,6 +40,7 @@ from serving.schemas import (
     ScoreResponse,
     SurveyEvent,
 )
+from serving.view_cache import lookup
 
 router = APIRouter(prefix="/v1")
 NOT_FOUND = "unknown customer"
@@ -58,47 +60,44 @@ def _models_or_503(call):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from err
 
 
-def with_run(engine, runs: RunCache, read):
-    """``read(run)`` with the cached latest run; once more with a fresh lookup if that run's
-    partitions are gone (its date was re-run meanwhile)."""
-    try:
-        return read(runs.get(engine))
-    except DBAPIError:
-        runs.invalidate()
-        return read(runs.get(engine))
+def json_bytes(body: bytes) -> Response:
+    """A body serialized beforehand (FastAPI would validate and serialize a returned model again)."""
+    return Response(body, media_type="application/json")
 
 
-def json_response(body: BaseModel, code: int = 200) -> Response:
-    """The body serialized once (FastAPI would validate and serialize a returned model again)."""
-    return Response(body.model_dump_json(), status_code=code, media_type="application/json")
-
-
-@router.get("/customers/{customer_id}", response_model=CustomerView, tags=["customers"])
+@router.get(
+    "/customers/{customer_id}", response_model=CustomerView, tags=["customers"], openapi_extra=BEARER_DOC
+)
 async def get_customer(
     customer_id: str,
-    principal: PrincipalDep,
-    services: ServicesDep,
+    request: Request,
     fresh: Annotated[bool, Query(description="Recompute now from the online store")] = False,
 ):
-    """A customer's tags, scores, reasons and recommended action (latest run, or fresh)."""
+    """A customer's tags, scores, reasons and recommended action (latest run, or fresh).
+
+    Both answers are bytes serialized once: the latest run's view per customer
+    (``serving.view_cache``) and the fresh score per feature values (``serving.fresh``).
+    """
     mark_sensitive(customer_id)
+    principal, services = await caller(request)
     engine, runs, scorer = services.engine, services.runs, services.fresh
-    stored = with_run(engine, runs, lambda run: db_read.customer_view(engine, customer_id, run))
+    stored = lookup(services.views, runs, engine, customer_id)
     if stored is not None:
-        require_access(principal, stored["rep_id"])
+        require_access(principal, stored.rep_id)
     elif not principal.is_manager:  # a rep only reaches customers the latest run gave them
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     if not fresh:
         if stored is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-        return json_response(views.stored_view(stored, show_plan=principal.is_manager))
+        return json_bytes(stored.body_for(principal.is_manager))
     as_of = _scoring_date(runs, engine)
-    row, record, bundle = _models_or_503(lambda: scorer.lookup(customer_id, as_of))
+    row, score, bundle = _models_or_503(lambda: scorer.lookup(customer_id, as_of))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    if record is None:  # features or models changed since the cache was warmed: score now, off the loop
-        record = await run_in_threadpool(scorer.compute, row, bundle, as_of)
-    return json_response(views.fresh_view(record, bundle, as_of, stored))
+    if score is None:  # features or models changed since the cache was warmed: score now, off the loop
+        score = await run_in_threadpool(scorer.compute, row, bundle, as_of)
+    lineage = views.lineage_json(tuple(bundle.versions.items()), bundle.feature_service, as_of)
+    return json_bytes(views.fresh_body(score, stored, lineage))
 
 
 @router.post("/score", response_model=ScoreResponse, tags=["scoring"])
@@ -148,9 +147,10 @@ def rep_actions(
     return views.action_page(rep_id, db_read.rep_actions(engine, rep_id, page, size), page, size)
 
 
-def save_outcome(engine, principal, body: OutcomeIn) -> dict:
+def save_outcome(services: Services, principal, body: OutcomeIn) -> dict:
     """Shared by the API and the reps' page: access check, then the write."""
     mark_sensitive(body.customer_id, body.decline_reason, body.customer_response)
+    engine = services.engine
     found, owner = db_read.owner_of(engine, body.customer_id)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
@@ -159,25 +159,29 @@ def save_outcome(engine, principal, body: OutcomeIn) -> dict:
         body.customer_id, body.action_id, body.status, body.decline_reason, body.customer_response
     )
     try:
-        return db_events.record_outcome(
+        saved = db_events.record_outcome(
             engine, outcome, rep_id=owner or principal.rep_id, recorded_by=principal.rep_id
         )
     except db_events.UnknownAction as err:
         raise RequestValidationError(
             [{"loc": ["body", "action_id"], "msg": str(err), "type": "value_error"}]
         ) from err
+    services.views.forget(body.customer_id)  # its last outcome and open alerts changed
+    return saved
 
 
 @router.post("/outcomes", response_model=OutcomeOut, status_code=status.HTTP_201_CREATED, tags=["reps"])
-def post_outcome(body: OutcomeIn, principal: PrincipalDep, engine: EngineDep):
+def post_outcome(body: OutcomeIn, principal: PrincipalDep, services: ServicesDep):
     """Record an action's outcome (done, declined with a reason, no answer) and the customer's response."""
-    return save_outcome(engine, principal, body)
+    return save_outcome(services, principal, body)
 
 
 @router.post("/events", response_model=EventResult, tags=["events"])
-def post_event(event: Event, _: ManagerDep, engine: EngineDep, fresh_scorer: FreshDep):
-    """A survey answer or usage reading; a detractor or a sharp usage drop alerts the owning rep."""
+def post_event(event: Event, _: ManagerDep, services: ServicesDep):
+    """A survey answer or usage reading; a detractor or a sharp usage drop alerts the owning rep
+    (usage at or below ``prescribe.alert_usage_ratio`` of its recent average, as in scoring runs)."""
     mark_sensitive(event.customer_id, getattr(event, "comment", None))
+    engine, fresh_scorer = services.engine, services.fresh
     found, owner = db_read.owner_of(engine, event.customer_id)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
@@ -195,7 +199,9 @@ def post_event(event: Event, _: ManagerDep, engine: EngineDep, fresh_scorer: Fre
         db_events.store_usage(engine, event.customer_id, event.month, event.usage_units)
         kind, reason, comment, when = (
             "usage_drop",
-            usage_drop_reason(event.usage_units, baseline, event.month),
+            usage_drop_reason(
+                event.usage_units, baseline, event.month, services.settings.prescribe.alert_usage_ratio
+            ),
             None,
             None,
         )
@@ -204,6 +210,7 @@ def post_event(event: Event, _: ManagerDep, engine: EngineDep, fresh_scorer: Fre
     alert_id = db_events.raise_alert(
         engine, event.customer_id, owner, kind, reason, comment, _naive_utc(when)
     )
+    services.views.forget(event.customer_id)  # its open alerts changed
     return EventResult(customer_id=event.customer_id, alert_raised=True, alert_id=alert_id, reason=reason)
 
 

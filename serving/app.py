@@ -25,12 +25,13 @@ from serving.api import router as api_router
 from serving.auth import PrincipalCache
 from serving.db import utcnow
 from serving.db_schema import engine_for
-from serving.deps import EngineDep, FreshDep, MetricsDep, ModelsDep, Services
-from serving.fresh import CACHE_SIZE, FreshScorer, ScoreFn
+from serving.deps import EngineDep, MetricsDep, ModelsDep, Services, ServicesDep
+from serving.fresh import FreshScorer, ScoreFn
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from serving.model_cache import ModelCache, champion_versions
+from serving.model_cache import ModelCache
 from serving.pages import router as pages_router
-from serving.schemas import DatabaseReady, FreshCacheReady, Health, ModelsReady, Readiness
+from serving.schemas import DatabaseReady, FreshCacheReady, Health, Readiness
+from serving.view_cache import ViewCache
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,6 +41,7 @@ def champion_probe(settings: Settings) -> Callable[[], dict[str, str]]:
     """Versions behind the ``champion`` alias, without loading the models."""
 
     def probe():
+        from models.registry import champion_versions  # MLflow: imported when first called
         from serving.bundle import MODEL_NAMES
 
         return champion_versions(settings, MODEL_NAMES)
@@ -87,7 +89,8 @@ def warm_if_needed(engine, fresh: FreshScorer, freeze: bool = True) -> None:
     if run is None or not fresh.needs_warming(run.as_of):
         return
     try:
-        fresh.warm(db_read.run_customers(engine, run.run_id, CACHE_SIZE), run.as_of)
+        customers = db_read.run_customers(engine, run.run_id, fresh.settings.serving.fresh_cache_size)
+        fresh.warm(customers, run.as_of)
     except Exception as err:  # fresh requests still work, scored one by one; readiness says why
         fresh.warmed.error = f"{type(err).__name__}: {err}"[:300]
         log.exception("fresh-score cache warm-up failed")
@@ -97,7 +100,7 @@ def warm_if_needed(engine, fresh: FreshScorer, freeze: bool = True) -> None:
         gc.freeze()
 
 
-def readiness(engine, models: ModelCache, fresh: FreshScorer) -> tuple[Readiness, int]:
+def readiness(engine, models: ModelCache, fresh: FreshScorer, views: ViewCache) -> tuple[Readiness, int]:
     try:
         run = db_read.current_run(engine)
         database = DatabaseReady(
@@ -106,13 +109,12 @@ def readiness(engine, models: ModelCache, fresh: FreshScorer) -> tuple[Readiness
     except Exception as err:  # any database failure means not ready; say which
         database = DatabaseReady(reachable=False, error=f"{type(err).__name__}: {err}"[:300])
     st = models.status()
-    body = ModelsReady(**st.__dict__)
     cache = FreshCacheReady(**fresh.warmed.__dict__, cached=len(fresh.cache))
+    parts = {"database": database, "models": st, "fresh_cache": cache, "view_cache": views.status()}
     if not database.reachable or not st.loaded:
-        return Readiness(status="not_ready", database=database, models=body, fresh_cache=cache), 503
+        return Readiness(status="not_ready", **parts), 503
     degraded = not st.registry_reachable or database.latest_run is None
-    status_ = "degraded" if degraded else "ready"
-    return Readiness(status=status_, database=database, models=body, fresh_cache=cache), 200
+    return Readiness(status="degraded" if degraded else "ready", **parts), 200
 
 
 def _ops_routes(app: FastAPI) -> None:
@@ -127,9 +129,9 @@ def _ops_routes(app: FastAPI) -> None:
         tags=["operations"],
         responses={503: {"model": Readiness, "description": "database or models not loaded"}},
     )
-    def readyz(engine: EngineDep, models: ModelsDep, fresh: FreshDep):
+    def readyz(services: ServicesDep):
         """Readiness: database and models loaded; degraded when the registry is unreachable."""
-        body, code = readiness(engine, models, fresh)
+        body, code = readiness(services.engine, services.models, services.fresh, services.views)
         return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -176,7 +178,16 @@ def create_app(
         "reps' action lists and outcomes. Bearer token per rep (`cem tokens`).",
         lifespan=lifespan,
     )
-    services = Services(settings, engine, models, fresh, Metrics(), db_read.RunCache(), PrincipalCache())
+    services = Services(
+        settings,
+        engine,
+        models,
+        fresh,
+        Metrics(),
+        db_read.RunCache(),
+        PrincipalCache(),
+        ViewCache(settings.serving.view_cache_size),
+    )
     app.state.services = services
     app.state.settings, app.state.engine, app.state.models = settings, engine, models  # for tests
     app.state.fresh, app.state.metrics = fresh, services.metrics

@@ -8,7 +8,7 @@ random hold-out of the planned actions (the control group that keeps measuring w
 actions are worth); reasons and a "why" for every planned action; alerts; then one
 atomic, idempotent write to the serving database.
 
-A 1M-customer book is scored in row blocks on worker threads (LightGBM releases the GIL
+A 1M-customer book is scored in row blocks on ``serving.batch_workers`` threads (LightGBM releases the GIL
 while it predicts, which is most of the work); every output row depends on its own
 customer only, so the blocks put back together equal one call on the whole frame. Each
 step's seconds are logged (and returned through ``timings``) so a slow run shows where.
@@ -42,7 +42,6 @@ from serving.scoring import ScoreResult, check_features, reasons_json, score_cus
 
 log = logging.getLogger(__name__)
 DAY = pd.Timedelta(days=1)
-WORKERS = 2  # row blocks scored at once (the machine's cores; each LightGBM call keeps one thread)
 BLOCK_ROWS = 200_000  # rows per block at most: bounds the scorer's intermediate frames
 MIN_BLOCK_ROWS = 1_000  # smaller inputs stay in one block (threads would cost more than they save)
 
@@ -167,7 +166,7 @@ def _step(timings: dict | None, name: str) -> Iterator[None]:
         timings[name] = round(time.perf_counter() - started, 3)
 
 
-def row_blocks(n: int, workers: int = WORKERS, block_rows: int = BLOCK_ROWS) -> list[slice]:
+def row_blocks(n: int, workers: int, block_rows: int = BLOCK_ROWS) -> list[slice]:
     """Contiguous row ranges covering ``n`` rows: one per worker at least (if each keeps
     ``MIN_BLOCK_ROWS``), none longer than ``block_rows``."""
     count = max(-(-n // block_rows), min(workers, n // MIN_BLOCK_ROWS), 1)
@@ -175,7 +174,7 @@ def row_blocks(n: int, workers: int = WORKERS, block_rows: int = BLOCK_ROWS) -> 
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def in_blocks(fn: Callable[[pd.DataFrame], object], frame: pd.DataFrame, workers: int = WORKERS) -> list:
+def in_blocks(fn: Callable[[pd.DataFrame], object], frame: pd.DataFrame, workers: int) -> list:
     """``fn`` of each row block of ``frame`` (on ``workers`` threads), in block order."""
     blocks = [frame.iloc[rows] for rows in row_blocks(len(frame), workers)]
     if workers <= 1 or len(blocks) == 1:
@@ -210,7 +209,7 @@ def score_blocks(
     settings: Settings,
     as_of: date,
     previous: pd.DataFrame | None,
-    workers: int = WORKERS,
+    workers: int,
 ) -> ScoreResult:
     """``score_customers`` (no reasons) over row blocks on worker threads, merged."""
     check_features(features, bundle)  # here: a customer repeated in two blocks is caught too
@@ -225,7 +224,7 @@ def score_blocks(
     )
 
 
-def reasons_blocks(bundle: ModelBundle, rows: pd.DataFrame, workers: int = WORKERS) -> list[str]:
+def reasons_blocks(bundle: ModelBundle, rows: pd.DataFrame, workers: int) -> list[str]:
     """``reasons_json`` of every row (TreeSHAP is the costly part), over row blocks on threads."""
     parts = in_blocks(lambda block: reasons_json(bundle, block.reset_index(drop=True)), rows, workers)
     return [text for part in parts for text in part]
@@ -262,13 +261,17 @@ def score_as_of(
                 settings, active_customers(settings.clean_dir, as_of), as_of, bundle.feature_service
             )
     with _step(timings, "score"):
-        scored = score_blocks(features, bundle, settings, as_of, previous)
+        scored = score_blocks(features, bundle, settings, as_of, previous, settings.serving.batch_workers)
     with _step(timings, "plan"):
         plan, actions, contacts = plan_rows(scored, features, bundle, settings, as_of)
     customers = scored.customers
     with _step(timings, "reasons"):
         pos = pd.Index(customers["customer_id"]).get_indexer(actions["customer_id"])
-        reasons = pd.Series(reasons_blocks(bundle, features.iloc[pos]), index=actions.index, dtype=object)
+        reasons = pd.Series(
+            reasons_blocks(bundle, features.iloc[pos], settings.serving.batch_workers),
+            index=actions.index,
+            dtype=object,
+        )
     with _step(timings, "why"):
         actions["why"] = action_why(actions, reasons, bundle.catalogue)
     with _step(timings, "assemble"):

@@ -1,22 +1,32 @@
 """What the service writes: action outcomes, event alerts and usage readings.
 
 Outcomes and event alerts outlive scoring runs; recording an outcome for a customer
-resolves the customer's open alerts (the rep has acted on them).
+resolves the customer's open alerts (the rep has acted on them). Each such write also
+lists the customer in ``customer_changes``, in the same transaction, so every service
+process drops its in-memory view of them (``serving.view_cache``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from serving.alerts import baseline_months
 from serving.db import latest_complete_run, utcnow
 from serving.db_read import snapshot
-from serving.db_schema import action_outcomes, action_plan, alerts, partition, usage_readings
+from serving.db_schema import (
+    action_outcomes,
+    action_plan,
+    alerts,
+    customer_changes,
+    partition,
+    usage_readings,
+)
 
 FOLLOW_UP = "alert_follow_up"  # the outcome of following up an alert on a customer with no planned action
+CHANGES_KEPT = timedelta(days=1)  # services read customer_changes every second; older rows go
 
 
 class UnknownAction(ValueError):
@@ -85,6 +95,7 @@ def record_outcome(engine: Engine, outcome: Outcome, rep_id: str, recorded_by: s
             .where(and_(alerts.c.customer_id == outcome.customer_id, alerts.c.resolved_at.is_(None)))
             .values(resolved_at=now)
         ).rowcount
+        note_change(conn, outcome.customer_id, now)
     return {**row, "outcome_id": outcome_id, "alerts_resolved": resolved}
 
 
@@ -109,12 +120,19 @@ def raise_alert(
                 alerts.c.resolved_at.is_(None),
             )
         ).scalar()
+        note_change(conn, customer_id, utcnow())
         if existing is not None:
             conn.execute(update(alerts).where(alerts.c.alert_id == existing).values(**values))
             return existing
         return conn.execute(
             insert(alerts).values(customer_id=customer_id, kind=kind, source="event", **values)
         ).inserted_primary_key[0]
+
+
+def note_change(conn: Connection, customer_id: str, now: datetime) -> None:
+    """List the customer as changed (inside the writer's transaction); drop rows nobody needs now."""
+    conn.execute(insert(customer_changes).values(customer_id=customer_id, changed_at=now))
+    conn.execute(delete(customer_changes).where(customer_changes.c.changed_at < now - CHANGES_KEPT))
 
 
 def store_usage(engine: Engine, customer_id: str, month: date, units: float) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy.exc import DBAPIError
 
 from serving.db import latest_complete_run
 from serving.db_schema import (
@@ -22,6 +23,7 @@ from serving.db_schema import (
     action_outcomes,
     action_plan,
     alerts,
+    customer_changes,
     partition,
     partition_name,
     scoring_runs,
@@ -57,6 +59,16 @@ class RunCache:
 
     def invalidate(self) -> None:
         self._run, self._at = None, -1e9
+
+
+def with_run(engine: Engine, runs: RunCache, read):
+    """``read(run)`` with the cached latest run; once more with a fresh lookup if that run's
+    partitions are gone (its date was re-run meanwhile)."""
+    try:
+        return read(runs.get(engine))
+    except DBAPIError:
+        runs.invalidate()
+        return read(runs.get(engine))
 
 
 @dataclass
@@ -359,3 +371,14 @@ def run_age_seconds(engine: Engine, now: datetime) -> float | None:
             select(func.max(scoring_runs.c.finished_at)).where(scoring_runs.c.status == "complete")
         ).scalar()
     return None if finished is None else (now - finished).total_seconds()
+
+
+def changes_after(engine: Engine, seq: int) -> list[tuple[int, str]]:
+    """(seq, customer_id) of the customers whose alerts or outcomes changed after ``seq``."""
+    with snapshot(engine) as conn:
+        rows = conn.execute(
+            select(customer_changes.c.seq, customer_changes.c.customer_id)
+            .where(customer_changes.c.seq > seq)
+            .order_by(customer_changes.c.seq)
+        )
+        return [(r.seq, r.customer_id) for r in rows]

@@ -254,6 +254,17 @@ action_outcomes = Table(
     Column("recorded_by", String(64), nullable=False),
 )
 
+# Customers whose open alerts or last outcome changed (each outcome or event alert adds a row in
+# its own transaction): a service process reads it to drop its in-memory views of them.
+customer_changes = Table(
+    "customer_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("changed_at", DateTime, nullable=False, index=True),
+    sqlite_autoincrement=True,  # never reuse a number, even after old rows are pruned
+)
+
 usage_readings = Table(
     "usage_readings",
     metadata,

@@ -1,12 +1,14 @@
 """Fresh scores: features from the Feast online store, scored by the batch job's own function.
 
 The scoring function is ``serving.scoring.score_customers`` (the same code as the batch
-job) unless a test injects another. Scoring one customer through it takes about 150 ms
+job) unless a test injects another. Scoring one customer through it takes tens of ms
 here (pandas and five LightGBM models per call), so results are kept in a bounded
-in-process cache keyed by everything they depend on (the customer's online feature
-values, the model versions and the scoring date) and filled in batches (``warm``): a
-request reads the customer's features from the online store (under a millisecond) and
-returns exactly what a recomputation would, recomputing only when something changed.
+in-process cache (``serving.fresh_cache_size`` customers), serialized
+(``views.FreshScore``), keyed by everything they depend on (a digest of the customer's
+stored online feature values, the model versions and the scoring date) and filled in
+batches (``warm``): a request reads the customer's features from the online store
+(a tenth of a millisecond, nothing decoded on a hit) and returns exactly what a
+recomputation would, recomputing only when something changed.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ import pandas as pd
 from configs.settings import Settings
 from features.transforms.schema import ENTITY, FEATURE_SCHEMA
 from serving.model_cache import ModelCache
-from serving.online import OnlineFeatures
+from serving.online import OnlineFeatures, OnlineRow
+from serving.views import FreshScore, fresh_score
 
 ScoreFn = Callable[[pd.DataFrame, Any, Settings, date], Any]
 FEATURE_KINDS = {c: k for table in FEATURE_SCHEMA.values() for c, k in table.items()}
 
 
 log = logging.getLogger(__name__)
-CACHE_SIZE = 250_000  # customers whose fresh result is kept (about 1 KB each)
 WARM_CHUNK = 2_000  # customers scored per batch when warming
 
 
@@ -87,9 +89,9 @@ class WarmState:
     error: str | None = None
 
 
-def _key(customer_id: str, as_of: date, versions: dict, row: dict) -> tuple:
+def _key(row: OnlineRow, as_of: date, versions: dict) -> tuple:
     """Everything a fresh score depends on: the customer's feature values, models and date."""
-    return customer_id, as_of, tuple(sorted(versions.items())), hash(tuple(row.values()))
+    return row.customer_id, as_of, tuple(sorted(versions.items())), row.digest
 
 
 class FreshScorer:
@@ -106,13 +108,12 @@ class FreshScorer:
         models: ModelCache,
         score_fn: ScoreFn | None = None,
         online: Callable[[Settings, str], OnlineFeatures] | None = None,
-        cache_size: int = CACHE_SIZE,
     ):
         self.settings, self.models = settings, models
         self._score_fn, self._online_factory = score_fn, online or default_online
         self._online: dict[str, OnlineFeatures] = {}
         self._lock, self._warm_lock = threading.Lock(), threading.Lock()
-        self.cache = LRU(cache_size)
+        self.cache = LRU(settings.serving.fresh_cache_size)
         self.warmed = WarmState({}, None)
 
     def bundle(self):
@@ -136,24 +137,26 @@ class FreshScorer:
         bundle = self.bundle()
         return self._scored(features, bundle, as_of), bundle
 
-    def lookup(self, customer_id: str, as_of: date) -> tuple[dict | None, dict | None, Any]:
-        """(online feature row, cached result or None, bundle); the row is None for an unknown customer.
+    def lookup(self, customer_id: str, as_of: date) -> tuple[OnlineRow | None, FreshScore | None, Any]:
+        """(online feature row, cached score or None, bundle); the row is None for an unknown customer.
 
         Cheap (one online read): the service calls it on the event loop and scores a miss elsewhere.
         """
         bundle = self.bundle()
-        row = self.online(bundle.feature_service).rows([customer_id])[0]
+        row = self.online(bundle.feature_service).read([customer_id])[0]
         if row is None:
             return None, None, bundle
-        return row, self.cache.get(_key(customer_id, as_of, bundle.versions, row)), bundle
+        return row, self.cache.get(_key(row, as_of, bundle.versions)), bundle
 
-    def compute(self, row: dict, bundle, as_of: date) -> dict:
+    def compute(self, row: OnlineRow, bundle, as_of: date) -> FreshScore:
         """Score one customer's feature row (the slow path) and keep the result."""
-        record = self._scored(pd.DataFrame([row], columns=list(row)), bundle, as_of).iloc[0].to_dict()
-        self.cache.put(_key(row[ENTITY], as_of, bundle.versions, row), record)
-        return record
+        values = row.values()
+        record = self._scored(pd.DataFrame([values], columns=list(values)), bundle, as_of).iloc[0].to_dict()
+        score = fresh_score(record)
+        self.cache.put(_key(row, as_of, bundle.versions), score)
+        return score
 
-    def customer(self, customer_id: str, as_of: date) -> tuple[dict, Any] | None:
+    def customer(self, customer_id: str, as_of: date) -> tuple[FreshScore, Any] | None:
         """A customer's fresh score and the bundle behind it (None: not in the online store)."""
         row, cached, bundle = self.lookup(customer_id, as_of)
         if row is None:
@@ -168,12 +171,13 @@ class FreshScorer:
         with self._warm_lock:
             online = self.online(bundle.feature_service)
             for start in range(0, len(customer_ids), chunk):
-                rows = [r for r in online.rows(customer_ids[start : start + chunk]) if r is not None]
+                rows = [r for r in online.read(customer_ids[start : start + chunk]) if r is not None]
                 if not rows:
                     continue
-                scored = self._scored(pd.DataFrame(rows, columns=online.columns), bundle, as_of)
+                frame = pd.DataFrame([r.values() for r in rows], columns=online.columns)
+                scored = self._scored(frame, bundle, as_of)
                 for row, record in zip(rows, scored.to_dict("records"), strict=True):
-                    self.cache.put(_key(row[ENTITY], as_of, bundle.versions, row), record)
+                    self.cache.put(_key(row, as_of, bundle.versions), fresh_score(record))
                 state.customers += len(rows)
             state.seconds, state.finished = time.perf_counter() - started, True
             self.warmed = state

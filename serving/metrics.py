@@ -12,7 +12,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from serving.logsafe import mark_sensitive, new_request_scope
-from serving.model_cache import ModelStatus
+from serving.schemas import ModelsReady
 
 BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -60,7 +60,7 @@ class Metrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def render(self, models: ModelStatus, run_age: float | None) -> bytes:
+    def render(self, models: ModelsReady, run_age: float | None) -> bytes:
         """The exposition text, gauges brought up to date first."""
         self.models_loaded.set(1 if models.loaded else 0)
         self.registry_reachable.set(1 if models.registry_reachable else 0)

@@ -11,35 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from serving.db import utcnow
+from serving.schemas import ModelsReady
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelStatus:
-    loaded: bool
-    versions: dict[str, str]
-    registry_reachable: bool
-    loaded_at: datetime | None
-    last_checked: datetime | None
-    error: str | None
-
-
-def champion_versions(settings, names: tuple[str, ...]) -> dict[str, str]:
-    """The registry's current ``champion`` version of each model: the cheap check made every
-    refresh period (loading the models takes seconds of CPU; asking for versions, milliseconds)."""
-    from mlflow import MlflowClient
-
-    from models import registry
-
-    registry.configure(settings)
-    client = MlflowClient()
-    return {name: str(client.get_model_version_by_alias(name, registry.CHAMPION).version) for name in names}
 
 
 class ModelCache:
@@ -81,14 +59,15 @@ class ModelCache:
             log.info("champion models loaded: %s", self.versions)
             return True
 
-    def status(self) -> ModelStatus:
-        return ModelStatus(
-            self.bundle is not None,
-            self.versions,
-            self.registry_reachable,
-            self.loaded_at,
-            self.last_checked,
-            self.error,
+    def status(self) -> ModelsReady:
+        """What ``/readyz`` and ``/metrics`` report about the models."""
+        return ModelsReady(
+            loaded=self.bundle is not None,
+            versions=self.versions,
+            registry_reachable=self.registry_reachable,
+            loaded_at=self.loaded_at,
+            last_checked=self.last_checked,
+            error=self.error,
         )
 
     def start(self, every_seconds: float, after: Callable[[], None] | None = None) -> None:

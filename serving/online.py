@@ -4,9 +4,11 @@ Feast's SDK call resolves the FeatureService in the registry and builds a protob
 response on every request (about 25 ms a customer here). The service resolves the
 service's views once, then reads:
 
-* SQLite online store (the default): one query over the views' tables for the
-  customer's key (Feast's own table layout and key encoding), values decoded from
-  their protobufs;
+* SQLite online store (the default): one prepared query over the views' tables for the
+  customer's key (Feast's own table layout and key encoding) on a read-only connection
+  per thread; the values are decoded from their protobufs only when asked for
+  (``OnlineRow.values``): the fresh-score cache is keyed by a digest of the stored
+  bytes, so a cache hit decodes nothing;
 * any other online store (Redis for teams): the store's own ``online_read`` per view.
 
 A test checks the frame equals ``features.store.online_features`` for the same customers.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +39,27 @@ class OnlineStoreMissing(RuntimeError):
 SCALARS = {"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"}
 
 
+class OnlineRow:
+    """One customer's online features: ``digest`` identifies the stored values (equal digests,
+    equal values), ``values()`` decodes them once."""
+
+    __slots__ = ("customer_id", "digest", "_decode", "_values")
+
+    def __init__(self, customer_id: str, digest: int, decode: Callable[[], dict]):
+        self.customer_id, self.digest, self._decode, self._values = customer_id, digest, decode, None
+
+    @classmethod
+    def of(cls, row: dict) -> OnlineRow:
+        """A row already decoded (other stores, tests): the digest is that of its values."""
+        return cls(row[ENTITY], hash(tuple(row.items())), lambda: row)
+
+    def values(self) -> dict:
+        """``{customer_id, feature: value, ...}`` in the FeatureService's column order."""
+        if self._values is None:
+            self._values = self._decode()
+        return self._values
+
+
 def to_python(value: Value):
     """A feature value as Feast's SDK returns it (scalars directly, the rest through Feast)."""
     kind = value.WhichOneof("val")
@@ -47,7 +71,7 @@ def to_python(value: Value):
 
 
 class OnlineFeatures:
-    """Reads the latest materialized features of a FeatureService, one frame row per customer."""
+    """Reads the latest materialized features of a FeatureService, one row per customer."""
 
     def __init__(self, store: FeatureStore, service: str):
         projections = store.get_feature_service(service).feature_view_projections
@@ -56,10 +80,11 @@ class OnlineFeatures:
         self._views = [(store.get_feature_view(p.name), [f.name for f in p.features]) for p in projections]
         self.columns = [ENTITY] + [name for _, names in self._views for name in names]
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._sqlite = self._sqlite_reader(store)
 
     def _sqlite_reader(self, store: FeatureStore):
-        """(connection, SQL, key version) for the SQLite online store; None for other stores."""
+        """(database URI, SQL, number of views, key version) for the SQLite online store; else None."""
         config = store.config
         if config.online_store.type != "sqlite":
             return None
@@ -73,19 +98,28 @@ class OnlineFeatures:
         sql = " UNION ALL ".join(
             f'SELECT feature_name, value FROM "{t}" WHERE entity_key = ?' for t in tables
         )
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        return conn, sql, len(tables), config.entity_key_serialization_version
+        return f"file:{path}?mode=ro", sql, len(tables), config.entity_key_serialization_version
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection (no lock shared with the warm-up or other threads;
+        sqlite3 keeps the statement prepared per connection)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = sqlite3.connect(self._sqlite[0], uri=True, check_same_thread=False)
+        return conn
 
     def _key(self, customer_id: str) -> EntityKey:
         return EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
 
-    def _row_sqlite(self, customer_id: str) -> dict | None:
-        conn, sql, n, version = self._sqlite
+    def _read_sqlite(self, customer_id: str) -> OnlineRow | None:
+        _, sql, n, version = self._sqlite
         key = serialize_entity_key(self._key(customer_id), entity_key_serialization_version=version)
-        with self._lock:  # one connection shared by the service's threads
-            found = conn.execute(sql, (key,) * n).fetchall()
+        found = self._connection().execute(sql, (key,) * n).fetchall()
         if not found:
             return None
+        return OnlineRow(customer_id, hash(tuple(found)), lambda: self._decode(customer_id, found))
+
+    def _decode(self, customer_id: str, found: list[tuple[str, bytes]]) -> dict:
         wanted = set(self.columns)
         values = {}
         for name, blob in found:
@@ -111,11 +145,15 @@ class OnlineFeatures:
                     out[i][name] = None if v is None else to_python(v)
         return [row if hit else None for row, hit in zip(out, found, strict=True)]
 
+    def read(self, customer_ids: list[str]) -> list[OnlineRow | None]:
+        """Each customer's row (None where no view has the customer), decoded on demand."""
+        if self._sqlite is not None:
+            return [self._read_sqlite(c) for c in customer_ids]
+        return [None if row is None else OnlineRow.of(row) for row in self._rows_store(customer_ids)]
+
     def rows(self, customer_ids: list[str]) -> list[dict | None]:
         """Feature dicts per customer (None where no view has the customer)."""
-        if self._sqlite is not None:
-            return [self._row_sqlite(c) for c in customer_ids]
-        return self._rows_store(customer_ids)
+        return [None if row is None else row.values() for row in self.read(customer_ids)]
 
     def frame(self, customer_ids: list[str]) -> pd.DataFrame:
         """Known customers only, columns in the service's order (as Feast's ``to_df``)."""

@@ -9,6 +9,7 @@ outcome. Forms are parsed from ``application/x-www-form-urlencoded`` bodies dire
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs, quote
@@ -24,7 +25,7 @@ from serving import db_read, views
 from serving.api import save_outcome
 from serving.auth import COOKIE, principal_for
 from serving.db_events import FOLLOW_UP
-from serving.deps import EngineDep, OptionalPrincipalDep, SettingsDep
+from serving.deps import EngineDep, OptionalPrincipalDep, Services, ServicesDep
 from serving.schemas import OutcomeIn
 
 router = APIRouter(include_in_schema=False)
@@ -105,8 +106,7 @@ def _field(loc) -> str:
 
 def _render_list(
     request: Request,
-    engine,
-    settings,
+    services: Services,
     principal,
     rep_id: str,
     page: int,
@@ -114,8 +114,8 @@ def _render_list(
     error: str | None = None,
     code: int = 200,
 ) -> HTMLResponse:
-    size = settings.serving.page_size
-    result = views.action_page(rep_id, db_read.rep_actions(engine, rep_id, page, size), page, size)
+    size = services.settings.serving.page_size
+    result = views.action_page(rep_id, db_read.rep_actions(services.engine, rep_id, page, size), page, size)
     context = {
         "data": result,
         "principal": principal,
@@ -134,8 +134,7 @@ def rep_page(
     request: Request,
     rep_id: str,
     principal: OptionalPrincipalDep,
-    engine: EngineDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     page: Annotated[int, Query(ge=1)] = 1,
     saved: int | None = None,
 ):
@@ -149,14 +148,13 @@ def rep_page(
             {"message": "This list belongs to another rep."},
             status_code=status.HTTP_403_FORBIDDEN,
         )
-    return _render_list(request, engine, settings, principal, rep_id, page, saved)
+    return _render_list(request, services, principal, rep_id, page, saved)
 
 
 @router.post("/reps/{rep_id}/outcomes", response_class=HTMLResponse)
-async def rep_outcome(
-    request: Request, rep_id: str, principal: OptionalPrincipalDep, engine: EngineDep, settings: SettingsDep
-):
-    """Record an outcome from the page, then show the list again with the row marked saved."""
+async def rep_outcome(request: Request, rep_id: str, principal: OptionalPrincipalDep, services: ServicesDep):
+    """Record an outcome from the page, then show the list again with the row marked saved
+    (or with the error, naming the field, and the status code the API would give)."""
     if principal is None:
         return _login_redirect(f"/reps/{rep_id}")
     form = await _form(request)
@@ -167,36 +165,17 @@ async def rep_outcome(
     }
     try:
         body = OutcomeIn(**fields)
-        await run_in_threadpool(save_outcome, engine, principal, body)
+        await run_in_threadpool(save_outcome, services, principal, body)
     except (ValidationError, RequestValidationError) as err:
-        message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in err.errors())
-        return await run_in_threadpool(
-            _render_list,
-            request,
-            engine,
-            settings,
-            principal,
-            rep_id,
-            page,
-            None,
-            message,
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        error = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in err.errors())
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
     except HTTPException as err:
-        return await run_in_threadpool(
-            _render_list,
-            request,
-            engine,
-            settings,
-            principal,
-            rep_id,
-            page,
-            None,
-            str(err.detail),
-            err.status_code,
+        error, code = str(err.detail), err.status_code
+    else:
+        position = form.get("position") or ""
+        anchor = f"#item-{position}" if position.isdigit() else ""
+        return RedirectResponse(
+            f"/reps/{rep_id}?page={page}&saved={position or 0}{anchor}", status_code=status.HTTP_303_SEE_OTHER
         )
-    position = form.get("position") or ""
-    anchor = f"#item-{position}" if position.isdigit() else ""
-    return RedirectResponse(
-        f"/reps/{rep_id}?page={page}&saved={position or 0}{anchor}", status_code=status.HTTP_303_SEE_OTHER
-    )
+    render = partial(_render_list, request, services, principal, rep_id, page, error=error, code=code)
+    return await run_in_threadpool(render)

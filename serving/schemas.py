@@ -223,11 +223,22 @@ class FreshCacheReady(BaseModel):
     error: str | None = Field(None, description="Why the last warm-up failed, if it did")
 
 
+class ViewCacheReady(BaseModel):
+    """The latest run's customer views held in memory (filled as customers are asked for)."""
+
+    run_id: str | None = Field(..., description="The run whose views are held")
+    cached: int
+    size: int = Field(..., description="At most this many (serving.view_cache_size)")
+    hits: int
+    misses: int
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "not_ready"]
     database: DatabaseReady
     models: ModelsReady
     fresh_cache: FreshCacheReady
+    view_cache: ViewCacheReady
 
 
 class Health(BaseModel):

@@ -1,10 +1,20 @@
-"""From database rows (or a fresh scoring frame) to the API's response bodies. Pure functions."""
+"""From database rows (or a fresh scoring frame) to the API's response bodies. Pure functions.
+
+The customer view is served as bytes built once (``StoredView`` per customer of the
+latest run, ``FreshScore`` per fresh result): ``fresh_body`` joins a cached fresh score
+with the stored view's alerts and outcome without building a model per request, and a
+test checks its bytes equal the ``CustomerView`` model's own JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from datetime import date
+from functools import lru_cache
+from typing import NamedTuple
+
+from pydantic_core import to_json
 
 from serving.db_read import ActionPage, RunInfo
 from serving.schemas import (
@@ -128,24 +138,76 @@ def stored_view(view: dict, show_plan: bool) -> CustomerView:
     )
 
 
-def fresh_view(row: dict, bundle, as_of: date, stored: dict | None) -> CustomerView:
-    """A fresh score, with the stored view's owner, alerts and last outcome when there is one."""
-    if stored and not _text(row.get("rep_id")):  # the online features carry no owner
-        row = {**row, "rep_id": stored.get("rep_id")}
-    score = customer_score(row)
-    lineage = Lineage(
-        as_of=as_of,
-        model_versions={k: str(v) for k, v in bundle.versions.items()},
-        feature_service=bundle.feature_service,
+CONTEXT = {"latest_comment", "open_alerts", "last_outcome"}  # what a fresh view takes from the stored one
+
+
+class StoredView(NamedTuple):
+    """A customer's view of the latest run, serialized: who owns it and the bodies to send."""
+
+    rep_id: str | None
+    body: bytes  # as a manager sees it
+    rep_body: bytes  # as the owning rep sees it: a held-out action hidden (else the same bytes)
+    context: bytes  # the JSON members latest_comment, open_alerts, last_outcome (for fresh views)
+
+    def body_for(self, is_manager: bool) -> bytes:
+        return self.body if is_manager else self.rep_body
+
+
+class FreshScore(NamedTuple):
+    """A fresh score's ``CustomerScore`` JSON; ``owned`` is False when the scorer knew no rep
+    (the stored view's rep is then filled in)."""
+
+    body: bytes
+    owned: bool
+
+
+def _dump(model) -> bytes:
+    return model.model_dump_json().encode()
+
+
+EMPTY_CONTEXT = (
+    CustomerView.model_construct(latest_comment=None, open_alerts=[], last_outcome=None)
+    .model_dump_json(include=CONTEXT)
+    .encode()[1:-1]
+)
+
+
+def stored_entry(view: dict) -> StoredView:
+    """The bytes of a ``db_read.customer_view`` row, for a manager and for the owning rep."""
+    manager = stored_view(view, show_plan=True)
+    held_out = bool(view["plan"] and view["plan"].get("control_group"))
+    body = _dump(manager)
+    rep_body = _dump(stored_view(view, show_plan=False)) if held_out else body
+    context = manager.model_dump_json(include=CONTEXT).encode()[1:-1]
+    return StoredView(view.get("rep_id"), body, rep_body, context)
+
+
+def fresh_score(record: dict) -> FreshScore:
+    """A row of the scoring function's ``customers`` frame as a fresh score's bytes."""
+    return FreshScore(_dump(customer_score(record)), bool(_text(record.get("rep_id"))))
+
+
+@lru_cache(maxsize=64)
+def lineage_json(versions: tuple[tuple[str, object], ...], feature_service: str, as_of: date) -> bytes:
+    """A fresh score's lineage: the champions' versions and the scoring date (no run)."""
+    return _dump(
+        Lineage(as_of=as_of, model_versions={k: str(v) for k, v in versions}, feature_service=feature_service)
     )
-    return CustomerView(
-        **score.model_dump(),
-        fresh=True,
-        latest_comment=_text(stored.get("latest_comment")) if stored else None,
-        open_alerts=[AlertOut(**a) for a in stored["open_alerts"]] if stored else [],
-        last_outcome=OutcomeOut(**stored["last_outcome"]) if stored and stored["last_outcome"] else None,
-        lineage=lineage,
-    )
+
+
+def fresh_body(score: FreshScore, stored: StoredView | None, lineage: bytes) -> bytes:
+    """The fresh ``CustomerView`` JSON: the fresh score, the stored view's owner (when the
+    scorer knew none), alerts, last outcome and latest comment, and the fresh lineage.
+
+    ``,"rep_id":`` can only be the field itself: inside a JSON string every quote is escaped.
+    """
+    body = score.body
+    if stored is not None and not score.owned:  # the scorer's rep is null or ""
+        start = body.index(b',"rep_id":') + len(b',"rep_id":')
+        end = start + (2 if body.startswith(b'""', start) else 4)
+        body = body[:start] + to_json(stored.rep_id) + body[end:]
+    context = stored.context if stored is not None else EMPTY_CONTEXT
+    return body[:-1] + b',"fresh":true,' + context + b',"lineage":' + lineage + b"}"
 
 
 def action_item(item: dict) -> ActionItem:

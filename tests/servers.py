@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,23 +47,39 @@ def redis_server(workdir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, proc)
+        wait_until(lambda: _port_open(port), f"redis-server on port {port}", proc)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+def wait_until(
+    ready: Callable[[], bool], what: str, proc: subprocess.Popen, timeout: float = 15.0, every: float = 0.05
+) -> None:
+    """Poll ``ready()`` until it is true; fail at once if the server process exited meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"server on port {port} did not start in {timeout}s")
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        if ready():
+            return
+        time.sleep(every)
+    raise TimeoutError(f"{what} did not start in {timeout}s")
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Ask the server to stop; kill it if it has not within ``timeout``."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _postgres_binary(name: str) -> str:
@@ -109,27 +125,18 @@ def postgres_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **who,
     )
     try:
-        _wait_for_port(port, proc, timeout=60)
-        _wait_for_postgres(lambda: psycopg.connect(f"host=127.0.0.1 port={port} user=cem dbname=postgres"))
+        # the port opens before the server accepts sessions ("the database system is starting up")
+        dsn = f"host=127.0.0.1 port={port} user=cem dbname=postgres"
+        wait_until(lambda: _connects(psycopg, dsn), f"PostgreSQL on port {port}", proc, timeout=60, every=0.1)
         yield f"postgresql+psycopg://cem@127.0.0.1:{port}/postgres"
     finally:
-        proc.send_signal(signal.SIGINT)                  # fast shutdown: does not wait for clients
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, signal.SIGINT, timeout=30)           # fast shutdown: does not wait for clients
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_for_postgres(connect, timeout: float = 60.0) -> None:
-    """The port opens before the server accepts sessions ("the database system is starting up")."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            connect().close()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+def _connects(psycopg, dsn: str) -> bool:
+    try:
+        psycopg.connect(dsn).close()
+    except psycopg.OperationalError:
+        return False
+    return True

@@ -16,6 +16,7 @@ from serving.app import create_app
 from serving.auth import issue_tokens
 from serving.db import write_scoring_run
 from serving.db_schema import engine_for
+from serving.online import OnlineRow
 from tests.serving.factory import make_run
 
 COMMENT = "<script>alert('x')</script> support never called back"
@@ -32,6 +33,9 @@ class FakeOnline:
     def rows(self, ids):
         self.reads += 1
         return [({ENTITY: c, **self.data[c]} if c in self.data else None) for c in ids]
+
+    def read(self, ids):
+        return [None if row is None else OnlineRow.of(row) for row in self.rows(ids)]
 
     def frame(self, ids):
         return pd.DataFrame([r for r in self.rows(ids) if r], columns=self.columns)

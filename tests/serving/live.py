@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from configs.settings import PROJECT_ROOT
-from tests.servers import free_port
+from tests.servers import free_port, stop, wait_until
 
 
 @contextmanager
@@ -26,26 +25,14 @@ def live_service(data_dir: Path, log_file: Path, env: dict[str, str] | None = No
                                 stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(base, proc)
+            wait_until(lambda: _healthy(base), f"cem serve on {base}", proc, timeout=120, every=0.2)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)
 
 
-def _wait_until_up(base: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"cem serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"cem serve did not answer on {base} within {timeout}s")
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
