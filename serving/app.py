@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from configs.settings import Settings, load_settings
-from serving import db_read, logsafe
+from serving import db_read, fast_path, logsafe
 from serving.api import router as api_router
 from serving.auth import PrincipalCache
 from serving.db import utcnow
@@ -78,26 +78,37 @@ def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     )
 
 
-def warm_if_needed(engine, fresh: FreshScorer, freeze: bool = True) -> None:
-    """Fill the fresh-score cache for the latest run's customers when models or run date changed.
+def warm_if_needed(services: Services, freeze: bool = True) -> None:
+    """Fill the view cache when a new run is visible, and the fresh-score cache for the latest
+    run's customers when the models or the run date changed.
 
-    Then the process's long-lived objects (models, cache) are frozen out of the garbage
+    Then the process's long-lived objects (models, caches) are frozen out of the garbage
     collector: a full collection over them takes a few hundred ms, a pause every request
     in flight would wait for.
     """
+    try:
+        filled = services.views.warm(services.engine, services.runs)
+    except Exception:  # views are still read one by one when asked for
+        log.exception("view cache warm-up failed")
+        filled = 0
+    warmed = _warm_fresh(services.engine, services.fresh)
+    if freeze and (filled or warmed):
+        gc.collect()
+        gc.freeze()
+
+
+def _warm_fresh(engine, fresh: FreshScorer) -> bool:
     run = db_read.current_run(engine)
     if run is None or not fresh.needs_warming(run.as_of):
-        return
+        return False
     try:
         customers = db_read.run_customers(engine, run.run_id, fresh.settings.serving.fresh_cache_size)
         fresh.warm(customers, run.as_of)
     except Exception as err:  # fresh requests still work, scored one by one; readiness says why
         fresh.warmed.error = f"{type(err).__name__}: {err}"[:300]
         log.exception("fresh-score cache warm-up failed")
-        return
-    if freeze:
-        gc.collect()
-        gc.freeze()
+        return False
+    return True
 
 
 def readiness(engine, models: ModelCache, fresh: FreshScorer, views: ViewCache) -> tuple[Readiness, int]:
@@ -165,7 +176,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         if refresh:
-            models.start(settings.serving.model_refresh_seconds, after=lambda: warm_if_needed(engine, fresh))
+            models.start(settings.serving.model_refresh_seconds, after=lambda: warm_if_needed(services))
         yield
         models.stop()
         engine.dispose()
@@ -191,9 +202,11 @@ def create_app(
     app.state.services = services
     app.state.settings, app.state.engine, app.state.models = settings, engine, models  # for tests
     app.state.fresh, app.state.metrics = fresh, services.metrics
-    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     app.add_exception_handler(RequestValidationError, validation_error)
     _ops_routes(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    route = next(r for r in api_router.routes if getattr(r, "path", None) == fast_path.ROUTE)
+    app.add_middleware(fast_path.CustomerViewFastPath, route=route)  # inside the metrics (added last)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app

@@ -189,56 +189,83 @@ def _fetch(conn: Connection, sql: str, params: tuple) -> list[tuple]:
         cursor.close()
 
 
-def _score_and_plan(conn: Connection, run_id: str, customer_id: str) -> tuple[dict, dict | None] | None:
-    """The customer's score row and plan row in one statement (driver SQL: this is the hot path,
+def _in(n: int) -> str:
+    return "= ?" if n == 1 else f"IN ({', '.join('?' * n)})"
+
+
+def _scores_and_plans(conn: Connection, run_id: str, ids: list[str]) -> dict[str, tuple[dict, dict | None]]:
+    """Each customer's score row and plan row in one statement (driver SQL: this is the hot path,
     and building SQLAlchemy statements per request costs more than running them)."""
     table = partition_name("customer_scores", run_id)
     sql = (
         f'SELECT {_names("s", SCORE_COLUMNS)}, {_names("p", PLAN_COLUMNS)} FROM "{table}" s '
-        "LEFT JOIN action_plan p ON p.run_id = ? AND p.customer_id = s.customer_id WHERE s.customer_id = ?"
+        "LEFT JOIN action_plan p ON p.run_id = ? AND p.customer_id = s.customer_id "
+        f"WHERE s.customer_id {_in(len(ids))}"
     )
-    rows = _fetch(conn, sql, (run_id, customer_id))
-    if not rows:
-        return None
-    row = rows[0]
-    score = dict(zip(SCORE_COLUMNS, row[: len(SCORE_COLUMNS)], strict=True))
-    plan = dict(zip(PLAN_COLUMNS, row[len(SCORE_COLUMNS) :], strict=True))
-    return score, (plan if plan["action_id"] is not None else None)
+    found = {}
+    for row in _fetch(conn, sql, (run_id, *ids)):
+        score = dict(zip(SCORE_COLUMNS, row[: len(SCORE_COLUMNS)], strict=True))
+        plan = dict(zip(PLAN_COLUMNS, row[len(SCORE_COLUMNS) :], strict=True))
+        found[score["customer_id"]] = score, (plan if plan["action_id"] is not None else None)
+    return found
 
 
-def _customer_alerts(conn: Connection, run_id: str, customer_id: str) -> list[dict]:
+def _open_alerts_of(conn: Connection, run_id: str, ids: list[str]) -> dict[str, list[dict]]:
+    """Each customer's open alerts, newest first."""
     sql = (
-        f"SELECT {_names('a', ALERT_COLUMNS)} FROM alerts a WHERE a.customer_id = ? "
+        f"SELECT {_names('a', ALERT_COLUMNS)} FROM alerts a WHERE a.customer_id {_in(len(ids))} "
         "AND a.resolved_at IS NULL AND (a.source = 'event' OR a.run_id = ?) "
         "ORDER BY a.raised_at DESC, a.alert_id DESC"
     )
-    rows = _fetch(conn, sql, (customer_id, run_id))
-    return [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
+    found: dict[str, list[dict]] = {}
+    for row in _fetch(conn, sql, (*ids, run_id)):
+        alert = dict(zip(ALERT_COLUMNS, row, strict=True))
+        found.setdefault(alert["customer_id"], []).append(alert)
+    return found
 
 
-def _customer_outcome(conn: Connection, customer_id: str) -> dict | None:
-    sql = (
-        f"SELECT {_names('o', OUTCOME_COLUMNS)} FROM action_outcomes o WHERE o.customer_id = ? "
-        "ORDER BY o.outcome_id DESC LIMIT 1"
-    )
-    rows = _fetch(conn, sql, (customer_id,))
-    return dict(zip(OUTCOME_COLUMNS, rows[0], strict=True)) if rows else None
+def _last_outcome_of(conn: Connection, ids: list[str]) -> dict[str, dict]:
+    """Each customer's latest outcome."""
+    if len(ids) == 1:  # the hot path: one row, by the index
+        where, order = "= ?", "ORDER BY o.outcome_id DESC LIMIT 1"
+    else:
+        where, order = _in(len(ids)), "ORDER BY o.outcome_id"
+    sql = f"SELECT {_names('o', OUTCOME_COLUMNS)} FROM action_outcomes o WHERE o.customer_id {where} {order}"
+    rows = (dict(zip(OUTCOME_COLUMNS, row, strict=True)) for row in _fetch(conn, sql, tuple(ids)))
+    return {row["customer_id"]: row for row in rows}  # ascending: the latest wins
+
+
+def _views(conn: Connection, run: RunInfo, ids: list[str]) -> list[dict]:
+    found = _scores_and_plans(conn, run.run_id, ids)
+    if not found:
+        return []
+    known = [c for c in ids if c in found]
+    alerts_of, outcomes = _open_alerts_of(conn, run.run_id, known), _last_outcome_of(conn, known)
+    views = []
+    for customer_id in known:
+        view, plan = found[customer_id]
+        view["reasons"] = _reasons(view["reasons"])
+        view["plan"] = plan
+        view["open_alerts"] = alerts_of.get(customer_id, [])
+        view["last_outcome"] = outcomes.get(customer_id)
+        view["run"] = run
+        views.append(view)
+    return views
 
 
 def customer_view(engine: Engine, customer_id: str, run: RunInfo | None = None) -> dict | None:
     """A customer's row of the latest complete run with its plan, open alerts and last outcome."""
     with snapshot(engine) as conn:
         run = _the_run(conn, run)
-        found = _score_and_plan(conn, run.run_id, customer_id) if run else None
-        if found is None:
-            return None
-        view, plan = found
-        view["reasons"] = _reasons(view["reasons"])
-        view["plan"] = plan
-        view["open_alerts"] = _customer_alerts(conn, run.run_id, customer_id)
-        view["last_outcome"] = _customer_outcome(conn, customer_id)
-        view["run"] = run
-    return view
+        found = _views(conn, run, [customer_id]) if run else []
+    return found[0] if found else None
+
+
+def customer_views(engine: Engine, customer_ids: list[str], run: RunInfo) -> list[dict]:
+    """``customer_view`` of many customers of ``run`` in one snapshot (the view cache's warm-up);
+    customers the run did not score are left out."""
+    with snapshot(engine) as conn:
+        return _views(conn, run, customer_ids) if customer_ids else []
 
 
 def _resolved_since(conn: Connection, rep_id: str, since: datetime | None) -> list[dict]:

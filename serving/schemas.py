@@ -227,6 +227,7 @@ class ViewCacheReady(BaseModel):
     """The latest run's customer views held in memory (filled as customers are asked for)."""
 
     run_id: str | None = Field(..., description="The run whose views are held")
+    warmed_run: str | None = Field(..., description="The run whose customers the warm-up filled")
     cached: int
     size: int = Field(..., description="At most this many (serving.view_cache_size)")
     hits: int

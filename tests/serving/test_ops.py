@@ -110,14 +110,14 @@ def test_warm_up_fills_the_fresh_cache_and_requests_hit_it(app, client, tokens, 
     from serving.app import warm_if_needed
 
     fresh = app.state.fresh
-    warm_if_needed(app.state.engine, fresh, freeze=False)
+    warm_if_needed(app.state.services, freeze=False)
     ready = client.get("/readyz").json()["fresh_cache"]
     assert ready["finished"] and ready["customers"] == 2 and ready["as_of"] == "2025-01-13"   # 2 online
     calls = []
     monkeypatch.setattr(fresh, "_scored", lambda *a: calls.append(a) or None)   # scoring now would show
     body = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"])).json()
     assert body["churn_probability"] == 0.5 and calls == []
-    warm_if_needed(app.state.engine, fresh, freeze=False)  # nothing changed: no second warm-up
+    warm_if_needed(app.state.services, freeze=False)  # nothing changed: no second warm-up
     assert fresh.warmed is not None and calls == []
 
 
@@ -133,7 +133,7 @@ def test_a_failed_warm_up_is_reported_and_fresh_still_answers(app, client, token
         return real(frame, bundle, as_of)
 
     monkeypatch.setattr(fresh, "_scored", batch_fails)
-    warm_if_needed(app.state.engine, fresh, freeze=False)
+    warm_if_needed(app.state.services, freeze=False)
     assert "MemoryError: batch too big" in client.get("/readyz").json()["fresh_cache"]["error"]
     r = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"]))
     assert r.status_code == 200 and r.json()["churn_probability"] == 0.5

@@ -246,7 +246,7 @@ def test_fresh_cache_holds_bytes_within_its_size_and_a_hit_decodes_nothing(setti
                      refresh=False)
     app.state.models.refresh()
     fresh = app.state.fresh
-    warm_if_needed(runs.engine, fresh, freeze=False)
+    warm_if_needed(app.state.services, freeze=False)
     assert fresh.warmed.customers == 1                   # the warm-up scores at most fresh_cache_size
     fresh.warm(["C0000001", "C0000002"], date(2025, 1, 13))
     assert fresh.warmed.customers == 2 and len(fresh.cache) == 1                  # bounded
@@ -290,3 +290,88 @@ def test_change_rows_older_than_a_day_are_dropped_by_the_next_write(runs):
     db_events.raise_alert(runs.engine, "C0000001", "R001", "detractor", "NPS 1")
     with runs.engine.connect() as conn:
         assert conn.execute(select(customer_changes.c.customer_id)).scalars().all() == ["C0000001"]
+
+
+# ------------------------------------------------------------------ the fast path ahead of FastAPI
+
+
+def test_the_plain_forms_take_the_fast_path_and_the_rest_go_to_fastapi(client, tokens, monkeypatch):
+    from serving import fast_path
+
+    taken = []
+    real = fast_path.customer_body
+    monkeypatch.setattr(fast_path, "customer_body", lambda *a: taken.append(a[1:]) or real(*a))
+    for query in ("", "?fresh=true", "?fresh=false"):
+        assert _get(client, "C0000001", tokens["manager"], query).status_code == 200
+    assert taken == [("C0000001", False), ("C0000001", True), ("C0000001", False)]
+    assert _get(client, "C0000001", tokens["manager"], "?fresh=1").json()["fresh"] is True
+    bad = _get(client, "C0000001", tokens["manager"], "?fresh=maybe")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "fresh"]
+    assert len(taken) == 3                                   # those two went through FastAPI
+
+
+def test_the_fast_path_answers_exactly_as_fastapi_does(app, client, runs, tokens):
+    rep = owner(runs.latest, "C0000001")
+    other = next(r for r in ("R001", "R002", "R003") if r != rep)
+    cases = [("C0000001", tokens["manager"]), ("C0000001", tokens[rep]), ("C0000001", tokens[other]),
+             ("NOPE", tokens["manager"]), ("NOPE", tokens[rep]), ("C0000001", "not-a-token")]
+    for fast, slow in (("", "?fresh=0"), ("?fresh=true", "?fresh=True")):   # the second of each: FastAPI
+        for cid, token in cases:
+            a, b = _get(client, cid, token, fast), _get(client, cid, token, slow)
+            assert (a.status_code, a.content, a.headers.get("www-authenticate")) == (
+                b.status_code, b.content, b.headers.get("www-authenticate")), (cid, fast)
+        a, b = client.get(f"/v1/customers/C0000001{fast}"), client.get(f"/v1/customers/C0000001{slow}")
+        assert a.status_code == b.status_code == 401 and a.content == b.content
+    app.state.models.bundle = None
+    a, b = (_get(client, "C0000001", tokens["manager"], q) for q in ("?fresh=true", "?fresh=True"))
+    assert a.status_code == b.status_code == 503 and a.content == b.content
+
+
+def test_fast_path_requests_are_counted_under_the_route_template(client, tokens):
+    _get(client, "C0000001", tokens["manager"])
+    text = client.get("/metrics").text
+    assert 'route="/v1/customers/{customer_id}",status="200"' in text and "C0000001" not in text
+
+
+# ------------------------------------------------------------------ the warm-up
+
+
+def test_the_warm_up_fills_every_view_with_the_bytes_a_lookup_gives(app, client, runs, tokens, monkeypatch):
+    planned, held = _planned(runs, control=False), _planned(runs, control=True)
+    head = auth(tokens["manager"])
+    client.post("/v1/events", json={"type": "survey", "customer_id": held["customer_id"], "nps": 2,
+                                    "comment": "late"}, headers=head)
+    done = {"customer_id": planned["customer_id"], "action_id": planned["action_id"], "status": "done"}
+    client.post("/v1/outcomes", json=done, headers=auth(tokens[planned["rep_id"]]))
+    services = app.state.services
+    warm_if_needed(services, freeze=False)
+    cache, ids = services.views, runs.latest.customers["customer_id"].tolist()
+    assert cache.warmed_run == runs.second and len(cache) == len(ids) == 60
+    for cid in ids:
+        expected = views.stored_entry(db_read.customer_view(runs.engine, cid))
+        assert cache.get(runs.second, cid) == expected, cid
+    monkeypatch.setattr(db_read, "customer_view", lambda *a, **k: pytest.fail("read again"))
+    body = _get(client, held["customer_id"], tokens[held["rep_id"]]).json()
+    assert body["recommended_action"] is None and body["open_alerts"][0]["comment"] == "late"
+    assert services.views.warm(runs.engine, services.runs) == 0            # once per run
+
+
+def test_the_warm_up_keeps_to_the_size_and_skips_a_chunk_a_write_raced(app, runs, monkeypatch):
+    runs_cache, cache = app.state.services.runs, ViewCache(size=25)
+    real, calls = db_read.customer_views, []
+
+    def read_while_a_write_lands(engine, ids, run):
+        rows = real(engine, ids, run)
+        calls.append(ids)
+        if len(calls) == 1:
+            cache.forget("C0000999")                       # any write: the chunk read may be stale
+        return rows
+
+    monkeypatch.setattr(db_read, "customer_views", read_while_a_write_lands)
+    assert cache.warm(runs.engine, runs_cache, chunk=10) == 15        # 25 customers, the first 10 dropped
+    assert len(cache) == 15 and all(cache.get(runs.second, c) is None for c in calls[0])
+    assert cache.warmed_run == runs.second
+    third = write_scoring_run(runs.engine, make_run(DAY3, seed=3))
+    runs_cache.invalidate()
+    assert cache.warm(runs.engine, runs_cache, chunk=10) == 25 and cache.warmed_run == third
+    assert len(cache) == 25 and cache.run_id == third                 # the old run's views gone
