@@ -163,7 +163,8 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
                          recorded: pd.DataFrame | None = None) -> dict:
     """Train the uplift learners, log the chosen one with its held-out figures, register and gate it."""
     run = train_uplift(settings, params, recorded)
-    chosen, (figures, arms) = run["chosen"], run["heldout"][run["chosen"]]
+    chosen, (figures, curves) = run["chosen"], run["heldout"][run["chosen"]]
+    arms = arm_summary(run["frame"], run["model"].actions)
     metrics = flat_metrics(figures) | {f"cv_qini_mean_{n}": float(v)
                                        for n, v in run["cv"]["mean"].items()}
     split = {name: {"rows": len(part), "customers": int(part["customer_id"].nunique())}
@@ -176,15 +177,16 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
         tags={"feature_service": SERVICE, "data_version": registry.data_version(settings),
               "model_type": f"uplift_{chosen}_learner_lightgbm"},
         input_example=run["frame"][run["features"]].head(5),
-        figures={"qini": qini_figure(arms, f"Qini curves, held-out customers ({chosen}-learner)")},
+        figures={"qini": qini_figure(curves, f"Qini curves, held-out customers ({chosen}-learner)")},
         tables={"heldout_by_learner": heldout_table(run["heldout"]),
                 "cv_qini": run["cv"].reset_index(names="learner"),
-                "arms": arm_summary(run["frame"], run["model"].actions)},
+                "arms": arms},
         gate_metric=GATE_METRIC,
     )
     summary = {"learner": chosen, "metrics": figures, "qini_mean": metrics[GATE_METRIC],
                "cv_qini": run["cv"]["mean"].to_dict(), "rows": len(run["frame"]),
-               "version": logged.version, "gate": logged.gate, "run_id": logged.run_id}
+               "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
+               "arms": arms.to_dict("records")}
     write_metrics(settings, "uplift", {"learner": chosen, "qini_mean": summary["qini_mean"],
                                        "heldout": figures})
     log.info("uplift: %s-learner, held-out mean Qini %.5f, version %s", chosen,

@@ -146,18 +146,30 @@ def actions_of(frame: pd.DataFrame) -> list[str]:
     return found
 
 
-def arm_summary(frame: pd.DataFrame, actions: list[str]) -> pd.DataFrame:
-    """Per action: treated rows, pooled controls and their churn rates (a sanity table)."""
+def arm_summary(frame: pd.DataFrame, actions: list[str], z: float = 1.645) -> pd.DataFrame:
+    """Per action: treated rows, pooled controls, churn rates and the difference with its 90 % interval.
+
+    The difference (treated minus controls, negative = fewer churners) is the plain
+    randomized estimate of the action's average effect on the programme's customers; an
+    interval that straddles 0 says the log cannot tell whether the action helps at all.
+    """
     elig = eligibility(frame, actions)
     rows = []
     for action in actions:
         arm = arm_rows(frame, action, elig)
-        t = arm[TREATED] == 1
+        t = (arm[TREATED] == 1).to_numpy()
+        y = arm[LABEL].to_numpy(float)
+        p1, p0 = _rate(y[t]), _rate(y[~t])
+        se = np.sqrt(p1 * (1 - p1) / max(t.sum(), 1) + p0 * (1 - p0) / max((~t).sum(), 1))
         rows.append({"action": action, "treated": int(t.sum()), "controls": int((~t).sum()),
-                     "own_controls": int((~t & (arm[ACTION] == action)).sum()),
-                     "churn_treated": float(arm.loc[t, LABEL].mean()),
-                     "churn_control": float(arm.loc[~t, LABEL].mean())})
+                     "own_controls": int((~t & (arm[ACTION] == action).to_numpy()).sum()),
+                     "churn_treated": p1, "churn_control": p0, "difference": p1 - p0,
+                     "difference_lo90": p1 - p0 - z * se, "difference_hi90": p1 - p0 + z * se})
     return pd.DataFrame(rows)
+
+
+def _rate(y: np.ndarray) -> float:
+    return float(y.mean()) if len(y) else float("nan")
 
 
 def build_uplift_frame(labels: pd.DataFrame, featured: pd.DataFrame, features: list[str]) -> pd.DataFrame:

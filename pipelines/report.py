@@ -45,6 +45,25 @@ def print_training(console: Console, result: dict) -> None:
                       f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")
         drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"])
         console.print(f"NPS key drivers: {drivers}")
+    if result.get("uplift"):
+        console.print(uplift_table(result["uplift"]))
+
+
+def uplift_table(uplift: dict) -> Table:
+    """Per action: the randomized log's evidence and the chosen learner's held-out Qini."""
+    gate = uplift["gate"]
+    table = Table(title=f"uplift: {uplift['learner']}-learner, version {uplift['version']} "
+                        f"({gate['decision']}); {uplift['rows']:,} logged actions")
+    for col in ("action", "treated", "controls", "churn treated", "churn controls",
+                "difference [90 % interval]", "held-out Qini"):
+        table.add_column(col, justify="left" if col == "action" else "right")
+    for arm in uplift["arms"]:
+        qini = uplift["metrics"].get(arm["action"], {}).get("qini", float("nan"))
+        table.add_row(arm["action"], f"{arm['treated']:,}", f"{arm['controls']:,}",
+                      f"{arm['churn_treated']:.1%}", f"{arm['churn_control']:.1%}",
+                      f"{arm['difference']:+.1%} [{arm['difference_lo90']:+.1%}, "
+                      f"{arm['difference_hi90']:+.1%}]", f"{qini:+.4f}")
+    return table
 
 
 def print_scoring(console: Console, result: dict) -> None:

@@ -286,3 +286,19 @@ def test_recorded_outcomes_join_the_programme_log(model_world):
     more, _ = load_uplift_frame(settings, store, recorded=pd.concat([recorded, known]))  # repeats ignored
     assert len(more) == len(base) + len(known)
     assert set(more["intervention_id"]) - set(base["intervention_id"]) == set(recorded["intervention_id"])
+
+
+def test_arm_summary_interval_covers_a_known_difference():
+    from models.uplift_data import arm_summary
+
+    rng = np.random.default_rng(5)
+    n = 20000
+    treated = rng.random(n) < 0.5
+    action = np.where(treated, "call", rng.choice(["call", "mail"], n))
+    churn = rng.random(n) < np.where(treated & (action == "call"), 0.05, 0.10)
+    frame = pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "action": action,
+                          "treated": treated.astype(int), "churned_within_horizon": churn.astype(int)})
+    row = arm_summary(frame, ["call"]).iloc[0]
+    assert row["treated"] + row["controls"] == int((treated & (action == "call")).sum() + (~treated).sum())
+    assert row["difference_lo90"] < -0.05 < row["difference_hi90"]
+    assert row["difference_hi90"] < 0                  # 10,000 rows a side: clearly below 0
