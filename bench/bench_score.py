@@ -206,7 +206,7 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
     The run writes to ``database_url`` or a new SQLite file in a temporary folder (never
     to the world's own serving database).
     """
-    from serving.batch import WORKERS, active_customers, feature_rows, run_batch_scoring
+    from serving.batch import active_customers, feature_rows, run_batch_scoring
     from serving.bundle import load_champions
     from serving.db import engine_for
 
@@ -226,14 +226,15 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
         planned_ids = _planned_ids(settings, summary["run_id"])
     # kernel baseline on the same rows (features fetched again, outside the timed part)
     as_of = date.fromisoformat(summary["as_of"])
+    workers = settings.serving.batch_workers
     bundle = load_champions(settings)
     features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of,
                             bundle.feature_service)
     planned = features["customer_id"].isin(planned_ids).to_numpy()
-    kernel = {threads: kernel_seconds(bundle, features, planned, threads) for threads in sorted({1, WORKERS})}
+    kernel = {threads: kernel_seconds(bundle, features, planned, threads) for threads in sorted({1, workers})}
     return {"seconds": seconds, "peak_rss_gb": max(peak, sampled), "sampled_rss_gb": sampled,
             "rss_before_gb": before, "rows": len(features), "planned": int(planned.sum()),
-            "steps": steps, "workers": WORKERS, "kernel": kernel,
+            "steps": steps, "workers": workers, "kernel": kernel,
             "summary": {k: v for k, v in summary.items() if k != "skipped"}}
 
 
