@@ -22,9 +22,9 @@ import pandas as pd
 
 from configs.settings import load_settings
 from features.ingest import run_ingest
+from features.sources.world import simulate_world
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import FEATURE_SCHEMA, build_feature_tables
-from features.world import simulate_world
 
 
 def prepare(root: Path, customers: int):

@@ -4,11 +4,11 @@ Task (shared datasets README): uplift of the ``Womens E-Mail`` arm against ``No 
 on ``visit``; a 50/50 random split (``np.random.seed(0)``, a row goes to training when
 ``np.random.rand() < 0.5``); figure: uplift in the top 30 % ranked on the test half
 (treated minus control visit rate among the top 30 % of all test customers,
-``models.uplift_metrics.uplift_at_k``). Reference: a two-model LightGBM with 100
+``models.uplift.metrics.uplift_at_k``). Reference: a two-model LightGBM with 100
 default trees each, 0.062 in the README; it is recomputed here, in the same run, on
 the same split (the categorical columns as pandas categories).
 
-Pipeline side: ``models.uplift.select_learner`` picks a learner (shift / T / X / DR)
+Pipeline side: ``models.uplift.model.select_learner`` picks a learner (shift / T / X / DR)
 by 3-fold cross-validated Qini on the training half only, then that learner is fitted
 on the whole training half and scored on the test half. The figures of every learner
 are printed too, and the same comparison over four more split seeds shows how much
@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from models.frame import FrameSpec
-from models.uplift import LEARNERS, UpliftParams, fit_uplift
-from models.uplift_data import ACTION, LABEL, TREATED
-from models.uplift_metrics import qini_area, uplift_at_k
-from models.uplift_select import select_learner
+from models.uplift.data import ACTION, LABEL, TREATED
+from models.uplift.metrics import qini_area, uplift_at_k
+from models.uplift.model import LEARNERS, UpliftParams, fit_uplift
+from models.uplift.selection import select_learner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "hillstrom" / "hillstrom.csv"

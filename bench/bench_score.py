@@ -57,9 +57,9 @@ def prepare_world(root: Path, customers: int, months: int) -> None:
     """Simulate (the default world's seed), ingest, build features and apply the Feast
     definitions; each step skipped when an earlier call finished it."""
     from features.ingest import run_ingest
+    from features.sources.world import simulate_world
     from features.store import apply_definitions, feature_store
     from features.transforms import build_feature_tables
-    from features.world import simulate_world
 
     settings = load_settings(data_dir=root)
     print(f"world of {customers:,} customers x {months} months in {root}", file=sys.stderr, flush=True)
@@ -86,9 +86,9 @@ def prepare_world(root: Path, customers: int, months: int) -> None:
 
 def train_models(root: Path, customers: int) -> str:
     """Champion churn, NPS and uplift models trained on a small world; its tracking URI."""
-    from models.train import train_and_log_churn
-    from models.train_nps import train_and_log_nps
-    from models.train_uplift import train_and_log_uplift
+    from models.churn.train import train_and_log_churn
+    from models.nps.train import train_and_log_nps
+    from models.uplift.train import train_and_log_uplift
 
     prepare_world(root, customers, 24)
     settings = load_settings(data_dir=root)
@@ -136,7 +136,7 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 def _array(spec, frame: pd.DataFrame) -> np.ndarray:
     """The model matrix encoded as LightGBM encodes a DataFrame (category codes, NaN missing)."""
-    from models.uplift import as_array
+    from models.uplift.model import as_array
 
     return np.ascontiguousarray(as_array(spec.matrix(frame)))
 
@@ -181,7 +181,7 @@ def uplift_seconds(model, x: np.ndarray, threads: int) -> float:
 def kernel_seconds(bundle, features: pd.DataFrame, planned: np.ndarray, threads: int = 1) -> dict[str, float]:
     """The LightGBM calls of a run on pre-encoded matrices (one LightGBM thread each, rows
     split over ``threads`` Python threads), timed call by call."""
-    from models.nps_boosters import with_touchpoint
+    from models.nps.boosters import with_touchpoint
 
     churn = bundle.churn
     xc = _array(churn.spec, features)
@@ -206,9 +206,9 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
     The run writes to ``database_url`` or a new SQLite file in a temporary folder (never
     to the world's own serving database).
     """
+    from models.bundle import load_champions
     from serving.batch import active_customers, feature_rows, run_batch_scoring
-    from serving.bundle import load_champions
-    from serving.db import engine_for
+    from serving.db.write import engine_for
 
     with tempfile.TemporaryDirectory(prefix="cem-bench-serving-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'serving.db'}"
@@ -241,8 +241,8 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
 def _planned_ids(settings, run_id: str) -> set:
     from sqlalchemy import select
 
-    from serving.db import engine_for
-    from serving.db_schema import action_plan
+    from serving.db.schema import action_plan
+    from serving.db.write import engine_for
 
     with engine_for(settings).connect() as conn:
         rows = conn.execute(select(action_plan.c.customer_id).where(action_plan.c.run_id == run_id))

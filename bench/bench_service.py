@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from serving.db import RunMeta, ScoringRun, make_engine, write_scoring_run
+from serving.db.write import RunMeta, ScoringRun, make_engine, write_scoring_run
 
 META = RunMeta({"churn": "3", "nps": "2", "uplift": "1"}, "churn_v1", "md5:bench", {"bench": True})
 REASONS = json.dumps(
@@ -271,8 +271,8 @@ def bench_load(args) -> None:
 
     from configs.settings import load_settings
     from pipelines.serve import issue_demo_tokens
-    from serving.db_read import current_run, run_customers
-    from serving.db_schema import engine_for
+    from serving.db.read import current_run, run_customers
+    from serving.db.schema import engine_for
 
     settings = load_settings(data_dir=args.data_dir)
     _, tokens = issue_demo_tokens(settings)

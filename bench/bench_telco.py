@@ -3,14 +3,14 @@ on the raw Telco columns, both by stratified k-fold cross-validation (ROC AUC).
 
 Pipeline side: ``import_ibm_telco`` -> ``run_ingest`` -> ``build_feature_tables`` (one
 snapshot at the quarter start, ``as_of`` = quarter start + 100 days) -> Feast
-``churn_v1`` training frame -> the churn training of ``models/churn.py``. The dataset has
+``churn_v1`` training frame -> the churn training of ``models/churn/model.py``. The dataset has
 one snapshot, so ``train_churn``'s out-of-time split cannot work as such; instead each
 fold calls ``train_churn`` unchanged with the same ``TrainParams`` on a frame whose
 ``event_timestamp`` (never a feature) is relabelled: the test fold gets the latest date,
 a stratified ``valid_share`` of the training folds the middle date (early-stopping /
 calibration holdout, split in halves by ``train_churn`` itself) and the rest the first
 date, dates ``horizon + 1`` days apart so the purges keep every row. Its validation
-metrics are then exactly the test fold's. Without ``models.churn`` the script falls back
+metrics are then exactly the test fold's. Without ``models.churn.model`` the script falls back
 to LightGBM with the configured parameters on the ``FrameSpec`` matrix (and says so).
 
 Reference side: default ``lightgbm.LGBMClassifier()`` on the five Telco files joined
@@ -41,8 +41,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from configs.settings import Settings, TrainParams, load_settings
-from features.importers import OUTCOME_COLUMNS, TELCO_FILES, import_ibm_telco
 from features.ingest import run_ingest
+from features.sources.ibm_telco import OUTCOME_COLUMNS, TELCO_FILES, import_ibm_telco
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import FEATURE_COLUMNS, build_feature_tables
 from models.frame import FrameSpec
@@ -102,11 +102,11 @@ def holdout_mask(y: np.ndarray, share: float, seed: int) -> np.ndarray:
 
 def cv_train_churn(frame: pd.DataFrame, features: list[str], folds: np.ndarray, params: TrainParams,
                    horizon_days: int) -> dict[str, list[float]]:
-    """Per-fold test AUC of ``models.churn.train_churn`` (LightGBM and its baseline)."""
+    """Per-fold test AUC of ``models.churn.model.train_churn`` (LightGBM and its baseline)."""
     try:
-        from models.churn import train_churn
+        from models.churn.model import train_churn
     except ImportError:
-        print("models.churn not importable: LightGBM with the configured parameters instead")
+        print("models.churn.model not importable: LightGBM with the configured parameters instead")
         return {"lightgbm": cv_lightgbm(frame, features, folds, params)}
     step = pd.Timedelta(days=horizon_days + 1)
     first = pd.Timestamp(frame["event_timestamp"].iloc[0])

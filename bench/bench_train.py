@@ -29,12 +29,12 @@ import pandas as pd
 from bench_features_pit import prepare as prepare_world  # same folder: run as a script
 
 from features.store import apply_definitions, feature_store, training_frame
-from models.churn import CUSTOMER_SHARES, LABEL, customer_parts, lgbm_kwargs, train_churn
+from models.churn.model import CUSTOMER_SHARES, LABEL, customer_parts, lgbm_kwargs, train_churn
+from models.churn.train import CHURN_SERVICE, service_features, train_and_log_churn
 from models.frame import FrameSpec
+from models.nps.train import train_and_log_nps
 from models.split import out_of_time_split
-from models.train import CHURN_SERVICE, service_features, train_and_log_churn
-from models.train_nps import train_and_log_nps
-from models.train_uplift import train_and_log_uplift
+from models.uplift.train import train_and_log_uplift
 
 
 def timed(fn, *args, **kwargs):

@@ -60,7 +60,7 @@ class LightGBMParams(_Section):
 
 
 class UpliftParams(_Section):
-    """Uplift learners (models.uplift): outcome window and LightGBM sizes, kept small (few events)."""
+    """Uplift learners (models.uplift.model): outcome window and LightGBM sizes, kept small (few events)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # An action shifts the decisions of the next three months, and a decision shows as a churn

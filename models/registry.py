@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from configs.settings import PROJECT_ROOT, Settings
+from models.legacy import enable_old_names
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -33,10 +34,16 @@ class PickledModel(mlflow.pyfunc.PythonModel):
     """Wraps any project model object that has ``predict(frame)``."""
 
     def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["model"])
+        self.model = load_pickled(context.artifacts["model"])
 
     def predict(self, context, model_input, params=None):
         return self.model.predict(model_input)
+
+
+def load_pickled(path) -> Any:
+    """A project model from its joblib file, also when it was pickled under old module names."""
+    enable_old_names()
+    return joblib.load(path)
 
 
 @dataclass
@@ -164,7 +171,7 @@ def load_alias(name: str, settings: Settings, alias: str = CHAMPION) -> tuple[An
     found = list(Path(local).rglob("model.joblib"))
     if not found:
         raise FileNotFoundError(f"models:/{name}@{alias} has no model.joblib artifact")
-    return joblib.load(found[0]), str(version.version)
+    return load_pickled(found[0]), str(version.version)
 
 
 def champion_versions(settings: Settings, names: tuple[str, ...]) -> dict[str, str]:

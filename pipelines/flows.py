@@ -19,7 +19,7 @@ from pipelines import progress
 
 @task(name="simulate-world")
 def simulate_task(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dict[str, int]:
-    from features.world import simulate_world
+    from features.sources.world import simulate_world
 
     summary = simulate_world(params, raw_dir, truth_dir, on_progress=progress.report)
     return summary.rows
@@ -82,14 +82,14 @@ def features_flow(data_dir: Path) -> dict:
 
 @task(name="train-churn")
 def train_churn_task(data_dir: Path) -> dict:
-    from models.train import train_and_log_churn
+    from models.churn.train import train_and_log_churn
 
     return train_and_log_churn(load_settings(data_dir=data_dir))
 
 
 @task(name="train-nps")
 def train_nps_task(data_dir: Path) -> dict:
-    from models.train_nps import train_and_log_nps
+    from models.nps.train import train_and_log_nps
 
     return train_and_log_nps(load_settings(data_dir=data_dir))
 
@@ -108,7 +108,7 @@ def train_flow(data_dir: Path) -> dict:
 
 @task(name="train-uplift")
 def train_uplift_task(data_dir: Path) -> dict:
-    from models.train_uplift import train_and_log_uplift
+    from models.uplift.train import train_and_log_uplift
 
     settings = load_settings(data_dir=data_dir)
     return train_and_log_uplift(settings, recorded=recorded_outcomes(settings))
@@ -116,7 +116,7 @@ def train_uplift_task(data_dir: Path) -> dict:
 
 def recorded_outcomes(settings):
     """Outcomes reps recorded and hold-outs of earlier scoring runs (None before the first run)."""
-    from serving.db import engine_for, export_outcomes
+    from serving.db.write import engine_for, export_outcomes
 
     if settings.serving.database_url is None and not (settings.serving_dir / "serving.db").exists():
         return None
@@ -130,8 +130,8 @@ RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_
 def score_task(data_dir: Path, as_of: str | None) -> dict:
     from datetime import date
 
-    from models.evaluate_policy import policy_value
-    from models.train import write_metrics
+    from models.churn.train import write_metrics
+    from models.prescribe.evaluate import policy_value
     from serving.batch import run_batch_scoring
 
     settings = load_settings(data_dir=data_dir)

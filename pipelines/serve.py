@@ -7,8 +7,8 @@ from pathlib import Path
 
 from configs.settings import Settings
 from serving.auth import issue_tokens, write_tokens_file
-from serving.db_read import rep_ids
-from serving.db_schema import engine_for
+from serving.db.read import rep_ids
+from serving.db.schema import engine_for
 
 APP = "serving.app:create_app"
 

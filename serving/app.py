@@ -20,18 +20,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from configs.settings import Settings, load_settings
-from serving import db_read, fast_path, logsafe
-from serving.api import router as api_router
+from serving import logsafe
 from serving.auth import PrincipalCache
-from serving.db import utcnow
-from serving.db_schema import engine_for
+from serving.caches.fresh import FreshScorer, ScoreFn
+from serving.caches.model_cache import ModelCache
+from serving.caches.view_cache import ViewCache
+from serving.db import read as db_read
+from serving.db.schema import engine_for
+from serving.db.write import utcnow
 from serving.deps import EngineDep, MetricsDep, ModelsDep, Services, ServicesDep
-from serving.fresh import FreshScorer, ScoreFn
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from serving.model_cache import ModelCache
-from serving.pages import router as pages_router
+from serving.routes import fast_path
+from serving.routes.api import router as api_router
+from serving.routes.pages import router as pages_router
 from serving.schemas import DatabaseReady, FreshCacheReady, Health, Readiness
-from serving.view_cache import ViewCache
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -41,8 +43,8 @@ def champion_probe(settings: Settings) -> Callable[[], dict[str, str]]:
     """Versions behind the ``champion`` alias, without loading the models."""
 
     def probe():
+        from models.bundle import MODEL_NAMES
         from models.registry import champion_versions  # MLflow: imported when first called
-        from serving.bundle import MODEL_NAMES
 
         return champion_versions(settings, MODEL_NAMES)
 
@@ -53,7 +55,7 @@ def champion_loader(settings: Settings) -> Callable[[], Any]:
     """The lead's loader of the MLflow ``champion`` models (imported when first called)."""
 
     def load():
-        from serving.bundle import load_champions
+        from models.bundle import load_champions
 
         return load_champions(settings)
 

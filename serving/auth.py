@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, delete, insert, select
 
-from serving.db import utcnow
-from serving.db_schema import reps
+from serving.db.schema import reps
+from serving.db.write import utcnow
 
 MANAGER_ID = "manager"
 COOKIE = "cem_token"

@@ -2,7 +2,7 @@
 
 Steps (each a plain function; the Prefect score flow and `cem score` only call
 ``run_batch_scoring``): the customers open on ``as_of`` and their point-in-time
-features from Feast; ``serving.scoring.score_customers`` (the service's own function);
+features from Feast; ``models.scoring.score_customers`` (the service's own function);
 arbitration of the candidate actions under contact policy, capacity and budget; a
 random hold-out of the planned actions (the control group that keeps measuring what
 actions are worth); reasons and a "why" for every planned action; alerts; then one
@@ -33,12 +33,12 @@ import pandas as pd
 from configs.settings import Settings
 from features.store import feature_store, training_frame
 from models import registry
+from models.bundle import ModelBundle, load_champions
 from models.prescribe import arbitrate
 from models.prescribe.rationale import action_why
+from models.scoring import ScoreResult, check_features, reasons_json, score_customers
 from serving.alerts import detractor_reason
-from serving.bundle import ModelBundle, load_champions
-from serving.db import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
-from serving.scoring import ScoreResult, check_features, reasons_json, score_customers
+from serving.db.write import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
 
 log = logging.getLogger(__name__)
 DAY = pd.Timedelta(days=1)

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 
 from configs.settings import Settings
 from serving.auth import COOKIE, Principal, PrincipalCache
-from serving.db_read import RunCache
-from serving.fresh import FreshScorer
+from serving.caches.fresh import FreshScorer
+from serving.caches.model_cache import ModelCache
+from serving.caches.view_cache import ViewCache
+from serving.db.read import RunCache
 from serving.metrics import Metrics
-from serving.model_cache import ModelCache
-from serving.view_cache import ViewCache
 
 
 @dataclass(frozen=True)

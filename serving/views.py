@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from pydantic_core import to_json
 
-from serving.db_read import ActionPage, RunInfo
+from serving.db.read import ActionPage, RunInfo
 from serving.schemas import (
     ActionItem,
     ActionPageOut,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from configs.settings import SimulateParams
-from features.world import simulate_world
+from features.sources.world import simulate_world
 
 pytest_plugins = ["tests.worlds"]
 

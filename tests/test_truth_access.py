@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = ("features/world/", "models/evaluate")   # the writer, and evaluation code
+ALLOWED = ("features/sources/world/", "models/nps/evaluate", "models/uplift/evaluate",
+           "models/prescribe/evaluate")   # the writer, and evaluation code
 GUARDED = ("features", "models", "serving")
 
 

@@ -37,9 +37,9 @@ def model_world(tmp_path_factory) -> SimpleNamespace:
 @pytest.fixture(scope="session")
 def trained_world(model_world) -> SimpleNamespace:
     """``model_world`` with the churn, NPS and uplift models trained, logged and registered."""
-    from models.train import train_and_log_churn
-    from models.train_nps import train_and_log_nps
-    from models.train_uplift import train_and_log_uplift
+    from models.churn.train import train_and_log_churn
+    from models.nps.train import train_and_log_nps
+    from models.uplift.train import train_and_log_uplift
 
     settings = model_world.settings
     # On a world this small the evidence supports almost no action at a profit, and the

@@ -14,9 +14,9 @@ from configs.settings import load_settings
 from features.transforms.schema import ENTITY
 from serving.app import create_app
 from serving.auth import issue_tokens
-from serving.db import write_scoring_run
-from serving.db_schema import engine_for
-from serving.online import OnlineRow
+from serving.caches.online import OnlineRow
+from serving.db.schema import engine_for
+from serving.db.write import write_scoring_run
 from tests.serving.factory import make_run
 
 COMMENT = "<script>alert('x')</script> support never called back"
@@ -49,7 +49,7 @@ def fake_bundle(version: str = "3") -> SimpleNamespace:
 
 
 def fake_score(features: pd.DataFrame, bundle, settings, as_of) -> SimpleNamespace:
-    """Deterministic stand-in for serving.scoring.score_customers (customer_scores columns)."""
+    """Deterministic stand-in for models.scoring.score_customers (customer_scores columns)."""
     p = (features["tickets_open_now"].fillna(0) * 0.2 + 0.1).clip(0, 0.99) * (
         int(bundle.versions["churn"]) / 3
     )

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from serving.db import RunMeta, ScoringRun
+from serving.db.write import RunMeta, ScoringRun
 
 META = RunMeta(
     model_versions={"churn": "3", "nps": "2", "uplift": "1"},

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from models.evaluate_policy import policy_value
+from models.bundle import load_champions
+from models.prescribe.evaluate import policy_value
+from models.scoring import score_customers
 from serving.batch import active_customers, feature_rows, latest_snapshot, run_batch_scoring, score_as_of
-from serving.bundle import load_champions
-from serving.db import engine_for, read_previous_tags
-from serving.db_schema import action_plan, customer_scores, scoring_runs, tag_events
-from serving.scoring import score_customers
+from serving.db.schema import action_plan, customer_scores, scoring_runs, tag_events
+from serving.db.write import engine_for, read_previous_tags
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from serving import db_events, db_read
+from serving.db import events as db_events
+from serving.db import read as db_read
 from serving.logsafe import MASK, redact_path
 from tests.serving.conftest import COMMENT, auth, owner
 from tests.serving.live import live_service

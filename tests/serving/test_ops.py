@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from serving.model_cache import ModelCache
+from serving.caches.model_cache import ModelCache
 from tests.serving.conftest import auth, fake_bundle
 
 

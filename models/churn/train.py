@@ -1,0 +1,86 @@
+"""Training runs: get the training set from Feast, train, explain, log and register.
+
+Thin glue over the model modules (churn, nps, explain, drivers, plots) and the
+registry; the Prefect train flow and `cem train` call these two functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import Settings
+from features.store import feature_store, training_frame
+from models import registry
+from models.churn.metrics import lift_table
+from models.churn.model import train_churn
+from models.churn.plots import calibration_figure, lift_figure, roc_figure
+from models.drivers import driver_figure, key_drivers
+
+log = logging.getLogger(__name__)
+CHURN_SERVICE, NPS_SERVICE = "churn_v1", "nps_v1"
+SHAP_ROWS = 5000   # rows explained for the population key drivers (TreeSHAP is the slow part)
+
+
+def service_features(store, service: str) -> list[str]:
+    """The feature names a FeatureService declares, in declaration order."""
+    return [f.name for p in store.get_feature_service(service).feature_view_projections
+            for f in p.features]
+
+
+def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+def explain_sample(model, frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Contributions of a sample of validation rows, for the population key drivers."""
+    sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=seed)
+    return sample, model.contributions(sample)
+
+
+def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "train.json") -> None:
+    """DVC metrics file (data/metrics/train.json by default), one section per model."""
+    path = settings.data_dir / "metrics" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current[section] = metrics
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def train_and_log_churn(settings: Settings) -> dict:
+    """Train the churn model and its baseline, log both, register and gate the model."""
+    store = feature_store(settings)
+    labels = pd.read_parquet(settings.feature_dir / "churn_labels.parquet")
+    frame = training_frame(store, labels, CHURN_SERVICE)
+    features = service_features(store, CHURN_SERVICE)
+    result = train_churn(frame, features, settings.train, settings.features.churn_horizon_days)
+    valid = frame[frame["event_timestamp"] >= pd.Timestamp(result.split["valid"]["first"], tz="UTC")]
+    sample, contribs = explain_sample(result.model, valid, settings.train.seed)
+    drivers = key_drivers(contribs, result.model.spec.features)
+    tags = {"feature_service": CHURN_SERVICE, "data_version": registry.data_version(settings)}
+    metrics = _prefixed(result.metrics["lightgbm"], "valid_") | _prefixed(
+        result.metrics["baseline"], "baseline_valid_")
+    figures = {"roc": roc_figure(result.predictions),
+               "calibration": calibration_figure(result.predictions),
+               "lift": lift_figure(result.predictions),
+               "shap_key_drivers": driver_figure(drivers, "Churn: key drivers (mean |SHAP|)")}
+    y, p = result.predictions["lightgbm"]
+    logged = registry.log_model_run(
+        settings, experiment_name="churn", registered_name="churn", model=result.model,
+        params={**result.params, "best_iteration": result.best_iteration, "split": result.split},
+        metrics=metrics, tags=tags | {"model_type": "lightgbm"},
+        input_example=sample[features].head(5), figures=figures,
+        tables={"key_drivers": drivers, "lift": lift_table(y, p)},
+        gate_metric="valid_roc_auc",
+    )
+    registry.log_metrics_run(settings, experiment_name="churn", run_name="logistic-baseline",
+                             metrics=_prefixed(result.metrics["baseline"], "valid_"),
+                             tags=tags | {"model_type": "logistic_regression_baseline"})
+    summary = {"lightgbm": result.metrics["lightgbm"], "baseline": result.metrics["baseline"],
+               "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
+               "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records")}
+    write_metrics(settings, "churn", {k: summary[k] for k in ("lightgbm", "baseline")})
+    return summary

@@ -1,0 +1,153 @@
+"""Training run of the predicted-NPS model: Feast features at each invitation, the
+selection-corrected model, an out-of-time check, the company NPS, MLflow logging.
+
+Validation needs no hidden answers, so it works on real data: a model fitted on what
+was known before the latest relationship wave predicts that wave's respondents
+(``valid_respondent_mae``, the registry gate, lower is better). On the built-in world
+the evaluation module also scores the non-respondents against the answers they would
+have given; those figures are logged beside, never used to pick a model.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import Settings
+from features.store import feature_store
+from models import registry
+from models.churn.train import write_metrics
+from models.drivers import driver_figure, key_drivers
+from models.nps import evaluate
+from models.nps.data import known_at, load_invitation_frame, relationship_waves, with_features
+from models.nps.model import NpsModel, company_nps, fit_nps_model, nps_class, wave_nps
+from models.nps.plots import predicted_vs_actual_figure, wave_nps_figure
+
+log = logging.getLogger(__name__)
+NPS_SERVICE = "nps_v1"
+SHAP_ROWS = 5000
+
+
+def respondent_metrics(model: NpsModel, wave: pd.DataFrame) -> dict[str, float]:
+    """How well the model predicts the answers a wave's respondents actually gave."""
+    answered = wave[wave["responded"] == 1]
+    pred = model.predict(answered, answered=True)
+    y = answered["nps"].to_numpy(np.float64)
+    is_det = nps_class(y) == 0
+    p_det = pred["p_detractor"].to_numpy()
+    brier = float(np.mean((p_det - is_det) ** 2))
+    return {"respondent_mae": float(np.abs(pred["nps_pred"].to_numpy() - y).mean()),
+            "respondent_bias": float((pred["nps_pred"].to_numpy() - y).mean()),
+            "respondent_detractor_brier": brier, "respondents": float(len(answered))}
+
+
+def out_of_time_check(frame: pd.DataFrame, settings: Settings) -> tuple[dict, dict, pd.DataFrame]:
+    """Corrected and uncorrected models fitted before the latest relationship wave,
+    scored on its respondents; returns (corrected metrics, uncorrected metrics, wave)."""
+    waves = relationship_waves(frame)
+    if len(waves) < 2:
+        raise ValueError(f"need at least two relationship survey waves, found {len(waves)}")
+    wave = frame[frame["survey_id"] == waves[-1]]
+    before = known_at(frame, wave["event_timestamp"].min())
+    corrected = fit_nps_model(before, settings.train, corrected=True)
+    plain = fit_nps_model(before, settings.train, corrected=False)
+    return respondent_metrics(corrected, wave), respondent_metrics(plain, wave), wave
+
+
+def customer_drivers(model: NpsModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Key drivers over the customer's features only: the survey's touchpoint is part of
+    the model (support surveys score lower) but is not something about the customer."""
+    names = model.spec.features
+    keep = [i for i, n in enumerate(names) if n != "touchpoint"]
+    contrib = model.contributions(frame)
+    return key_drivers(contrib[:, [*keep, len(names)]], [names[i] for i in keep])
+
+
+def _prefixed(metrics: dict, prefix: str) -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, int | float | np.floating) and np.isfinite(v)}
+
+
+def world_evaluation(settings: Settings, store, frame: pd.DataFrame) -> dict:
+    """Non-respondent figures against the simulated world's would-be answers, per wave."""
+    table = evaluate.evaluate_nps(settings, store, last=2, frame=frame)
+    summary = evaluate.overall(table)
+    corrected = table[table["variant"] == "corrected"]
+    metrics = {"eval_mean_abs_nps_error": float(summary.loc["corrected", "mean_abs_error"]),
+               "eval_max_abs_nps_error": float(summary.loc["corrected", "max_abs_error"]),
+               "eval_mean_abs_respondents_error":
+                   float(summary.loc["corrected", "mean_abs_respondents_error"]),
+               "eval_nonresp_mae": float(summary.loc["corrected", "nonresp_mae"]),
+               "eval_nonresp_detractor_recall":
+                   float(summary.loc["corrected", "nonresp_detractor_recall"]),
+               "eval_uncorrected_mean_abs_nps_error":
+                   float(summary.loc["uncorrected", "mean_abs_error"])}
+    return {"table": table, "overall": summary.reset_index(), "corrected": corrected,
+            "metrics": metrics}
+
+
+def headline(latest: dict, evaluation: dict | None) -> dict:
+    """What `cem train` prints: the latest wave's company NPS and how far off it was."""
+    out = {"company NPS (everyone)": f"{latest['nps']:+.1f} [{latest['low']:+.1f}, {latest['high']:+.1f}]",
+           "respondents only": f"{latest['respondents_nps']:+.1f}"}
+    if evaluation is not None:
+        row = evaluation["corrected"].iloc[-1]
+        out["true NPS (simulation)"] = f"{row['true_nps']:+.1f}"
+        out["out-of-time error: company / respondents-only"] = (
+            f"{row['error']:+.1f} / {row['respondents_error']:+.1f}")
+        out["non-respondent MAE"] = f"{row['nonresp_mae']:.2f}"
+    return out
+
+
+def train_and_log_nps(settings: Settings) -> dict:
+    """Fit, check, explain, log and register the predicted-NPS model."""
+    store = feature_store(settings)
+    frame = with_features(store, load_invitation_frame(settings.clean_dir))
+    valid, valid_plain, _ = out_of_time_check(frame, settings)
+    model = fit_nps_model(frame, settings.train, corrected=True)
+    plain = fit_nps_model(frame, settings.train, corrected=False)
+    waves = relationship_waves(frame)
+    latest_wave = frame[frame["survey_id"] == waves[-1]]
+    served = model.recalibrated(latest_wave)   # tuned to the latest wave: what scoring uses
+    latest = company_nps(model, latest_wave, settings.train.bootstrap_samples, settings.train.seed)
+    per_wave = wave_nps(model, frame, waves, settings.train.bootstrap_samples, settings.train.seed)
+    sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=settings.train.seed)
+    drivers = customer_drivers(served, sample)
+    evaluation = (world_evaluation(settings, store, frame)
+                  if evaluate.world_answers_available(settings) else None)
+    figures = {"shap_key_drivers": driver_figure(drivers, "Predicted NPS: key drivers (mean |SHAP|)")}
+    tables = {"key_drivers": drivers, "company_nps_per_wave": per_wave}
+    metrics = (_prefixed(valid, "valid_") | _prefixed(valid_plain, "uncorrected_valid_")
+               | _prefixed(latest.as_dict(), "latest_wave_") | _prefixed(model.summary(), "model_"))
+    if evaluation is not None:
+        metrics |= evaluation["metrics"]
+        tables |= {"evaluation_per_wave": evaluation["table"], "evaluation_overall": evaluation["overall"]}
+        figures["company_nps_per_wave"] = wave_nps_figure(evaluation["corrected"])
+        pairs = evaluate.predicted_vs_actual(settings, served, latest_wave)
+        figures["predicted_vs_true_nps"] = predicted_vs_actual_figure(
+            pairs, f"Non-respondents of {waves[-1]}: predicted vs would-be answer")
+    else:
+        figures["company_nps_per_wave"] = wave_nps_figure(per_wave)
+    tags = {"feature_service": NPS_SERVICE, "data_version": registry.data_version(settings)}
+    logged = registry.log_model_run(
+        settings, experiment_name="nps", registered_name="nps", model=served,
+        params={"train": settings.train.model_dump(mode="json"), "latest_wave": waves[-1],
+                "rows": len(frame)},
+        metrics=metrics, tags=tags | {"model_type": "lightgbm_ipw_selection_tilt"},
+        input_example=sample[served.spec.features].head(5), figures=figures, tables=tables,
+        gate_metric="valid_respondent_mae", higher_is_better=False)
+    plain_latest = company_nps(plain, latest_wave, settings.train.bootstrap_samples, settings.train.seed)
+    registry.log_metrics_run(
+        settings, experiment_name="nps", run_name="uncorrected",
+        metrics=_prefixed(valid_plain, "valid_") | _prefixed(plain_latest.as_dict(), "latest_wave_"),
+        tags=tags | {"model_type": "lightgbm_respondents_only"})
+    write_metrics(settings, "nps", {"valid": valid, "uncorrected_valid": valid_plain,
+                                    "company_nps": latest.as_dict(),
+                                    **({"evaluation": evaluation["metrics"]} if evaluation else {})})
+    return {"valid": valid, "uncorrected_valid": valid_plain, "latest_wave": waves[-1],
+            "company_nps": latest.as_dict(), "headline": headline(latest.as_dict(), evaluation),
+            "evaluation": evaluation["metrics"] if evaluation else None,
+            "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
+            "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records")}

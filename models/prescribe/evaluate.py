@@ -1,0 +1,188 @@
+"""Policy value: what a plan of actions is truly worth, measured with the world's hidden
+effects (evaluation code only: ``action_effects.parquet`` in the truth folder).
+
+Every plan is built under the same rules (eligibility, contact policy, capacity, action
+limits) and the same budget: the cost of the model's plan. A plan's value is the churn
+it truly prevents times the value at risk, minus what its actions cost:
+
+* ``model``: arbitration on the uplift models' expected values (what `cem score` plans);
+* ``oracle``: the same arbitration on the true expected values (the best one can do);
+* ``risk_ranked``: customers ranked by P(churn) x value at risk, as propensity-based
+  next-best-action engines rank, each given the action with the best average estimated
+  effect for customers like them (the eligible action of highest mean estimated
+  uplift over the population), until the budget is spent;
+* ``random``: customers in random order, each with a random eligible action;
+* ``feature_ceiling``: what targeting on the features can reach at best. A LightGBM
+  regression of the *true* effects on the customer's features (the same ``churn_v1``
+  features the models see), cross-fitted on two halves of the customers, planned like
+  the model. No model learnt from outcomes can do much better: the oracle also knows what
+  no feature shows (which customers dislike being contacted, how price-sensitive each is).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from configs.settings import Settings
+from features.store import feature_store, training_frame
+from models.churn.train import service_features
+from models.frame import FrameSpec
+from models.prescribe import arbitrate, expected_value
+from models.prescribe.actions import Catalogue
+
+TRUTH_FILE = "action_effects.parquet"
+
+
+def read_true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
+    """customer_id x action true 90-day churn effects at ``as_of`` (None if not on disk)."""
+    path = Path(settings.truth_dir) / TRUTH_FILE
+    if not path.exists():
+        return None
+    truth = pd.read_parquet(path, columns=["customer_id", "as_of", "action", "true_effect_90d"])
+    truth = truth[pd.to_datetime(truth["as_of"]).dt.date == as_of]
+    return None if truth.empty else truth
+
+
+def true_values(candidates: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+    """True EV of each candidate row: true reduction x value at risk - cost (NaN: unknown)."""
+    key = truth.set_index(["customer_id", "action"])["true_effect_90d"]
+    idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
+                                     candidates["action_id"].astype(str).to_numpy()])
+    effect = key.reindex(idx).to_numpy(np.float64)
+    return expected_value(candidates["p_churn"], effect, candidates["value_at_risk"], candidates["cost"])
+
+
+def plan_value(actions: pd.DataFrame, candidates: pd.DataFrame, true_ev: np.ndarray) -> dict:
+    """Total true value and customers of a plan (rows: customer_id, action_id)."""
+    lookup = pd.Series(true_ev, index=pd.MultiIndex.from_arrays(
+        [candidates["customer_id"].to_numpy(), candidates["action_id"].astype(str).to_numpy()]))
+    keys = pd.MultiIndex.from_arrays([actions["customer_id"].to_numpy(),
+                                      actions["action_id"].astype(str).to_numpy()])
+    values = lookup.reindex(keys).fillna(0.0).to_numpy()
+    return {"value": float(values.sum()), "customers": int(len(actions)),
+            "cost": float(actions["cost"].sum()) if len(actions) else 0.0}
+
+
+def _single_action(candidates: pd.DataFrame, choice: pd.Series, priority: np.ndarray) -> pd.DataFrame:
+    """Candidates where only each customer's ``choice`` is eligible, valued at ``priority``."""
+    out = candidates.copy()
+    chosen = out["customer_id"].map(choice).astype(object) == out["action_id"].astype(str)
+    out["eligible"] = out["eligible"].to_numpy() & chosen.to_numpy()
+    out["expected_value"] = priority
+    return out
+
+
+def risk_ranked_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Priority P(churn) x value at risk; action = the eligible one with the best mean
+    estimated effect over all customers (no per-customer uplift)."""
+    mean_effect = candidates.groupby("action_id", observed=True)["uplift"].mean()
+    order = {a: r for r, a in enumerate(mean_effect.sort_values().index.astype(str))}
+    ok = candidates[candidates["eligible"]].assign(
+        order=lambda f: f["action_id"].astype(str).map(order))
+    choice = ok.sort_values(["customer_id", "order"]).drop_duplicates("customer_id") \
+        .set_index("customer_id")["action_id"].astype(str)
+    priority = (candidates["p_churn"] * candidates["value_at_risk"]).to_numpy() + 1e-9
+    return _single_action(candidates, choice, priority)
+
+
+def random_candidates(candidates: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Random priority, one random eligible action per customer."""
+    rng = np.random.default_rng(seed)
+    ok = candidates[candidates["eligible"]].assign(r=lambda f: rng.random(len(f)))
+    choice = ok.sort_values(["customer_id", "r"]).drop_duplicates("customer_id") \
+        .set_index("customer_id")["action_id"].astype(str)
+    per_customer = pd.Series(rng.random(candidates["customer_id"].nunique()) + 1e-9,
+                             index=candidates["customer_id"].unique())
+    return _single_action(candidates, choice, candidates["customer_id"].map(per_customer).to_numpy())
+
+
+def features_as_of(settings: Settings, customers: np.ndarray, as_of: date,
+                   service: str = "churn_v1") -> tuple[pd.DataFrame, list[str]]:
+    """The service's point-in-time features of ``customers`` at the start of ``as_of``."""
+    store = feature_store(settings)
+    entity = pd.DataFrame({"customer_id": customers,
+                           "event_timestamp": pd.Timestamp(as_of, tz="UTC")})
+    frame = training_frame(store, entity, service)
+    return frame.set_index("customer_id").loc[customers].reset_index(), service_features(store, service)
+
+
+def ceiling_effects(features: pd.DataFrame, names: list[str], truth: pd.DataFrame,
+                    seed: int = 0) -> pd.DataFrame:
+    """customer_id x action: the true effects as predicted from the features, cross-fitted.
+
+    Each half of the customers gets the predictions of a regression fitted on the other
+    half, so no customer's own true effect is used for their prediction.
+    """
+    wide = truth.pivot_table(index="customer_id", columns="action", values="true_effect_90d")
+    features = features[features["customer_id"].isin(wide.index)].reset_index(drop=True)
+    x = FrameSpec.fit(features, names).array(features)
+    half = np.random.default_rng(seed).integers(0, 2, len(features))
+    out = pd.DataFrame(np.nan, index=features["customer_id"], columns=wide.columns)
+    for action in wide.columns:
+        y = wide.loc[features["customer_id"], action].to_numpy(np.float64)
+        known = ~np.isnan(y)
+        for k in (0, 1):
+            fit, pred = known & (half != k), known & (half == k)
+            if fit.sum() < 50 or not pred.any():
+                continue
+            model = lgb.LGBMRegressor(n_estimators=400, learning_rate=0.03, num_leaves=31,
+                                      min_child_samples=20, subsample=0.8, subsample_freq=1,
+                                      random_state=seed, n_jobs=1, verbose=-1)
+            model.fit(x[fit], y[fit])
+            out.loc[out.index[pred], action] = model.predict(x[pred])
+    return out
+
+
+def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+    """Candidates valued with the feature-predicted true effects (unknown: not eligible)."""
+    stacked = effects.stack(future_stack=True)
+    idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
+                                     candidates["action_id"].astype(str).to_numpy()])
+    uplift = stacked.reindex(idx).to_numpy(np.float64)
+    ev = expected_value(candidates["p_churn"], uplift, candidates["value_at_risk"], candidates["cost"])
+    return candidates.assign(uplift=uplift, expected_value=ev,
+                             eligible=candidates["eligible"].to_numpy() & np.isfinite(ev))
+
+
+def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.DataFrame,
+                 catalogue: Catalogue, model_actions: pd.DataFrame, as_of: date,
+                 seed: int = 0) -> dict | None:
+    """Model, oracle, risk-ranked, random and feature-ceiling plans valued with the true effects.
+
+    Every plan gets the same budget: what the model's plan costs. When the model plans
+    nothing (no action it trusts to pay), comparing at a budget of 0 would hide what it
+    misses, so the budget is then what the oracle spends without a cap.
+    """
+    truth = read_true_effects(settings, as_of)
+    if truth is None:
+        return None
+    true_ev = true_values(candidates, truth)
+    params = settings.prescribe
+    oracle = candidates.assign(expected_value=true_ev,
+                               eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev))
+    budget, basis = float(model_actions["cost"].sum()), "model plan's cost"
+    if budget <= 0:
+        budget = float(arbitrate(oracle, contacts, catalogue, params).actions["cost"].sum())
+        basis = "oracle's cost without a cap (the model planned nothing)"
+    plans = {"model": model_actions,
+             "oracle": arbitrate(oracle, contacts, catalogue, params, budget=budget).actions,
+             "risk_ranked": arbitrate(risk_ranked_candidates(candidates), contacts, catalogue, params,
+                                      budget=budget).actions,
+             "random": arbitrate(random_candidates(candidates, seed), contacts, catalogue, params,
+                                 budget=budget).actions}
+    customers = candidates["customer_id"].unique()
+    features, names = features_as_of(settings, customers, as_of)
+    ceiling = ceiling_candidates(candidates, ceiling_effects(features, names, truth, seed))
+    plans["feature_ceiling"] = arbitrate(ceiling, contacts, catalogue, params, budget=budget).actions
+    values = {name: plan_value(actions, candidates, true_ev) for name, actions in plans.items()}
+    best = values["oracle"]["value"]
+    for row in values.values():
+        row["share_of_oracle"] = row["value"] / best if best > 0 else float("nan")
+    risk = values["risk_ranked"]["value"]
+    return {"budget": budget, "budget_basis": basis, "plans": values,
+            "model_vs_risk_ranked": values["model"]["value"] / risk if risk > 0 else float("inf")}

@@ -1,0 +1,186 @@
+"""The uplift training frame: one row per logged retention action, with its features and label.
+
+Rows come from the clean ``interventions`` table (the past retention programme's
+randomized log). Each row gets:
+
+* ``treated`` (1 = the action was delivered, 0 = the customer was randomly held out),
+* ``churned_within_horizon``: the customer's CRM ``churn_date`` falls in
+  ``[assigned_at, assigned_at + horizon]`` -- the rule of ``features.transforms.labels``
+  with the assignment instant in place of a snapshot. Rows whose horizon is not
+  wholly observed before ``as_of`` (the end of the history) are left out, as
+  ``churn_labels`` leaves out censored snapshots: keeping them would label every
+  late leaver 0;
+* the ``churn_v1`` features as of ``assigned_at`` from Feast (point in time): the
+  latest monthly snapshot at or before the assignment, built from events strictly
+  before that snapshot, so neither the action nor anything after it is visible.
+
+Pure functions over DataFrames; reading files and asking Feast is the caller's job
+(``models.uplift.train``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+LABEL = "churned_within_horizon"
+TREATED = "treated"
+ACTION = "action"
+REQUIRED = ("intervention_id", "customer_id", "action", "assigned_at", "control_group")
+# Who may be drawn for an action: feature -> values that rule the customer out.
+# The programme never offers an upgrade to a customer already on the top plan.
+NOT_ELIGIBLE: dict[str, dict[str, tuple[str, ...]]] = {"plan_upgrade": {"plan": ("premium",)}}
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.as_unit("us")
+
+
+def check_columns(frame: pd.DataFrame, required, name: str) -> None:
+    """Fail at the edge with the table and the missing columns named."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks required columns {missing}")
+
+
+def churned_between(churn_date: pd.Series, start: pd.Series, horizon_days: int) -> np.ndarray:
+    """1 where the churn date lies in [start, start + horizon] row by row, else 0 (int64)."""
+    churn = _utc(churn_date)
+    start = _utc(start)
+    end = start + pd.Timedelta(days=horizon_days)
+    inside = churn.notna() & (churn >= start.dt.floor("D")) & (churn <= end)
+    return inside.to_numpy(dtype=np.int64)
+
+
+def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Timestamp,
+                        horizon_days: int) -> pd.DataFrame:
+    """Entity rows for Feast: customer_id, event_timestamp (= assigned_at), action, treated, label.
+
+    The churn window opens on the assignment day: a churn date is a day, the
+    assignment an instant within it. Rows of customers who had already left before
+    the assignment cannot be labelled and are dropped (logged); censored rows too.
+    """
+    check_columns(interventions, REQUIRED, "interventions")
+    check_columns(customers, ("customer_id", "churn_date"), "crm_customers")
+    iv = interventions.loc[:, list(REQUIRED)].copy()
+    iv["assigned_at"] = _utc(iv["assigned_at"])
+    churn = iv["customer_id"].astype(str).map(
+        customers.set_index(customers["customer_id"].astype(str))["churn_date"])
+    as_of = pd.Timestamp(as_of).tz_convert("UTC") if pd.Timestamp(as_of).tzinfo else pd.Timestamp(
+        as_of, tz="UTC")
+    observed = iv["assigned_at"] + pd.Timedelta(days=horizon_days) < as_of
+    gone = _utc(churn) < iv["assigned_at"].dt.floor("D")
+    if gone.any():
+        log.warning("%d interventions assigned after the customer's churn date are dropped",
+                    int(gone.sum()))
+    keep = observed & ~gone.to_numpy()
+    out = pd.DataFrame({
+        "customer_id": iv["customer_id"].astype(str),
+        "event_timestamp": iv["assigned_at"],
+        "intervention_id": iv["intervention_id"].astype(str),
+        ACTION: iv["action"].astype(str),
+        TREATED: (~iv["control_group"].astype(bool)).astype(np.int64),
+        LABEL: churned_between(churn, iv["assigned_at"], horizon_days),
+    })[keep.to_numpy()]
+    return out.sort_values(["event_timestamp", "intervention_id"], kind="stable", ignore_index=True)
+
+
+def drop_unfeatured(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Rows for which Feast found no snapshot (every feature null) carry no information: drop them.
+
+    That happens for actions assigned before the first feature snapshot, or longer
+    than the views' TTL after the latest one.
+    """
+    empty = frame[features].isna().all(axis=1)
+    if empty.any():
+        log.info("%d intervention rows have no feature snapshot and are left out", int(empty.sum()))
+    return frame[~empty.to_numpy()].reset_index(drop=True)
+
+
+def eligibility(frame: pd.DataFrame, actions: list[str]) -> pd.DataFrame:
+    """Boolean frame (rows x actions): could the customer have been drawn for the action?
+
+    A missing value of a ruling feature does not rule the customer out.
+    """
+    out = pd.DataFrame(True, index=frame.index, columns=list(actions))
+    for action, rules in NOT_ELIGIBLE.items():
+        if action not in out.columns:
+            continue
+        for column, values in rules.items():
+            if column in frame.columns:
+                out[action] &= ~frame[column].astype("object").isin(values).to_numpy()
+    return out
+
+
+def arm_rows(frame: pd.DataFrame, action: str, eligible: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows that identify one action's effect: its treated rows plus every eligible control.
+
+    Why pooling controls is valid: the programme first picks customers (more often
+    those in visible trouble), then holds out a random 20 % regardless of anything
+    else, then draws the action of the others uniformly among the actions they are
+    eligible for. A held-out customer's ``action`` is only the label they would have
+    got; they received nothing. So, given the features, a control drawn for action
+    *b* is as good a counterfactual for action *a* as one drawn for *a*, provided
+    the customer was eligible for *a* (no premium customer stands in for an
+    upgrade). The draw's probabilities differ by eligibility set (an eligible set
+    of 4 or 5 actions), which the plan feature captures; the learners condition on
+    it and the DR-learner uses a propensity per eligibility stratum. Pooling gives
+    each action about five times as many controls as its own hold-out.
+    """
+    eligible = eligibility(frame, [action]) if eligible is None else eligible
+    ok = eligible[action].to_numpy(dtype=bool)
+    treated = frame[TREATED].to_numpy() == 1
+    mine = frame[ACTION].to_numpy() == action
+    return frame[ok & ((treated & mine) | ~treated)]
+
+
+def actions_of(frame: pd.DataFrame) -> list[str]:
+    """The action ids in the log, sorted (stable column order for the effect frame)."""
+    found = sorted(frame[ACTION].astype(str).unique().tolist())
+    if not found:
+        raise ValueError("the interventions log holds no action")
+    return found
+
+
+def arm_summary(frame: pd.DataFrame, actions: list[str], z: float = 1.645) -> pd.DataFrame:
+    """Per action: treated rows, pooled controls, churn rates and the difference with its 90 % interval.
+
+    The difference (treated minus controls, negative = fewer churners) is the plain
+    randomized estimate of the action's average effect on the programme's customers; an
+    interval that straddles 0 says the log cannot tell whether the action helps at all.
+    """
+    elig = eligibility(frame, actions)
+    rows = []
+    for action in actions:
+        arm = arm_rows(frame, action, elig)
+        t = (arm[TREATED] == 1).to_numpy()
+        y = arm[LABEL].to_numpy(float)
+        p1, p0 = _rate(y[t]), _rate(y[~t])
+        se = np.sqrt(p1 * (1 - p1) / max(t.sum(), 1) + p0 * (1 - p0) / max((~t).sum(), 1))
+        rows.append({"action": action, "treated": int(t.sum()), "controls": int((~t).sum()),
+                     "own_controls": int((~t & (arm[ACTION] == action).to_numpy()).sum()),
+                     "churn_treated": p1, "churn_control": p0, "difference": p1 - p0,
+                     "difference_lo90": p1 - p0 - z * se, "difference_hi90": p1 - p0 + z * se})
+    return pd.DataFrame(rows)
+
+
+def _rate(y: np.ndarray) -> float:
+    return float(y.mean()) if len(y) else float("nan")
+
+
+def build_uplift_frame(labels: pd.DataFrame, featured: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Join-back guard and cleanup after Feast: same rows as ``labels``, features present.
+
+    ``featured`` is ``training_frame(store, labels, "churn_v1")``; Feast may reorder
+    rows, so the frame is re-sorted by assignment time and intervention id.
+    """
+    check_columns(featured, [*features, "intervention_id", ACTION, TREATED, LABEL], "feature frame")
+    if len(featured) != len(labels):
+        raise ValueError(f"Feast returned {len(featured)} rows for {len(labels)} intervention rows")
+    frame = featured.sort_values(["event_timestamp", "intervention_id"], kind="stable",
+                                 ignore_index=True)
+    return drop_unfeatured(frame, features)

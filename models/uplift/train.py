@@ -1,0 +1,194 @@
+"""Uplift training run: build the frame from Feast and the clean tables, choose, fit, log, register.
+
+Layout of one run::
+
+    customers:  | training 70 % ..................................... | hold-out 30 % |
+                | 3-fold cross-validation (by customer) picks a learner | all learners' |
+                | every learner is then fitted on the whole 70 %        | figures here  |
+    registered: the chosen learner refitted on 100 % (the hold-out figures are the 70 % fit's)
+
+The split is by customer, not by time: a held-out customer's labels are never seen,
+neither by the uplift models nor by the risk prior (its snapshot rows are left out as
+well). The programme log is small (about 6,400 actions with a whole 150-day window observed
+and 640 churners in the 20k world, most of them no action could keep), so a time split would
+leave too few churners on either side.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from configs.settings import Settings
+from features.store import feature_store, training_frame
+from models import registry
+from models.churn.model import customer_parts
+from models.churn.train import service_features, write_metrics
+from models.frame import FrameSpec
+from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
+from models.uplift.metrics import qini_interval, uplift_metrics
+from models.uplift.model import LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
+from models.uplift.plots import qini_figure
+from models.uplift.selection import arm_scores, select_learner
+
+log = logging.getLogger(__name__)
+SERVICE = "churn_v1"
+HOLDOUT_SHARE = 0.3
+GATE_METRIC = "valid_qini_mean"
+
+
+def history_end(settings: Settings) -> pd.Timestamp:
+    """The ``as_of`` the feature and churn-label tables were built with (their created_timestamp)."""
+    path = settings.feature_dir / "customer_o.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `cem features` first")
+    return pd.read_parquet(path, columns=["created_timestamp"])["created_timestamp"].max()
+
+
+def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None = None
+                      ) -> tuple[pd.DataFrame, list[str]]:
+    """Interventions + churn labels + churn_v1 features at assigned_at (point in time).
+
+    ``recorded``: actions planned by earlier scoring runs with their recorded outcomes and
+    randomized hold-outs (``serving.db.export_outcomes``, interventions format), appended
+    to the programme log: the loop closes when the next training learns from them.
+    """
+    clean = settings.clean_dir
+    for name in ("interventions", "crm_customers"):
+        if not (clean / f"{name}.parquet").exists():
+            raise FileNotFoundError(f"{clean / name}.parquet is missing: run `cem ingest` first")
+    log_rows = pd.read_parquet(clean / "interventions.parquet")
+    if recorded is not None and len(recorded):
+        new = recorded[~recorded["intervention_id"].astype(str).isin(log_rows["intervention_id"].astype(str))]
+        log.info("uplift: %d recorded outcomes and hold-outs appended to the programme log", len(new))
+        log_rows = pd.concat([log_rows, new[log_rows.columns.intersection(new.columns)]], ignore_index=True)
+    labels = intervention_labels(log_rows,
+                                 pd.read_parquet(clean / "crm_customers.parquet"),
+                                 history_end(settings), settings.train.uplift.horizon_days)
+    features = service_features(store, SERVICE)
+    frame = build_uplift_frame(labels, training_frame(store, labels, SERVICE), features)
+    if frame.empty:
+        raise ValueError("no labelled intervention with features: the programme log is empty or censored")
+    return frame, features
+
+
+def snapshot_frame(settings: Settings, store) -> pd.DataFrame:
+    """The churn_v1 training frame (every open customer at every snapshot): the risk prior's data."""
+    labels = pd.read_parquet(settings.feature_dir / "churn_labels.parquet")
+    return training_frame(store, labels, SERVICE)
+
+
+def without(frame: pd.DataFrame, customers: pd.Series) -> pd.DataFrame:
+    return frame[~frame["customer_id"].astype(str).isin(set(customers.astype(str)))]
+
+
+def heldout_figures(model: UpliftModel, test: pd.DataFrame, seed: int,
+                    n_boot: int = 200) -> tuple[dict, dict]:
+    """Per action: uplift metrics and a customer-bootstrap 90 % interval of the Qini; plot inputs."""
+    effects = model.effects(test)
+    figures, arms = {}, {}
+    for action in model.actions:
+        y, t, s = arm_scores(test, effects, action)
+        customers = arm_rows(test, action)["customer_id"].to_numpy()   # same rows, same order
+        lo, hi = qini_interval(y, t, s, customers, n_boot=n_boot, seed=seed)
+        figures[action] = uplift_metrics(y, t, s) | {"qini_lo90": lo, "qini_hi90": hi}
+        arms[action] = (y, t, s)
+    return figures, arms
+
+
+def fit_all_learners(train, snapshots, features, params) -> dict[str, UpliftModel]:
+    """Every learner on the training customers, sharing one risk prior."""
+    spec = FrameSpec.fit(train, features)
+    risk = fit_risk(spec, snapshots, train, params)
+    return {name: fit_uplift(train, features, name, params, spec=spec, risk=risk) for name in LEARNERS}
+
+
+def flat_metrics(figures: dict[str, dict]) -> dict[str, float]:
+    """MLflow metric names: valid_<action>_<metric>, plus the mean Qini over actions (the gate)."""
+    out = {f"valid_{a}_{k}": v for a, m in figures.items() for k, v in m.items()}
+    out[GATE_METRIC] = float(np.mean([m["qini"] for m in figures.values()]))
+    out["valid_uplift_at_30_mean"] = float(np.nanmean([m["uplift_at_30"] for m in figures.values()]))
+    return out
+
+
+def confirmed_by_holdout(figures: dict[str, dict]) -> bool:
+    """Does the hold-out confirm a learner's ranking: a Qini 90 % interval above 0 for most actions?
+
+    Cross-validated Qini picks among learners, but on a small programme it can prefer
+    a learner whose rankings are noise; a heterogeneous learner the held-out customers
+    do not confirm gives way to ``shift`` (average effect per action on the risk scale),
+    whose errors are smaller when there is nothing to rank.
+    """
+    above = sum(m["qini_lo90"] > 0 for m in figures.values())
+    return 2 * above > len(figures)
+
+
+def train_uplift(settings: Settings, params: UpliftParams | None = None,
+                 recorded: pd.DataFrame | None = None) -> dict:
+    """Everything but logging: frames, split, selection, held-out figures, final refit."""
+    params = params or settings.train.uplift.model_copy(update={"seed": settings.train.seed})
+    store = feature_store(settings)
+    frame, features = load_uplift_frame(settings, store, recorded)
+    snapshots = snapshot_frame(settings, store)
+    train, test = customer_parts(frame, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed)
+    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    seen = without(snapshots, test["customer_id"])
+    chosen, cv = select_learner(train, features, params, folds=params.cv_folds, snapshots=seen)
+    if params.learner is not None:
+        if params.learner not in LEARNERS:
+            raise ValueError(f"unknown learner {params.learner!r} ({' | '.join(LEARNERS)})")
+        log.info("uplift: learner forced to %s (cross-validation chose %s)", params.learner, chosen)
+        chosen = params.learner
+    models = fit_all_learners(train, seen, features, params)
+    heldout = {name: heldout_figures(m, test, params.seed, params.bootstrap) for name, m in models.items()}
+    if params.learner is None and chosen != "shift" and not confirmed_by_holdout(heldout[chosen][0]):
+        log.info("uplift: the hold-out does not confirm the %s-learner's ranking; using shift", chosen)
+        chosen = "shift"
+    final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
+                       actions=models[chosen].actions)
+    return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
+            "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params}
+
+
+def heldout_table(heldout: dict) -> pd.DataFrame:
+    """Learner x action rows of the held-out figures (for MLflow and the report)."""
+    rows = [{"learner": name, "action": a, **m} for name, (figs, _) in heldout.items()
+            for a, m in figs.items()]
+    return pd.DataFrame(rows)
+
+
+def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
+                         recorded: pd.DataFrame | None = None) -> dict:
+    """Train the uplift learners, log the chosen one with its held-out figures, register and gate it."""
+    run = train_uplift(settings, params, recorded)
+    chosen, (figures, curves) = run["chosen"], run["heldout"][run["chosen"]]
+    arms = arm_summary(run["frame"], run["model"].actions)
+    metrics = flat_metrics(figures) | {f"cv_qini_mean_{n}": float(v)
+                                       for n, v in run["cv"]["mean"].items()}
+    split = {name: {"rows": len(part), "customers": int(part["customer_id"].nunique())}
+             for name, part in (("train", run["train"]), ("test", run["test"]))}
+    logged = registry.log_model_run(
+        settings, experiment_name="uplift", registered_name="uplift", model=run["model"],
+        params={**run["params"].model_dump(), "learner": chosen, "holdout_share": HOLDOUT_SHARE,
+                "split": split, "actions": run["model"].actions},
+        metrics=metrics,
+        tags={"feature_service": SERVICE, "data_version": registry.data_version(settings),
+              "model_type": f"uplift_{chosen}_learner_lightgbm"},
+        input_example=run["frame"][run["features"]].head(5),
+        figures={"qini": qini_figure(curves, f"Qini curves, held-out customers ({chosen}-learner)")},
+        tables={"heldout_by_learner": heldout_table(run["heldout"]),
+                "cv_qini": run["cv"].reset_index(names="learner"),
+                "arms": arms},
+        gate_metric=GATE_METRIC,
+    )
+    summary = {"learner": chosen, "metrics": figures, "qini_mean": metrics[GATE_METRIC],
+               "cv_qini": run["cv"]["mean"].to_dict(), "rows": len(run["frame"]),
+               "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
+               "arms": arms.to_dict("records")}
+    write_metrics(settings, "uplift", {"learner": chosen, "qini_mean": summary["qini_mean"],
+                                       "heldout": figures})
+    log.info("uplift: %s-learner, held-out mean Qini %.5f, version %s", chosen,
+             summary["qini_mean"], logged.version)
+    return summary
