@@ -22,6 +22,7 @@ import pandas as pd
 
 from configs.settings import load_settings
 from features.ingest import run_ingest
+from features.services import CHURN_SERVICE
 from features.sources.world import simulate_world
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import FEATURE_SCHEMA, build_feature_tables
@@ -75,7 +76,7 @@ def main() -> None:
         base_s, base = timed(baseline, settings, entity)
         store = feature_store(settings)
         apply_definitions(store, settings)
-        asof_s, asof = timed(training_frame, store, entity, "churn_v1")
+        asof_s, asof = timed(training_frame, store, entity, CHURN_SERVICE)
         print(f"entity rows {len(entity):,}; features {n_features}; "
               f"feature rows {len(spine):,} per view x {len(FEATURE_SCHEMA)} views")
         print(f"  baseline DuckDB ASOF JOIN -> DataFrame  {base_s:7.2f} s")
@@ -83,7 +84,7 @@ def main() -> None:
         assert len(asof) == len(base) and asof.shape[1] >= n_features
         if not args.skip_feast_duckdb:
             feast_settings = settings.model_copy(update={"feast_offline_store": "duckdb"})
-            feast_s, _ = timed(training_frame, feature_store(feast_settings), entity, "churn_v1")
+            feast_s, _ = timed(training_frame, feature_store(feast_settings), entity, CHURN_SERVICE)
             print(f"  Feast, built-in DuckDB store           {feast_s:7.2f} s   "
                   f"ratio {feast_s / base_s:.2f}x")
     finally:

@@ -207,7 +207,8 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
     to the world's own serving database).
     """
     from models.bundle import load_champions
-    from serving.batch import active_customers, feature_rows, run_batch_scoring
+    from serving.batch import run_batch_scoring
+    from serving.batch_inputs import active_customers, feature_rows
     from serving.db.write import engine_for
 
     with tempfile.TemporaryDirectory(prefix="cem-bench-serving-") as tmp:

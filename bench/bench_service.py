@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.services import CHURN_SERVICE
 from serving.db.write import RunMeta, ScoringRun, make_engine, write_scoring_run
 
-META = RunMeta({"churn": "3", "nps": "2", "uplift": "1"}, "churn_v1", "md5:bench", {"bench": True})
+META = RunMeta({"churn": "3", "nps": "2", "uplift": "1"}, CHURN_SERVICE, "md5:bench", {"bench": True})
 REASONS = json.dumps(
     [
         {
@@ -271,7 +272,8 @@ def bench_load(args) -> None:
 
     from configs.settings import load_settings
     from pipelines.serve import issue_demo_tokens
-    from serving.db.read import current_run, run_customers
+    from serving.db.read import run_customers
+    from serving.db.runs import current_run
     from serving.db.schema import engine_for
 
     settings = load_settings(data_dir=args.data_dir)

@@ -42,6 +42,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from configs.settings import Settings, TrainParams, load_settings
 from features.ingest import run_ingest
+from features.services import CHURN_SERVICE
 from features.sources.ibm_telco import OUTCOME_COLUMNS, TELCO_FILES, import_ibm_telco
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import FEATURE_COLUMNS, build_feature_tables
@@ -74,7 +75,7 @@ def pipeline_frame(source: Path, root: Path, quarter: date, seed: int,
     labels = labels[labels["event_timestamp"] == pd.Timestamp(quarter, tz="UTC")]
     store = feature_store(settings)
     apply_definitions(store, settings)
-    frame = training_frame(store, labels, "churn_v1")
+    frame = training_frame(store, labels, CHURN_SERVICE)
     frame = frame.sort_values("customer_id", ignore_index=True)
     quarantined = sum(t.rows_quarantined for t in report.tables.values())
     print(f"import -> ingest -> features -> Feast: {time.perf_counter() - started:.1f} s; "

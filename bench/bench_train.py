@@ -28,12 +28,13 @@ import lightgbm as lgb
 import pandas as pd
 from bench_features_pit import prepare as prepare_world  # same folder: run as a script
 
-from features.store import apply_definitions, feature_store, training_frame
-from models.churn.model import CUSTOMER_SHARES, LABEL, customer_parts, lgbm_kwargs, train_churn
-from models.churn.train import CHURN_SERVICE, service_features, train_and_log_churn
+from features.services import CHURN_SERVICE
+from features.store import apply_definitions, feature_store, service_features, training_frame
+from models.churn.model import CUSTOMER_SHARES, LABEL, churn_kwargs, train_churn
+from models.churn.train import train_and_log_churn
 from models.frame import FrameSpec
 from models.nps.train import train_and_log_nps
-from models.split import out_of_time_split
+from models.split import customer_parts, out_of_time_split
 from models.uplift.train import train_and_log_uplift
 
 
@@ -58,7 +59,7 @@ def bare_fit(frame: pd.DataFrame, features: list[str], settings, trees: int) -> 
     fit, _, _ = customer_parts(train, CUSTOMER_SHARES, params.seed)
     spec = FrameSpec.fit(train, features)
     X, y = spec.matrix(fit), fit[LABEL].to_numpy()
-    kw = lgbm_kwargs(params.churn, params.seed)
+    kw = churn_kwargs(params.churn, params.seed)
     native = {"objective": "binary", "learning_rate": kw["learning_rate"], "num_leaves": kw["num_leaves"],
               "max_depth": kw["max_depth"], "min_child_samples": kw["min_child_samples"],
               "subsample": kw["subsample"], "subsample_freq": kw.get("subsample_freq", 1),

@@ -14,6 +14,7 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.types import Float64, Int64, String
 
 from configs.settings import Settings
+from features.services import CHURN_SERVICE, NPS_SERVICE
 from features.transforms.schema import CREATED_TIMESTAMP, ENTITY, EVENT_TIMESTAMP, FEATURE_SCHEMA
 
 FEAST_TYPES = {"float": Float64, "int": Int64, "string": String}
@@ -40,11 +41,11 @@ def feature_view(name: str, settings: Settings) -> FeatureView:
 
 def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
     """`churn_v1` uses every feature; `nps_v1` all but the retention-action history."""
-    churn = FeatureService(name="churn_v1", features=list(views.values()),
+    churn = FeatureService(name=CHURN_SERVICE, features=list(views.values()),
                            description="Features of the churn model, version 1")
     nps_views = [v[[f.name for f in v.features if f.name not in NOT_FOR_NPS]]
                  for v in views.values()]
-    nps = FeatureService(name="nps_v1", features=nps_views,
+    nps = FeatureService(name=NPS_SERVICE, features=nps_views,
                          description="Features of the predicted-NPS model, version 1")
     return [churn, nps]
 

@@ -83,3 +83,9 @@ def online_features(store: FeatureStore, customer_ids: list[str], service: str) 
         entity_rows=[{ENTITY: cid} for cid in customer_ids],
     )
     return response.to_df()
+
+
+def service_features(store, service: str) -> list[str]:
+    """The feature names a FeatureService declares, in declaration order."""
+    return [f.name for p in store.get_feature_service(service).feature_view_projections
+            for f in p.features]

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from configs.settings import Settings
+from features.services import CHURN_SERVICE
 from models import registry
 from models.prescribe import Catalogue, load_catalogue
 
 MODEL_NAMES = ("churn", "nps", "uplift")
-FEATURE_SERVICE = "churn_v1"     # the widest FeatureService: every model's features are in it
+FEATURE_SERVICE = CHURN_SERVICE  # the widest FeatureService: every model's features are in it
 
 
 @dataclass

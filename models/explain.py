@@ -1,22 +1,8 @@
 """Reason codes: why a customer's score is high (or low), in staff's own words.
 
-One function serves batch scoring and the online service: ``reason_codes`` takes
-per-feature contributions (TreeSHAP values in the model's raw score units: log-odds
-for churn, points for predicted NPS; LightGBM ``pred_contrib`` layout with the bias
-as the last column is accepted), sums them by business concept (``models.concepts``),
-ranks the concepts that push the score in the requested direction, and words each
-one from the customer's own values of the concept's strongest features:
-
-    Reason(concept="support", label="Support friction", impact=0.84,
-           sentence="3 tickets unresolved in the last 90 days, 1 ticket open now",
-           features=("tickets_unresolved_90d", "tickets_open_now"))
-
-Summing SHAP values within a concept is exact (SHAP is additive), so the concept
-impacts of a row add up to its score minus the bias. The work is vectorised: grouping
-and ranking are matrix operations over all rows, the in-concept ranking runs once per
-concept over the rows that concept explains, and each clause is formatted once per
-distinct input value (a count of 3 unresolved tickets is worded once per batch, not
-per customer): 100k rows take 1-3 s on two cores.
+One function for batch scoring and the service: ``reason_codes`` sums per-feature SHAP
+contributions by business concept (``models.concepts``), ranks the concepts and words each
+from the customer's own values. Design: docs/models.md#explanations
 """
 
 from __future__ import annotations

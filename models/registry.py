@@ -181,3 +181,12 @@ def champion_versions(settings: Settings, names: tuple[str, ...]) -> dict[str, s
     configure(settings)
     client = MlflowClient()
     return {name: str(client.get_model_version_by_alias(name, CHAMPION).version) for name in names}
+
+
+def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "train.json") -> None:
+    """DVC metrics file (data/metrics/train.json by default), one section per model."""
+    path = settings.data_dir / "metrics" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current[section] = metrics
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")

@@ -1,4 +1,5 @@
-"""Out-of-time splits with a purge gap, for labels that look ``horizon_days`` ahead.
+"""Out-of-time splits with a purge gap for labels that look ``horizon_days`` ahead, and
+splits of rows by customer.
 
 A churn label at snapshot S says whether the customer left in [S, S + horizon]. A
 random or plain time split would let training labels describe the same weeks as the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 
@@ -52,3 +54,21 @@ def out_of_time_split(frame: pd.DataFrame, valid_share: float, horizon_days: int
             f"from {first_valid.date()}, and a {horizon_days}-day label horizon purges everything "
             f"from {cutoff.date()} on; use more snapshots, a smaller valid_share or horizon")
     return train, valid
+
+
+def customer_parts(frame: pd.DataFrame, shares: tuple[float, ...], seed: int) -> list[pd.DataFrame]:
+    """Rows split by customer into parts of the given customer shares, reproducibly for ``seed``.
+
+    The last part takes the remainder, so every customer lands in exactly one part.
+    """
+    ids = frame["customer_id"].astype(str)
+    customers = np.random.default_rng(seed).permutation(np.sort(ids.unique()))
+    bounds = np.rint(np.cumsum(shares)[:-1] * len(customers)).astype(int)
+    part_of = pd.Series(0, index=customers)
+    for b in bounds:
+        part_of.iloc[b:] += 1
+    where = ids.map(part_of).to_numpy()
+    parts = [frame[where == k] for k in range(len(shares))]
+    if any(part.empty for part in parts):
+        raise ValueError(f"too few customers ({len(customers)}) to split in shares {shares}")
+    return parts

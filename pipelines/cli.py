@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from configs.settings import Settings, load_settings
+from features.services import CHURN_SERVICE
 
 app = typer.Typer(no_args_is_help=True, help="Predictive customer-experience pipeline (CEM 4.0).")
 console = Console()
@@ -163,7 +164,7 @@ def score(
 @app.command()
 def lookup(
     customer_id: Annotated[list[str], typer.Argument(help="One or more customer ids.")],
-    service: Annotated[str, typer.Option(help="Feast FeatureService.")] = "churn_v1",
+    service: Annotated[str, typer.Option(help="Feast FeatureService.")] = CHURN_SERVICE,
     data_dir: DataDir = None,
 ) -> None:
     """Print a customer's latest features from the online store."""

@@ -130,8 +130,8 @@ RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_
 def score_task(data_dir: Path, as_of: str | None) -> dict:
     from datetime import date
 
-    from models.churn.train import write_metrics
     from models.prescribe.evaluate import policy_value
+    from models.registry import write_metrics
     from serving.batch import run_batch_scoring
 
     settings = load_settings(data_dir=data_dir)

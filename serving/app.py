@@ -26,6 +26,7 @@ from serving.caches.fresh import FreshScorer, ScoreFn
 from serving.caches.model_cache import ModelCache
 from serving.caches.view_cache import ViewCache
 from serving.db import read as db_read
+from serving.db.runs import RunCache, current_run, run_age_seconds
 from serving.db.schema import engine_for
 from serving.db.write import utcnow
 from serving.deps import EngineDep, MetricsDep, ModelsDep, Services, ServicesDep
@@ -100,7 +101,7 @@ def warm_if_needed(services: Services, freeze: bool = True) -> None:
 
 
 def _warm_fresh(engine, fresh: FreshScorer) -> bool:
-    run = db_read.current_run(engine)
+    run = current_run(engine)
     if run is None or not fresh.needs_warming(run.as_of):
         return False
     try:
@@ -115,7 +116,7 @@ def _warm_fresh(engine, fresh: FreshScorer) -> bool:
 
 def readiness(engine, models: ModelCache, fresh: FreshScorer, views: ViewCache) -> tuple[Readiness, int]:
     try:
-        run = db_read.current_run(engine)
+        run = current_run(engine)
         database = DatabaseReady(
             reachable=True, latest_run=run.run_id if run else None, as_of=run.as_of if run else None
         )
@@ -151,7 +152,7 @@ def _ops_routes(app: FastAPI) -> None:
     def metrics(engine: EngineDep, models: ModelsDep, registry: MetricsDep):
         """Prometheus metrics: requests and latency per route, model versions, scoring-run age."""
         try:
-            age = db_read.run_age_seconds(engine, utcnow())
+            age = run_age_seconds(engine, utcnow())
         except Exception:  # the database being down must not hide the other metrics
             age = None
         return Response(registry.render(models.status(), age), media_type=CONTENT_TYPE)
@@ -197,7 +198,7 @@ def create_app(
         models,
         fresh,
         Metrics(),
-        db_read.RunCache(),
+        RunCache(),
         PrincipalCache(),
         ViewCache(settings.serving.view_cache_size),
     )

@@ -19,7 +19,7 @@ from serving.auth import COOKIE, Principal, PrincipalCache
 from serving.caches.fresh import FreshScorer
 from serving.caches.model_cache import ModelCache
 from serving.caches.view_cache import ViewCache
-from serving.db.read import RunCache
+from serving.db.runs import RunCache
 from serving.metrics import Metrics
 
 

@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from pydantic_core import to_json
 
-from serving.db.read import ActionPage, RunInfo
+from serving.db.action_pages import ActionPage
+from serving.db.runs import RunInfo
 from serving.schemas import (
     ActionItem,
     ActionPageOut,

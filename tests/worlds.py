@@ -11,6 +11,7 @@ import pytest
 
 from configs.settings import load_settings
 from features.ingest import run_ingest
+from features.services import CHURN_SERVICE, NPS_SERVICE
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import build_feature_tables
 from tests.conftest import make_world
@@ -29,8 +30,8 @@ def model_world(tmp_path_factory) -> SimpleNamespace:
     nps_labels = pd.read_parquet(settings.feature_dir / "nps_labels.parquet")
     return SimpleNamespace(
         root=root, settings=settings, store=store,
-        churn=training_frame(store, churn_labels, "churn_v1"),
-        nps=training_frame(store, nps_labels, "nps_v1"),
+        churn=training_frame(store, churn_labels, CHURN_SERVICE),
+        nps=training_frame(store, nps_labels, NPS_SERVICE),
     )
 
 

@@ -1,7 +1,7 @@
 """``cem ingest``: validate the source exports against the data contract.
 
 Entry point: :func:`run_ingest`. See ``docs/data_contract.md`` for the contract and
-:mod:`features.ingest.schemas` for the clean-table dtype convention.
+``docs/features.md#clean-tables`` for the clean-table dtype convention.
 """
 
 from features.ingest.io import SourceContractError

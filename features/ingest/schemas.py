@@ -1,22 +1,8 @@
-"""The data contract (docs/data_contract.md) declared as pandera schemas.
+"""The data contract (docs/data_contract.md) declared as pandera schemas, one per clean table.
 
-Each schema describes a *clean* table: the dtype every column has after
-coercion, whether it may be null, the row-level checks (each with a readable
-``error`` that becomes part of the quarantine ``_reason``), the primary key
-(``unique``) and the cross-column rules (dataframe-level checks).
-
-Column ``metadata["kind"]`` tells the coercion step how to parse the source
-value: ``str``, ``date``, ``timestamp``, ``int``, ``float`` or ``bool``.
-
-Dtype convention of the clean tables:
-
-* timestamps: UTC-aware ``datetime64[us, UTC]`` (Parquet ``timestamp[us, tz=UTC]``);
-  naive source timestamps are taken as UTC, offsets are converted to UTC;
-* dates: naive ``datetime64[us]`` at midnight (Parquet ``timestamp[us]``);
-* integers: ``int64``, or pandas ``Int64`` when the column is nullable;
-* floats: ``float64``; booleans: ``bool``;
-* strings: Parquet ``string``, read back by ``pd.read_parquet`` as ``object`` of ``str``
-  (nulls ``None``); in memory during ingest they are ``string[pyarrow]``.
+Each schema gives the dtype of every column after coercion, its nullability and row checks
+(whose ``error`` becomes the quarantine ``_reason``), the primary key and the cross-column
+rules. Design and dtype convention: docs/features.md#clean-tables
 """
 
 from __future__ import annotations

@@ -1,92 +1,9 @@
 """IBM Telco customer churn ("11.1.3+" edition) -> the nine data-contract tables (CSV).
 
-The dataset is one quarter seen from its end: each of the 7,043 customers' services,
-charges and demographics, plus whether they left during the quarter. The importer turns
-it into what a CRM, a billing system and a usage log would have exported, so that
-``cem ingest`` and ``build_feature_tables`` treat it like any user export and the churn
-label comes out of the CRM churn dates exactly as for every other customer.
-
-    import_ibm_telco(Path("../shared/datasets/ibm_telco_extended"), Path("raw"))
-    run_ingest(Path("raw"), clean, quarantine, IngestParams())
-    build_feature_tables(clean, features, FeaturesParams(first_snapshot_after_months=12),
-                         as_of=quarter_start + timedelta(days=100))
-
-Time layout (``Q`` = ``quarter_start``, a month start; the quarter is ``[Q, Q + 3 months)``)
-
-* ``Tenure in Months`` is counted at the end of the quarter (every ``Joined`` customer
-  has tenure 1-3 and every ``Stayed`` one 4 or more), so ``signup_date = Q + 3 months -
-  tenure months``. Customers with tenure <= 3 therefore signed up on or after ``Q``:
-  they were not customers at the quarter start, cannot be scored there and are not in
-  the spine of the snapshot at ``Q`` (that is all ``Joined`` customers, and the churners
-  who joined and left within the quarter). Only tenure decides this, never
-  ``Customer Status``. The README's "tenure < 3" is "tenure <= 3" in the data.
-  (For churners IBM counts tenure up to the churn date; one formula for everyone keeps
-  the signup date independent of the label, at the price of a tenure up to 3 months
-  short for them.)
-* O data (invoices, usage) is written for the months before ``Q`` only, at most
-  ``history_months`` of them and none before signup. Nothing is dated inside the
-  quarter except churn dates: every feature at the snapshot ``Q`` comes from before it.
-* Churners (``Churn Value`` = 1) get ``status = churned`` and a ``churn_date`` drawn
-  uniformly in ``[max(Q, signup_date), min(Q + 3 months - 1 day, Q + horizon_days)]``
-  from a hash of (``seed``, customer id): reproducible, independent of row order and of
-  which other customers are imported. This is the **only** place the label enters.
-* Use the snapshot at ``Q`` only. Build with ``first_snapshot_after_months =
-  history_months`` (the first snapshot is then ``Q`` as soon as one customer has
-  ``history_months + 3`` months of tenure) and ``as_of`` at least
-  ``Q + horizon_days + 1 day`` (e.g. ``Q + 100 days``) so the churn horizon is observed.
-  Earlier snapshots would be survivors only (the dataset holds nobody who left before
-  ``Q``); later ones see no new events.
-
-Mapping (Telco ``file.column`` -> contract ``table.column``)::
-
-    crm_customers
-      status.Customer ID                   -> customer_id (and the key of every other table)
-      services.Tenure in Months            -> signup_date = Q + 3 months - tenure
-      (none: a residential dataset)        -> segment = "consumer" for everyone
-      location.State + Zip Code            -> region = "<State> <first 3 zip digits>xx"
-      location.Zip Code                    -> rep_id = "rep-<first 3 zip digits>" (territory
-                                              rep; synthetic)
-      status.Customer ID                   -> email "<id>@telco.example", app_id "app-<id>",
-                                              phone "+1 (555) ddd-dddd" numbered in id order
-                                              (all synthetic, unique)
-      status.Churn Value                   -> status (churned / active), churn_date (above)
-    billing_invoices (one per customer month before Q, on the 1st)
-      services.Monthly Charge              -> list_price (constant; price_change_pct = 0)
-      services.Contract                    -> contract (month_to_month / one_year / two_year)
-      services.Contract + Tenure in Months -> contract_end_date: 12/24-month terms counted
-                                              from signup; empty for month-to-month
-      services.Internet Type               -> plan: none -> basic, DSL / Cable -> standard,
-                                              Fiber Optic -> premium
-      services.Total Refunds / tenure      -> discount (refunds spread evenly over tenure)
-      services.Monthly Charge + Avg Monthly Long Distance Charges + (Total Extra Data
-        Charges - Total Refunds) / tenure  -> amount (>= 0)
-      (none: no payment history)           -> days_late = 0
-    product_usage (one per customer month before Q)
-      services.Avg Monthly GB Download     -> usage_units (GB, the same every month)
-      services.Streaming TV/Movies/Music   -> sessions = number of streaming services taken
-      (none)                               -> active_days = days in the month (open all month)
-    survey_invitations / survey_responses (only with include_satisfaction=True)
-      status.Satisfaction Score            -> one relationship survey sent by e-mail on the
-                                              1st of the month before Q, answered within 14
-                                              days, by customers who had signed up by then:
-                                              csat = score; nps (required by the contract)
-                                              = 0/3/5/8/10 for 1-5, a rescale, not an NPS
-
-Header-only tables (no honest source in the data): ``support_tickets`` (``Premium Tech
-Support`` is a subscription, not tickets), ``complaints``, ``orders``,
-``interventions`` (``Offer`` is "the last offer accepted", undated, not randomised, and
-its letter would be lost in the contract's action vocabulary; it mostly restates tenure).
-
-Not imported: ``Churn Label``, ``Churn Value`` (except as above), ``Churn Score``,
-``Churn Category``, ``Churn Reason``, ``Customer Status`` (outcomes: never features);
-``CLTV`` (value at risk, not a churn feature; read it from the source when needed);
-``Satisfaction Score`` by default (it nearly decides churn: 1-2 all churned, 4-5 none);
-demographics, population, latitude/longitude, referrals, payment method, paperless
-billing, phone/internet add-ons, ``Total Charges``, ``Total Long Distance Charges`` and
-``Total Revenue`` (no contract column). Caveat: ``Total Refunds`` and ``Total Extra Data
-Charges`` run to the end of the quarter (or the churn), so a refund given inside the
-quarter is spread over earlier invoices; only ``discount`` (feature ``discount_90d``)
-carries it, and refunds hardly differ between churners and stayers.
+Turns one quarter seen from its end (7,043 customers) into what a CRM, a billing system and
+a usage log would have exported, so ingest and features treat it like any export and the
+churn label comes only from the CRM churn dates. Design (time layout, column mapping, what
+is not imported): docs/sources.md#ibm-telco-customer-churn
 """
 
 from __future__ import annotations
@@ -128,7 +45,7 @@ def import_ibm_telco(source_dir: Path, out_dir: Path, quarter_start: date = date
                      history_months: int = 12, horizon_days: int = 90) -> dict[str, int]:
     """Write the nine contract tables as ``out_dir/<table>.csv``; rows written per table.
 
-    See the module docstring for the mapping. ``quarter_start`` must be a month start;
+    The mapping: docs/sources.md#mapping. ``quarter_start`` must be a month start;
     ``horizon_days`` bounds the churn dates (keep it the churn horizon of the features).
     """
     q = pd.Timestamp(quarter_start)

@@ -1,20 +1,8 @@
 """``customer_o``: operations features (billing, usage, support, orders, retention actions).
 
-Each source is indexed once (``Events`` / ``MonthGrid``); ``Operations.at(snapshot)``
-then returns one array per feature for every customer code, using only events
-strictly before the snapshot. Choices that guard against look-ahead:
-
-* a late payment is known when it is paid (``invoice_date + days_late``), not on
-  the invoice date, so a payment still outstanding at the snapshot is not a
-  feature yet;
-* a ticket's outcome (resolved / unresolved) and resolution time are known when it
-  closes, so they count in the window of their ``closed_at``; a ticket closed
-  after the snapshot is still open at it;
-* a usage month counts once it has ended; the seasonal level a month is compared
-  with (the median usage of all customers that month) is known when it ends too;
-* retention actions count only when delivered and answered: a control-group row
-  (randomly held out, nothing happened to the customer) or an unanswered call is
-  not a treatment.
+``Operations.at(snapshot)`` returns one array per feature for every customer code, from
+events strictly before the snapshot (each known only once it has happened: a payment when
+paid, a ticket's outcome when closed). Design: docs/features.md#operations-features
 """
 
 from __future__ import annotations

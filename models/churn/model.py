@@ -1,28 +1,8 @@
 """Churn model: LightGBM on the fused X+O features, calibrated, against a logistic baseline.
 
-Layout of one training run::
-
-    snapshots:  | training period ..................... | purge | validation |
-    customers:  | fit 70 % | stop 15 % | calib 15 %     |       | everyone   |
-
-Validation is the latest ``valid_share`` of snapshots, purged by the label horizon
-(``models.split``); only metrics are computed there. The training period's customers
-are split at random (seeded): the booster learns on ``fit``, early stopping watches
-``stop``, the calibrator is fit on ``calib`` (scores the booster neither learnt from
-nor was selected on). The logistic baseline has nothing to tune: it learns on the
-whole training period.
-
-Why customers and not a later time slice for stop/calib: usage is seasonal (+-8 %,
-peak in June) and 90/180/365-day windows fill up during the first year, so features
-drift with the calendar. With 19 labelled monthly snapshots, a time-based inner split
-leaves ``fit`` seven summer months and stop/calib three winter months. On the
-20k-customer world that booster read the winter usage dip as a pre-churn decline
-(mean P 11 % in January against 5 % observed), log-loss early stopping quit after 9
-trees, the calibrator learnt to shrink scores, and validation (summer) came out
-under-predicted: ECE 0.020, mean P 3.2 % vs 5.2 %. Split by customer, every part
-covers the whole seasonal cycle: ECE 0.008 and AUC 0.765 instead of 0.757-0.761.
-
-``customer_id``, timestamps and the label are never features (``train_churn`` refuses).
+Validation is the latest snapshots (purged by the label horizon); the training period's
+customers are split at random into fit / stop / calib parts, so each covers the whole
+seasonal cycle. Design and measured figures: docs/models.md#churn
 """
 
 from __future__ import annotations
@@ -41,31 +21,18 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from configs.settings import LightGBMParams, TrainParams
+from models.boosting import lgbm_kwargs
 from models.churn.metrics import classification_metrics
 from models.frame import KEYS, FrameSpec, check_encoding
-from models.split import out_of_time_split, snapshot_dates
+from models.split import customer_parts, out_of_time_split, snapshot_dates
 
 LABEL = "churned_within_horizon"
 CUSTOMER_SHARES = (0.70, 0.15, 0.15)   # fit / stop / calib customers of the training period
 
 
-def lgbm_kwargs(params: LightGBMParams, seed: int) -> dict:
-    """LGBMClassifier arguments: the configured ones plus what makes runs repeatable.
-
-    ``subsample_freq=1`` is needed for ``subsample`` to take effect at all;
-    ``deterministic`` + ``force_row_wise`` give identical trees for the same seed, and
-    one thread makes that hold on any machine. One thread is also faster here: these
-    frames are small, and OpenMP threads that share busy cores with other pipeline
-    processes spin (100 trees on the 4k world: 2.7 s with 1 thread, 11-18 s with 2).
-    """
-    return {
-        "objective": "binary", "metric": "binary_logloss", "n_estimators": params.n_estimators,
-        "learning_rate": params.learning_rate, "num_leaves": params.num_leaves,
-        "max_depth": params.max_depth, "min_child_samples": params.min_child_samples,
-        "subsample": params.subsample, "subsample_freq": 1,
-        "colsample_bytree": params.colsample_bytree, "random_state": seed,
-        "deterministic": True, "force_row_wise": True, "n_jobs": 1, "verbose": -1,
-    }
+def churn_kwargs(params: LightGBMParams, seed: int) -> dict:
+    """The churn booster's LGBMClassifier arguments (binary, early stopping on log loss)."""
+    return lgbm_kwargs(params, seed, "binary", metric="binary_logloss")
 
 
 @dataclass
@@ -223,24 +190,6 @@ def check_features(features: list[str], label: str) -> None:
         raise ValueError(f"not allowed as features: {banned}")
 
 
-def customer_parts(frame: pd.DataFrame, shares: tuple[float, ...], seed: int) -> list[pd.DataFrame]:
-    """Rows split by customer into parts of the given customer shares, reproducibly for ``seed``.
-
-    The last part takes the remainder, so every customer lands in exactly one part.
-    """
-    ids = frame["customer_id"].astype(str)
-    customers = np.random.default_rng(seed).permutation(np.sort(ids.unique()))
-    bounds = np.rint(np.cumsum(shares)[:-1] * len(customers)).astype(int)
-    part_of = pd.Series(0, index=customers)
-    for b in bounds:
-        part_of.iloc[b:] += 1
-    where = ids.map(part_of).to_numpy()
-    parts = [frame[where == k] for k in range(len(shares))]
-    if any(part.empty for part in parts):
-        raise ValueError(f"too few customers ({len(customers)}) to split in shares {shares}")
-    return parts
-
-
 def fit_booster(spec: FrameSpec, fit: pd.DataFrame, stop: pd.DataFrame, label: str,
                 params: LightGBMParams, seed: int) -> lgb.LGBMClassifier:
     """LightGBM with early stopping on the log loss of the ``stop`` customers.
@@ -248,7 +197,7 @@ def fit_booster(spec: FrameSpec, fit: pd.DataFrame, stop: pd.DataFrame, label: s
     They share the fit rows' months, so log loss and AUC pick the same tree count;
     the out-of-time optimum is a little lower, which cost < 0.001 AUC on the 20k world.
     """
-    booster = lgb.LGBMClassifier(**lgbm_kwargs(params, seed))
+    booster = lgb.LGBMClassifier(**churn_kwargs(params, seed))
     with warnings.catch_warnings():  # eval_set: deprecated in 4.7 but the only spelling in 4.5-4.6
         warnings.filterwarnings("ignore", message=".*eval_set.*deprecated")
         booster.fit(spec.matrix(fit), fit[label].to_numpy(),
@@ -286,7 +235,7 @@ def train_churn(frame: pd.DataFrame, features: list[str], params: TrainParams, h
     y = valid[label].to_numpy()
     predictions = {"lightgbm": (y, model.predict(valid)), "baseline": (y, baseline.predict(valid))}
     metrics = {name: classification_metrics(*yp) for name, yp in predictions.items()}
-    used = {**lgbm_kwargs(params.churn, params.seed), "early_stopping_rounds":
+    used = {**churn_kwargs(params.churn, params.seed), "early_stopping_rounds":
             params.churn.early_stopping_rounds, "calibration": params.calibration,
             "valid_share": params.valid_share, "horizon_days": horizon_days}
     split = {name: _span(part, label) for name, part in

@@ -9,27 +9,18 @@ Saving or logging the figure is the caller's business.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from models.churn.metrics import calibration_bins, expected_calibration_error, lift_table
+from models.figures import titled_figure
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _figure(title: str) -> tuple[Figure, object]:
-    """A single-axes figure attached to an Agg canvas."""
-    fig = Figure(figsize=(6, 5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    return fig, ax
-
-
 def roc_figure(curves: Curves) -> Figure:
     """ROC curve of each model with its AUC in the legend, and the chance diagonal."""
-    fig, ax = _figure("ROC, out-of-time validation")
+    fig, ax = titled_figure("ROC, out-of-time validation")
     for name, (y, p) in curves.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
@@ -47,7 +38,7 @@ def calibration_figure(curves: Curves, bins: int = 10) -> Figure:
     bin's rows (sparse top bins are noisy); the legend gives the ECE of the same bins.
     Axes stop at the largest probability seen: churn probabilities crowd near 0.
     """
-    fig, ax = _figure("Calibration, out-of-time validation")
+    fig, ax = titled_figure("Calibration, out-of-time validation")
     top = 0.0
     for name, (y, p) in curves.items():
         table = calibration_bins(y, p, bins)
@@ -68,7 +59,7 @@ def calibration_figure(curves: Curves, bins: int = 10) -> Figure:
 
 def lift_figure(curves: Curves, groups: int = 10) -> Figure:
     """Cumulative capture (gains) curve: share of churners found when targeting the top x %."""
-    fig, ax = _figure("Cumulative capture, out-of-time validation")
+    fig, ax = titled_figure("Cumulative capture, out-of-time validation")
     for name, (y, p) in curves.items():
         table = lift_table(y, p, groups)
         share = np.r_[0.0, table["cumulative_share"].to_numpy()]

@@ -6,14 +6,14 @@ registry; the Prefect train flow and `cem train` call these two functions.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
-from features.store import feature_store, training_frame
+from features.services import CHURN_SERVICE
+from features.store import feature_store, service_features, training_frame
 from models import registry
 from models.churn.metrics import lift_table
 from models.churn.model import train_churn
@@ -21,14 +21,7 @@ from models.churn.plots import calibration_figure, lift_figure, roc_figure
 from models.drivers import driver_figure, key_drivers
 
 log = logging.getLogger(__name__)
-CHURN_SERVICE, NPS_SERVICE = "churn_v1", "nps_v1"
 SHAP_ROWS = 5000   # rows explained for the population key drivers (TreeSHAP is the slow part)
-
-
-def service_features(store, service: str) -> list[str]:
-    """The feature names a FeatureService declares, in declaration order."""
-    return [f.name for p in store.get_feature_service(service).feature_view_projections
-            for f in p.features]
 
 
 def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
@@ -39,15 +32,6 @@ def explain_sample(model, frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame,
     """Contributions of a sample of validation rows, for the population key drivers."""
     sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=seed)
     return sample, model.contributions(sample)
-
-
-def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "train.json") -> None:
-    """DVC metrics file (data/metrics/train.json by default), one section per model."""
-    path = settings.data_dir / "metrics" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current[section] = metrics
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 def train_and_log_churn(settings: Settings) -> dict:
@@ -82,5 +66,5 @@ def train_and_log_churn(settings: Settings) -> dict:
     summary = {"lightgbm": result.metrics["lightgbm"], "baseline": result.metrics["baseline"],
                "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
                "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records")}
-    write_metrics(settings, "churn", {k: summary[k] for k in ("lightgbm", "baseline")})
+    registry.write_metrics(settings, "churn", {k: summary[k] for k in ("lightgbm", "baseline")})
     return summary

@@ -15,13 +15,11 @@ import pandas as pd
 from configs.settings import LightGBMParams
 from features.feast_defs import NOT_FOR_NPS
 from features.transforms.schema import FEATURE_SCHEMA
+from models.boosting import lgbm_kwargs
 from models.frame import FrameSpec
 from models.nps.data import TOUCHPOINTS
 
 DEFAULT_TOUCHPOINT = "relationship"   # when scoring customers outside any invitation
-# One thread: on a shared or busy machine LightGBM's OpenMP threads spin and run 10-20x
-# slower than a single thread (measured on the 2-core CI box); the models here are small.
-NUM_THREADS = 1
 
 
 def model_features(frame: pd.DataFrame) -> list[str]:
@@ -45,16 +43,6 @@ def with_touchpoint(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(touchpoint=DEFAULT_TOUCHPOINT)
 
 
-def lgb_params(params: LightGBMParams, seed: int, objective: str, **extra) -> dict:
-    """lgb.train parameters from the configured section, repeatable for a seed."""
-    return {"objective": objective, "learning_rate": params.learning_rate,
-            "num_leaves": params.num_leaves, "max_depth": params.max_depth,
-            "min_child_samples": params.min_child_samples, "subsample": params.subsample,
-            "subsample_freq": 1, "colsample_bytree": params.colsample_bytree, "seed": seed,
-            "deterministic": True, "force_row_wise": True, "num_threads": NUM_THREADS, "verbose": -1,
-            **extra}
-
-
 def fit_booster(X: pd.DataFrame, y: np.ndarray, weights: np.ndarray | None, times: pd.Series,
                 params: LightGBMParams, seed: int, objective: str, valid_share: float,
                 **extra) -> lgb.Booster:
@@ -65,7 +53,7 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, weights: np.ndarray | None, time
     """
     y = np.asarray(y, dtype=np.float64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    p = lgb_params(params, seed, objective, **extra)
+    p = lgbm_kwargs(params, seed, objective, native=True, **extra)
     order = np.argsort(pd.to_datetime(times, utc=True).to_numpy(dtype="datetime64[ns]"), kind="stable")
     n_stop = int(round(valid_share * len(y)))
     rounds = params.n_estimators

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
+from features.services import NPS_SERVICE
 from features.store import training_frame
 
-SERVICE = "nps_v1"
+SERVICE = NPS_SERVICE
 TOUCHPOINTS = ("relationship", "support", "purchase")
 FRAME_COLUMNS = ("customer_id", "invitation_id", "survey_id", "touchpoint", "event_timestamp",
                  "responded", "nps", "responded_at")

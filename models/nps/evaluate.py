@@ -1,21 +1,9 @@
 """Evaluation of the predicted-NPS model against the simulated world's hidden truth.
 
-The only model code allowed to read ``settings.truth_dir``: the simulator knows the
-answer every invitee would have given (``survey_truth.parquet``), which no company
-ever sees. Everything is out of time: for each evaluated wave the models are trained
-on what was known before its first invitation went out (``nps_data.known_at``), then
-the wave's company NPS (its respondents' answers + predictions for the others) is
-compared with the true NPS of all its invitees.
-
-Metrics per wave and variant:
-
-* ``true_nps``, ``company_nps`` (+ bootstrap ``low``/``high``), ``respondents_nps``;
-  ``error`` = company - true, ``respondents_error`` = respondents-only - true;
-* on non-respondents: ``mae`` of the predicted score (``nps_pred``) against the
-  would-be answer, ``bias`` (mean predicted - true), ``detractor_recall``: the share
-  of true detractors among the ``k`` non-respondents with the highest
-  ``p_detractor``, ``k`` = the expected number of detractors (sum of ``p_detractor``),
-  the list a team would call; ``detractor_precision`` of the same list.
+The only model code allowed to read ``settings.truth_dir`` (``survey_truth.parquet``): per
+wave, out of time, the company NPS is compared with the true NPS of all invitees, and the
+predictions with the non-respondents' would-be answers.
+Metrics: docs/models.md#evaluating-predicted-nps
 """
 
 from __future__ import annotations

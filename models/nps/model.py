@@ -1,45 +1,8 @@
 """Predicted NPS: what would a customer who does not answer the survey have said?
 
-Only about one invitee in ten answers, and not at random: engaged, satisfied customers
-answer more, so the respondents' NPS flatters the company. The model predicts every
-invitee's answer from the ``nps_v1`` features known when the invitation was sent, and
-the company NPS of a survey wave counts every invitee: observed answers for those who
-answered, predicted class probabilities for the others.
-
-Models (LightGBM, all trained on the invitation frame of ``models.nps.data``):
-
-* **propensity** ``P(answer | features, touchpoint)`` on every invitation;
-* **score** ``E[score | features, answered]`` (regression, explained by TreeSHAP) and
-  **distribution** ``P(score = 0..10 | features, answered)`` (multiclass), on respondents,
-  weighted by stabilised, clipped inverse propensities so that they fit the invitee
-  population's feature distribution rather than the respondents' (selection on the
-  features);
-* **selection correction** for what the features do not show (answering depends on
-  latent satisfaction): the respondents' score distribution is tilted,
-  ``p0(y|x) ∝ p1(y|x) exp(-gamma y)``, the form implied by a response model
-  ``logit P(answer | x, y) = h(x) + gamma y``. ``gamma`` is identified by *anchor
-  answers*: when a customer invited to survey i also answered another survey j around
-  the same time (under the same feature snapshot, or up to ``ANCHOR_DAYS`` after i),
-  j's answer measures how satisfied they were around i, whether or not they answered
-  i. Its residual against a prediction from i's own feature row (cross-fitted by
-  customer) is, on average, higher for customers who answered i than for those who did
-  not, at equal features: that difference is the satisfaction gap between respondents
-  and non-respondents that the features miss (the anchor's own noise does not depend on
-  i's response, and both groups are selected on answering j alike). ``gamma`` is set
-  so that the tilt lowers the anchored non-respondents' predictions by that gap; its
-  bootstrap standard error (clustered by customer) travels into the NPS interval.
-* **wave recalibration** (``company_nps(recalibrate=True)``, the default): a common
-  tilt of every invitee's distribution so that the wave's own respondents are predicted
-  as well as the training respondents were; it absorbs what happened between the
-  feature snapshot and the answers (a price rise in the survey month).
-
-The uncorrected model (``corrected=False``) is the same pipeline without weights,
-selection tilt or recalibration: what a plain model trained on respondents predicts.
-
-The model and its training live here; the shared LightGBM training is in
-``models.nps.boosters``, the tilt and anchor arithmetic in ``models.nps.selection`` and
-the company NPS of a wave in ``models.nps.company``. Every public name of those modules
-is re-exported here, so ``from models.nps.model import ...`` (and pickled models) keep working.
+Propensity, score and distribution models with a selection correction, so the company NPS
+of a wave counts every invitee. Public names of ``models.nps.boosters``, ``selection`` and
+``company`` are re-exported here (pickled models keep loading). Design: docs/models.md#predicted-nps
 """
 
 from __future__ import annotations
@@ -55,13 +18,12 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from configs.settings import TrainParams
+from models.boosting import THREADS, lgbm_kwargs
 from models.frame import FrameSpec, check_encoding
 from models.nps.boosters import (
     DEFAULT_TOUCHPOINT,
-    NUM_THREADS,
     fit_booster,
     ipw_weights,
-    lgb_params,
     model_features,
     model_spec,
     with_touchpoint,
@@ -91,10 +53,10 @@ from models.nps.selection import (
 )
 
 __all__ = [
-    "ANCHOR_DAYS", "CLASSES", "DEFAULT_TOUCHPOINT", "GAMMA_BOUNDS", "NUM_THREADS", "PRED_COLUMNS",
+    "ANCHOR_DAYS", "CLASSES", "DEFAULT_TOUCHPOINT", "GAMMA_BOUNDS", "PRED_COLUMNS",
     "RESIDUAL_FOLDS", "SCORES", "SNAPSHOT_KEY", "CompanyNps", "NpsModel", "SelectionGap", "anchor_pairs",
     "anchor_residuals", "class_probabilities", "company_nps", "fit_booster", "fit_nps_model",
-    "gamma_for_mean", "gamma_for_shift", "ipw_weights", "lgb_params", "model_features", "model_spec",
+    "gamma_for_mean", "gamma_for_shift", "ipw_weights", "model_features", "model_spec",
     "nps_class", "nps_of_scores", "selection_gap", "tilt", "wave_nps", "with_touchpoint",
 ]
 
@@ -131,7 +93,7 @@ class NpsModel:
     def _booster_predict(self, booster: lgb.Booster, x: np.ndarray, **kw) -> np.ndarray:
         """A booster's prediction on the encoded array, one thread (see ``models.nps.boosters``)."""
         check_encoding(self.spec, booster)
-        return booster.predict(x, num_threads=NUM_THREADS, **kw)
+        return booster.predict(x, num_threads=THREADS, **kw)
 
     def response_probability(self, frame: pd.DataFrame) -> np.ndarray:
         """P(answer | features, touchpoint) per row."""
@@ -270,7 +232,7 @@ def fit_nps_model(frame: pd.DataFrame, params: TrainParams, corrected: bool = Tr
 def _out_of_fold_propensity(X, answered, groups, params: TrainParams, rounds: int) -> np.ndarray:
     """Cross-fitted P(answer): in-sample propensities of respondents are too high."""
     out = np.empty(len(answered))
-    p = lgb_params(params.propensity, params.seed, "binary")
+    p = lgbm_kwargs(params.propensity, params.seed, "binary", native=True)
     for fit_idx, out_idx in GroupKFold(n_splits=RESIDUAL_FOLDS).split(X, answered, groups):
         booster = lgb.train(p, lgb.Dataset(X.iloc[fit_idx], answered[fit_idx].astype(float)),
                             num_boost_round=rounds)

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.churn.plots import _figure
+from models.figures import titled_figure
 
 
 def predicted_vs_actual_figure(pairs: pd.DataFrame, title: str) -> Figure:
     """Mean actual answer per predicted-score bin (with the bin's share of customers as
     marker area) against the diagonal; the legend gives the MAE and the mean bias."""
-    fig, ax = _figure(title)
+    fig, ax = titled_figure(title)
     pred, actual = pairs["nps_pred"].to_numpy(), pairs["actual"].to_numpy()
     edges = np.linspace(0, 10, 21)
     which = np.clip(np.digitize(pred, edges) - 1, 0, len(edges) - 2)
@@ -38,7 +38,7 @@ def predicted_vs_actual_figure(pairs: pd.DataFrame, title: str) -> Figure:
 def wave_nps_figure(table: pd.DataFrame, title: str = "Company NPS per relationship wave") -> Figure:
     """Company NPS (every invitee, with its interval) and respondents-only NPS per wave;
     with a ``true_nps`` column (the simulated world) the true NPS too."""
-    fig, ax = _figure(title)
+    fig, ax = titled_figure(title)
     x = np.arange(len(table))
     est = table["company_nps"].to_numpy()
     ax.errorbar(x, est, yerr=[est - table["low"].to_numpy(), table["high"].to_numpy() - est],

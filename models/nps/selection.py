@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from configs.settings import LightGBMParams
-from models.nps.boosters import lgb_params
+from models.boosting import lgbm_kwargs
 
 SCORES = np.arange(11, dtype=np.float64)
 SNAPSHOT_KEY = "tenure_days"          # same customer + same tenure at the snapshot = same snapshot
@@ -134,7 +134,7 @@ def anchor_residuals(frame: pd.DataFrame, X: pd.DataFrame, pairs: pd.DataFrame, 
     codes, uniq = pd.factorize(frame["customer_id"])
     folds = min(RESIDUAL_FOLDS, len(uniq))
     fold = np.random.default_rng(seed).integers(0, folds, len(uniq))[codes]
-    p = lgb_params(params, seed, "regression")
+    p = lgbm_kwargs(params, seed, "regression", native=True)
     y = frame["nps"].to_numpy(np.float64)
     w = np.zeros(len(frame))
     w[answered] = weights

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
+from features.services import NPS_SERVICE
 from features.store import feature_store
 from models import registry
-from models.churn.train import write_metrics
 from models.drivers import driver_figure, key_drivers
 from models.nps import evaluate
 from models.nps.data import known_at, load_invitation_frame, relationship_waves, with_features
@@ -26,7 +26,6 @@ from models.nps.model import NpsModel, company_nps, fit_nps_model, nps_class, wa
 from models.nps.plots import predicted_vs_actual_figure, wave_nps_figure
 
 log = logging.getLogger(__name__)
-NPS_SERVICE = "nps_v1"
 SHAP_ROWS = 5000
 
 
@@ -143,7 +142,7 @@ def train_and_log_nps(settings: Settings) -> dict:
         settings, experiment_name="nps", run_name="uncorrected",
         metrics=_prefixed(valid_plain, "valid_") | _prefixed(plain_latest.as_dict(), "latest_wave_"),
         tags=tags | {"model_type": "lightgbm_respondents_only"})
-    write_metrics(settings, "nps", {"valid": valid, "uncorrected_valid": valid_plain,
+    registry.write_metrics(settings, "nps", {"valid": valid, "uncorrected_valid": valid_plain,
                                     "company_nps": latest.as_dict(),
                                     **({"evaluation": evaluation["metrics"]} if evaluation else {})})
     return {"valid": valid, "uncorrected_valid": valid_plain, "latest_wave": waves[-1],

@@ -1,7 +1,8 @@
 """Next-best-action prescriptions: catalogue, expected value, arbitration and tags."""
 
 from models.prescribe.actions import Action, Catalogue, CatalogueError, eligibility, load_catalogue
-from models.prescribe.arbitration import SKIP_REASONS, Plan, arbitrate, rep_lists
+from models.prescribe.arbitration import arbitrate, rep_lists
+from models.prescribe.plan_frames import SKIP_REASONS, Plan
 from models.prescribe.value import candidate_actions, expected_value, value_at_risk
 
 __all__ = [

@@ -1,22 +1,8 @@
 """Policy value: what a plan of actions is truly worth, measured with the world's hidden
 effects (evaluation code only: ``action_effects.parquet`` in the truth folder).
 
-Every plan is built under the same rules (eligibility, contact policy, capacity, action
-limits) and the same budget: the cost of the model's plan. A plan's value is the churn
-it truly prevents times the value at risk, minus what its actions cost:
-
-* ``model``: arbitration on the uplift models' expected values (what `cem score` plans);
-* ``oracle``: the same arbitration on the true expected values (the best one can do);
-* ``risk_ranked``: customers ranked by P(churn) x value at risk, as propensity-based
-  next-best-action engines rank, each given the action with the best average estimated
-  effect for customers like them (the eligible action of highest mean estimated
-  uplift over the population), until the budget is spent;
-* ``random``: customers in random order, each with a random eligible action;
-* ``feature_ceiling``: what targeting on the features can reach at best. A LightGBM
-  regression of the *true* effects on the customer's features (the same ``churn_v1``
-  features the models see), cross-fitted on two halves of the customers, planned like
-  the model. No model learnt from outcomes can do much better: the oracle also knows what
-  no feature shows (which customers dislike being contacted, how price-sensitive each is).
+The model's plan beside oracle, feature-ceiling, risk-ranked and random plans, all under the
+same rules and budget. Design: docs/prescribe.md#policy-value
 """
 
 from __future__ import annotations
@@ -29,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
-from features.store import feature_store, training_frame
-from models.churn.train import service_features
+from features.services import CHURN_SERVICE
+from features.store import feature_store, service_features, training_frame
 from models.frame import FrameSpec
 from models.prescribe import arbitrate, expected_value
 from models.prescribe.actions import Catalogue
@@ -102,7 +88,7 @@ def random_candidates(candidates: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def features_as_of(settings: Settings, customers: np.ndarray, as_of: date,
-                   service: str = "churn_v1") -> tuple[pd.DataFrame, list[str]]:
+                   service: str = CHURN_SERVICE) -> tuple[pd.DataFrame, list[str]]:
     """The service's point-in-time features of ``customers`` at the start of ``as_of``."""
     store = feature_store(settings)
     entity = pd.DataFrame({"customer_id": customers,

@@ -1,21 +1,8 @@
 """Shadow prices of the scarce resources: how the greedy plan trades value for capacity.
 
-Choosing at most one action per customer under a budget, per-rep minutes and per-action
-counts is a multiple-choice knapsack. Ranking by raw expected value wastes a binding
-budget (one 45-cost action worth 100 beats three 15-cost actions worth 40 each), and
-ranking by EV per cost picks a cheap, weak action for a customer for whom an expensive
-one pays far more. The Lagrangian relaxation does both right: with a price per unit of
-each binding resource, every customer takes the action with the best *net* value
-
-    net = EV - lambda x cost - mu[rep] x minutes - nu[action]
-
-and the prices are the smallest that make those choices fit. Prices are found by
-bisection per resource (reps are separable and bisected all at once; the budget is one
-number; action counts interact, hence a second round). A resource that does not bind
-has price 0, so with slack constraints net = EV and the plan is each customer's best
-action. The prices only order the greedy allocation, which enforces every limit
-exactly; they also give an upper bound on the value any feasible plan can reach
-(weak duality), reported beside the plan's value.
+Prices of the binding budget, rep minutes and action counts (Lagrangian relaxation, found
+by bisection) order the greedy allocation and bound the value of any feasible plan.
+Design: docs/prescribe.md#shadow-prices
 """
 
 from __future__ import annotations

@@ -1,27 +1,7 @@
 """Dynamic tags per customer, with hysteresis, and an event for every change.
 
-Three tags, recomputed every scoring run:
-
-* ``churn_risk_tier`` (low / medium / high) from the 90-day churn probability and the
-  thresholds ``risk_medium`` / ``risk_high``;
-* ``nps_class`` (detractor / passive / promoter) from an NPS score: the customer's own
-  answer when it is at most ``observed_nps_days`` old, otherwise the predicted score
-  (``nps_pred``, the expected 0-10 answer of a customer who does not answer); below
-  ``nps_detractor_below`` (6.5) is a detractor, from ``nps_promoter_from`` (8.5) a
-  promoter: the 0-6 / 7-8 / 9-10 classes of NPS, split half-way between the integers;
-* ``relationship_stage``, the first rule that holds in this order:
-  ``lapsing`` (last month's usage is below ``lapsing_usage_ratio`` of its peak in the six
-  months before: the decline that precedes leaving), ``at_risk`` (churn tier high),
-  ``onboarding`` (tenure under ``onboarding_days``), ``loyal`` (tenure from
-  ``loyal_days``), otherwise ``growing``.
-
-Hysteresis: a tag keeps its previous value unless the score crosses a threshold by a
-band: a tier is entered above threshold + band and left below threshold - band (the
-same for NPS classes and for the lapsing ratio, so a stage change needs its condition
-to hold by the margin). The first assignment uses the plain thresholds. A missing score
-keeps the previous value (no evidence of change), or gives no value on a first run.
-Each change is an event with a plain cause ("churn probability 0.31 rose above 0.22
-(high tier)"); a first assignment is an event with old value None.
+Churn-risk tier, NPS class and relationship stage, recomputed every scoring run; a tag
+changes only when its score crosses a threshold by a band. Rules: docs/prescribe.md#dynamic-tags
 """
 
 from __future__ import annotations
@@ -112,7 +92,7 @@ def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
 
 def stage_level(current: pd.DataFrame, risk: np.ndarray, previous: np.ndarray,
                 params: TagParams) -> np.ndarray:
-    """Relationship stage code per customer (see the module doc for the rules and order)."""
+    """Relationship stage code per customer (rules and order: docs/prescribe.md#dynamic-tags)."""
     n = len(current)
     ratio, tenure = _column(current, "usage_drop_ratio", n), _column(current, "tenure_days", n)
     was_lapsing = previous == _LAPSING

@@ -1,18 +1,7 @@
 """What an action is worth: value at risk, expected value, and the candidate list.
 
-The expected value of delivering action a to customer i is the churn it prevents times
-what the customer is worth, minus what the action costs:
-
-    EV = reduction x value_at_risk - cost,    reduction = -uplift
-
-where ``uplift`` is the change in the 90-day churn probability the action causes (the
-uplift models' output; negative = fewer churners) and ``value_at_risk`` the margin lost
-if the customer leaves. This is P(churn) x relative reduction x value - cost written with
-the absolute reduction the uplift models estimate. The reduction is bounded by what is
-possible: an action cannot remove more churn than there is (``-uplift <= p_churn``) nor
-add more than is left (``uplift <= 1 - p_churn``). A harmful action (uplift > 0, for
-example a call to a customer who dislikes being contacted) is *not* clipped to zero: it
-gets a negative reduction and so an EV below minus its cost, and is never planned.
+``EV = reduction x value_at_risk - cost`` with ``reduction = -uplift``, bounded by the churn
+there is; a harmful action keeps its negative value. Design: docs/prescribe.md#expected-value
 """
 
 from __future__ import annotations

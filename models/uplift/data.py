@@ -1,21 +1,8 @@
 """The uplift training frame: one row per logged retention action, with its features and label.
 
-Rows come from the clean ``interventions`` table (the past retention programme's
-randomized log). Each row gets:
-
-* ``treated`` (1 = the action was delivered, 0 = the customer was randomly held out),
-* ``churned_within_horizon``: the customer's CRM ``churn_date`` falls in
-  ``[assigned_at, assigned_at + horizon]`` -- the rule of ``features.transforms.labels``
-  with the assignment instant in place of a snapshot. Rows whose horizon is not
-  wholly observed before ``as_of`` (the end of the history) are left out, as
-  ``churn_labels`` leaves out censored snapshots: keeping them would label every
-  late leaver 0;
-* the ``churn_v1`` features as of ``assigned_at`` from Feast (point in time): the
-  latest monthly snapshot at or before the assignment, built from events strictly
-  before that snapshot, so neither the action nor anything after it is visible.
-
-Pure functions over DataFrames; reading files and asking Feast is the caller's job
-(``models.uplift.train``).
+Rows of the randomized ``interventions`` log get ``treated``, a censoring-aware churn label
+and point-in-time ``churn_v1`` features; pure functions, the caller (``models.uplift.train``)
+reads files and asks Feast. Design: docs/models.md#the-uplift-training-frame
 """
 
 from __future__ import annotations
@@ -175,7 +162,7 @@ def _rate(y: np.ndarray) -> float:
 def build_uplift_frame(labels: pd.DataFrame, featured: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Join-back guard and cleanup after Feast: same rows as ``labels``, features present.
 
-    ``featured`` is ``training_frame(store, labels, "churn_v1")``; Feast may reorder
+    ``featured`` is ``training_frame(store, labels, CHURN_SERVICE)``; Feast may reorder
     rows, so the frame is re-sorted by assignment time and intervention id.
     """
     check_columns(featured, [*features, "intervention_id", ACTION, TREATED, LABEL], "feature frame")

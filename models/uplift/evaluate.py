@@ -1,18 +1,8 @@
 """Evaluation of the uplift models against the simulated world's true action effects.
 
-The only uplift module that reads ``settings.truth_dir`` (a test enforces the
-whitelist). Two truths:
-
-* ``action_effects.parquet``: for every account open at the end of the history,
-  every action's true effect on 90-day churn and whether it is eligible. The model
-  is scored on the same customers with their features at that instant.
-* ``intervention_effects.parquet``: the true expected effect of each logged action
-  (also for held-out rows: the effect it would have had), for rows of the uplift frame.
-
-Figures per action: Pearson and Spearman correlation, mean absolute error; and over
-customers, the share whose estimated best action (most negative effect among the
-eligible ones) is truly best, beside two yardsticks: always offering the action
-that is best on average in the truth, and picking uniformly at random.
+The only uplift module that reads ``settings.truth_dir`` (a test enforces the whitelist):
+effect correlations and errors per action, and how often the estimated best action is truly
+best. Design: docs/models.md#evaluating-uplift
 """
 
 from __future__ import annotations
@@ -21,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
+from features.services import CHURN_SERVICE
 from features.store import feature_store, training_frame
 
-SERVICE = "churn_v1"
+SERVICE = CHURN_SERVICE
 
 
 def read_action_truth(settings: Settings) -> pd.DataFrame:

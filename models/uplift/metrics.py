@@ -1,23 +1,8 @@
 """Uplift metrics on held-out randomized data: Qini and uplift curves, their areas, uplift at k.
 
-Conventions (those of Radcliffe 2007 and scikit-uplift, so figures compare):
-
-* ``y`` is the outcome the action should *raise* (for churn: ``1 - churned``, i.e.
-  retained), ``treatment`` is 1 for treated rows and 0 for controls, ``score`` is
-  the predicted uplift (for churn: minus the estimated effect on churn).
-* Customers are ranked by ``score``, best first. Curves are evaluated at every
-  distinct score threshold (tied scores enter together, so a tie's order never
-  changes a figure), starting at (0, 0).
-* Qini curve: ``Q(n) = Y_T(n) - Y_C(n) * N_T(n) / N_C(n)`` -- extra positive outcomes
-  among the top ``n`` compared with what their treated share would have given
-  untreated (0 while no control is in the top ``n``).
-  Uplift curve: ``U(n) = (Y_T(n)/N_T(n) - Y_C(n)/N_C(n)) * n``.
-  Both are divided by the number of rows, so they read "per customer".
-* Areas are trapezoids over the share of customers ``x = n / N`` in [0, 1], minus the
-  area under the random-targeting line from (0, 0) to the curve's end: positive
-  means better than random. ``qini_normalized`` divides by the same area of the
-  perfect ranking (scikit-uplift's ``qini_auc_score``).
-* Optional ``weight`` (e.g. to balance strata) multiplies every row's counts.
+Conventions of Radcliffe 2007 and scikit-uplift (``y`` the outcome to raise, ``score`` the
+predicted uplift, ties entering together), so figures compare.
+Definitions: docs/models.md#uplift-metrics
 """
 
 from __future__ import annotations

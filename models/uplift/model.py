@@ -1,42 +1,8 @@
 """Per-action uplift models on LightGBM: shift, T-, X- and DR-learners over pooled randomized controls.
 
-The effect of action *a* for a customer is ``P(churn within the horizon | a delivered) -
-P(churn | nothing)``; negative keeps the customer. The horizon (``train.uplift.horizon_days``,
-150 days) is longer than the churn model's 90 days: an action changes the decisions of
-the next three months, and a decision shows as a churn date weeks later. Each action is
-learnt from its treated rows and every eligible control (``models.uplift.data.arm_rows``).
-
-Churners are few (about 9 % of programme rows within 150 days in the 20k world, most of
-them customers no action could keep), so an action has a few dozen informative churners
-to learn from. Two choices make that workable:
-
-* **Risk offset.** A churn-risk booster trained on the ``churn_v1`` snapshot frame
-  (every open customer every month: hundreds of thousands of rows, none of the
-  held-out customers) gives each row a prior log-odds; every outcome model starts
-  from it (LightGBM ``init_score``) and learns only the deviation. A T-learner then
-  gets ``effect = sigma(r + f_a) - sigma(r + f_0)``: an action's log-odds shift
-  acts through the customer's baseline risk, as it does in the world. The X- and
-  DR-learners' effect regressions get the prior log-odds as a feature too.
-* **Small, slow trees** (``UpliftParams``): few leaves, many rows per leaf.
-
-Learners (Kuenzel et al. 2019; Kennedy 2023), each per action:
-
-* ``shift``: one log-odds shift of the treated and one of the controls over the risk
-  prior: ``sigma(r + c_a) - sigma(r + c_0)``, the average effect on the risk scale
-  (no heterogeneity beyond baseline risk; the fallback when none can be detected).
-* ``t``:  mu_a(x) - mu_0(x), outcome models on treated-a rows and on all controls.
-* ``x``:  impute effects (treated: y - mu_0; controls: mu_a - y), regress each on x,
-  blend with the propensity: ``g * tau_0 + (1 - g) * tau_1``.
-* ``dr``: regress the doubly robust pseudo-outcome
-  ``mu_a - mu_0 + t (y - mu_a) / e - (1 - t) (y - mu_0) / (1 - e)`` on x, with
-  cross-fitted (out-of-fold) outcome models.
-
-Propensities are known by design up to the eligibility set (the action is drawn
-among 4 or 5 eligible actions), so ``e`` is the treated share of the arm's rows
-within each eligibility stratum, not a fitted model.
-
-``select_learner`` picks one by cross-validated Qini, and trusts a heterogeneous learner
-only when its Qini is distinguishable from chance (see there).
+Each action's effect on churn within ``train.uplift.horizon_days`` (150), learnt over a churn-risk
+prior with small trees because churners are few; ``models.uplift.selection`` picks the learner.
+Design: docs/models.md#uplift
 """
 
 from __future__ import annotations
@@ -48,22 +14,12 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import UpliftParams
+from models.boosting import lgbm_kwargs
 from models.frame import FrameSpec
 from models.uplift.data import ACTION, LABEL, TREATED, arm_rows, eligibility
 
 LEARNERS = ("shift", "t", "x", "dr")
 RISK = "risk_logit"
-
-
-def lgbm_kwargs(p: UpliftParams, objective: str, seed_offset: int = 0, **over) -> dict:
-    """One-thread, deterministic LightGBM arguments for the given objective."""
-    kw = {"objective": objective, "n_estimators": p.n_estimators, "learning_rate": p.learning_rate,
-          "num_leaves": p.num_leaves, "max_depth": p.max_depth,
-          "min_child_samples": p.min_child_samples, "subsample": p.subsample, "subsample_freq": 1,
-          "colsample_bytree": p.colsample_bytree, "reg_lambda": p.reg_lambda,
-          "random_state": p.seed + seed_offset, "deterministic": True, "force_row_wise": True,
-          "n_jobs": 1, "verbose": -1}
-    return kw | over
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -121,14 +77,14 @@ def fit_classifier(x: pd.DataFrame, y: np.ndarray, offset: np.ndarray, p: Uplift
     model = OutcomeModel(intercept=_intercept_shift(offset, y) if len(y) else 0.0)
     if len(np.unique(y)) < 2 or p.n_estimators == 0:
         return model
-    booster = lgb.LGBMClassifier(**lgbm_kwargs(p, "binary", seed_offset))
+    booster = lgb.LGBMClassifier(**lgbm_kwargs(p, p.seed + seed_offset, "binary"))
     model.booster = booster.fit(x, y, init_score=offset + model.intercept)
     return model
 
 
 def fit_regressor(x: pd.DataFrame, target: np.ndarray, p: UpliftParams,
                   seed_offset: int) -> lgb.LGBMRegressor:
-    return lgb.LGBMRegressor(**lgbm_kwargs(p, "regression", seed_offset)).fit(x, target)
+    return lgb.LGBMRegressor(**lgbm_kwargs(p, p.seed + seed_offset, "regression")).fit(x, target)
 
 
 @dataclass
@@ -159,7 +115,7 @@ def fit_risk(spec: FrameSpec, snapshots: pd.DataFrame | None, programme: pd.Data
     """
     booster = None
     if snapshots is not None and len(snapshots):
-        kw = lgbm_kwargs(p, "binary", 7, n_estimators=p.risk_n_estimators,
+        kw = lgbm_kwargs(p, p.seed + 7, "binary", n_estimators=p.risk_n_estimators,
                          num_leaves=p.risk_num_leaves, max_depth=6, learning_rate=0.05,
                          min_child_samples=100)
         booster = lgb.LGBMClassifier(**kw).fit(spec.matrix(snapshots), snapshots[LABEL].to_numpy())

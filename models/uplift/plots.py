@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from models.churn.plots import _figure
+from models.figures import titled_figure
 from models.uplift.metrics import qini_area, qini_curve
 
 Arms = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]   # action -> (y, treatment, score)
@@ -21,7 +21,7 @@ def qini_figure(arms: Arms, title: str = "Qini curves, held-out customers") -> F
     A curve above its dashed line means that customers ranked first by the model gain
     more from the action than customers taken at random.
     """
-    fig, ax = _figure(title)
+    fig, ax = titled_figure(title)
     for action, (y, t, score) in arms.items():
         curve = qini_curve(y, t, score)
         x, q = curve["share"].to_numpy(), curve["qini"].to_numpy()

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
-from features.store import feature_store, training_frame
+from features.services import CHURN_SERVICE
+from features.store import feature_store, service_features, training_frame
 from models import registry
-from models.churn.model import customer_parts
-from models.churn.train import service_features, write_metrics
 from models.frame import FrameSpec
+from models.split import customer_parts
 from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
 from models.uplift.metrics import qini_interval, uplift_metrics
 from models.uplift.model import LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
@@ -34,7 +34,7 @@ from models.uplift.plots import qini_figure
 from models.uplift.selection import arm_scores, select_learner
 
 log = logging.getLogger(__name__)
-SERVICE = "churn_v1"
+SERVICE = CHURN_SERVICE
 HOLDOUT_SHARE = 0.3
 GATE_METRIC = "valid_qini_mean"
 
@@ -187,7 +187,7 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
                "cv_qini": run["cv"]["mean"].to_dict(), "rows": len(run["frame"]),
                "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
                "arms": arms.to_dict("records")}
-    write_metrics(settings, "uplift", {"learner": chosen, "qini_mean": summary["qini_mean"],
+    registry.write_metrics(settings, "uplift", {"learner": chosen, "qini_mean": summary["qini_mean"],
                                        "heldout": figures})
     log.info("uplift: %s-learner, held-out mean Qini %.5f, version %s", chosen,
              summary["qini_mean"], logged.version)

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from sqlalchemy import Engine
 
 from serving.db import read as db_read
-from serving.db.read import RunCache
+from serving.db.runs import RunCache, with_run
 from serving.schemas import ViewCacheReady
 from serving.views import StoredView, stored_entry
 
@@ -151,7 +151,7 @@ def lookup(cache: ViewCache, runs: RunCache, engine: Engine, customer_id: str) -
     if view is not None:
         return view
     generation = cache.generation
-    row = db_read.with_run(engine, runs, lambda run: db_read.customer_view(engine, customer_id, run))
+    row = with_run(engine, runs, lambda run: db_read.customer_view(engine, customer_id, run))
     if row is None:
         return None
     view = stored_entry(row)

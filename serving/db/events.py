@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from serving.alerts import baseline_months
-from serving.db.read import snapshot
+from serving.db.runs import snapshot
 from serving.db.schema import (
     action_outcomes,
     action_plan,

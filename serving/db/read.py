@@ -1,22 +1,16 @@
-"""Read side of the serving database, for the API and the reps' page.
+"""Read side of the serving database: customer views (the API's hot path) and run lookups.
 
-Each reader runs in one transaction (a snapshot on SQLite, REPEATABLE READ on
-PostgreSQL), so everything it returns comes from the same complete scoring run.
-Hold-out (``control_group``) actions never leave this module for a rep.
+Each reader runs in one snapshot of one complete run (``serving.db.runs``); the reps'
+action list is in ``serving.db.action_pages``.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, select
 
+from serving.db.runs import RunInfo, scores_table, snapshot, the_run
 from serving.db.schema import (
     TEMPLATE,
     action_outcomes,
@@ -25,140 +19,18 @@ from serving.db.schema import (
     customer_changes,
     partition,
     partition_name,
-    scoring_runs,
 )
 from serving.db.write import latest_complete_run
 
 
-@dataclass
-class RunInfo:
-    run_id: str
-    as_of: date
-    finished_at: datetime | None
-    model_versions: dict
-    feature_service: str
-    data_version: str
-
-
-class RunCache:
-    """The latest complete run, re-read at most every ``ttl`` seconds (one query less per request).
-
-    A reader may thus keep using the previous complete run for up to ``ttl`` after a new
-    one becomes visible (never a half-written one). If that run's partitions were dropped
-    meanwhile (its date was re-run), the caller invalidates and reads again.
-    """
-
-    def __init__(self, ttl: float = 1.0):
-        self.ttl, self._run, self._at = ttl, None, -1e9
-
-    def get(self, engine: Engine) -> RunInfo | None:
-        now = time.monotonic()
-        if self._run is None or now - self._at > self.ttl:
-            self._run, self._at = current_run(engine), now
-        return self._run
-
-    def invalidate(self) -> None:
-        self._run, self._at = None, -1e9
-
-
-def with_run(engine: Engine, runs: RunCache, read):
-    """``read(run)`` with the cached latest run; once more with a fresh lookup if that run's
-    partitions are gone (its date was re-run meanwhile)."""
-    try:
-        return read(runs.get(engine))
-    except DBAPIError:
-        runs.invalidate()
-        return read(runs.get(engine))
-
-
-@dataclass
-class ActionPage:
-    run: RunInfo | None
-    items: list[dict] = field(default_factory=list)
-    total: int = 0
-
-
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """One read transaction: every statement inside sees the same committed state."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            yield conn
-
-
-def run_info(row) -> RunInfo | None:
-    if row is None:
-        return None
-    return RunInfo(
-        row.run_id,
-        row.as_of,
-        row.finished_at,
-        json.loads(row.model_versions),
-        row.feature_service,
-        row.data_version,
-    )
-
-
-def current_run(engine: Engine) -> RunInfo | None:
-    """The latest complete scoring run."""
-    with snapshot(engine) as conn:
-        return run_info(latest_complete_run(conn))
-
-
-def scores_table(run_id: str):
-    """The run's customer_scores partition."""
-    return partition("customer_scores", run_id)
-
-
-def _reasons(text: str | None) -> list[dict]:
+def parse_reasons(text: str | None) -> list[dict]:
     return json.loads(text) if text else []
-
-
-def _open_alerts(run_id: str | None):
-    """Alerts still open: event alerts, and scoring alerts of the current run only."""
-    current = alerts.c.run_id == run_id if run_id else alerts.c.run_id.is_(None)
-    return and_(alerts.c.resolved_at.is_(None), or_(alerts.c.source == "event", current))
-
-
-def _alerts_of(conn: Connection, run_id: str | None, *where) -> list[dict]:
-    rows = (
-        conn.execute(
-            select(alerts)
-            .where(_open_alerts(run_id), *where)
-            .order_by(alerts.c.raised_at.desc(), alerts.c.alert_id.desc())
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
-
-
-def _last_outcomes(conn: Connection, customer_ids: list[str]) -> dict[str, dict]:
-    if not customer_ids:
-        return {}
-    rows = (
-        conn.execute(
-            select(action_outcomes)
-            .where(action_outcomes.c.customer_id.in_(customer_ids))
-            .order_by(action_outcomes.c.outcome_id)
-        )
-        .mappings()
-        .all()
-    )
-    return {r["customer_id"]: dict(r) for r in rows}
-
-
-def _the_run(conn: Connection, run: RunInfo | None) -> RunInfo | None:
-    """The run a caller already knows (the service caches it briefly), else the latest complete one."""
-    return run if run is not None else run_info(latest_complete_run(conn))
 
 
 def owner_of(engine: Engine, customer_id: str, run: RunInfo | None = None) -> tuple[bool, str | None]:
     """Whether the latest run scored this customer, and the rep who owns them."""
     with snapshot(engine) as conn:
-        run = _the_run(conn, run)
+        run = the_run(conn, run)
         if run is None:
             return False, None
         scores = scores_table(run.run_id)
@@ -244,7 +116,7 @@ def _views(conn: Connection, run: RunInfo, ids: list[str]) -> list[dict]:
     views = []
     for customer_id in known:
         view, plan = found[customer_id]
-        view["reasons"] = _reasons(view["reasons"])
+        view["reasons"] = parse_reasons(view["reasons"])
         view["plan"] = plan
         view["open_alerts"] = alerts_of.get(customer_id, [])
         view["last_outcome"] = outcomes.get(customer_id)
@@ -256,7 +128,7 @@ def _views(conn: Connection, run: RunInfo, ids: list[str]) -> list[dict]:
 def customer_view(engine: Engine, customer_id: str, run: RunInfo | None = None) -> dict | None:
     """A customer's row of the latest complete run with its plan, open alerts and last outcome."""
     with snapshot(engine) as conn:
-        run = _the_run(conn, run)
+        run = the_run(conn, run)
         found = _views(conn, run, [customer_id]) if run else []
     return found[0] if found else None
 
@@ -266,111 +138,6 @@ def customer_views(engine: Engine, customer_ids: list[str], run: RunInfo) -> lis
     customers the run did not score are left out."""
     with snapshot(engine) as conn:
         return _views(conn, run, customer_ids) if customer_ids else []
-
-
-def _resolved_since(conn: Connection, rep_id: str, since: datetime | None) -> list[dict]:
-    """Alerts of the rep resolved since the run became visible (their customers stay on the list)."""
-    if since is None:
-        return []
-    rows = (
-        conn.execute(
-            select(alerts)
-            .where(alerts.c.rep_id == rep_id, alerts.c.resolved_at >= since)
-            .order_by(alerts.c.resolved_at.desc())
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
-
-
-def _merge_alerts(plan: list[dict], open_alerts: list[dict], resolved: list[dict]) -> list[dict]:
-    """Open alerts first (newest first), then customers whose alert this run's outcomes resolved
-    and who have no planned action, then planned actions by rank (each customer once)."""
-    planned = {p["customer_id"]: p for p in plan}
-    items, seen = [], set()
-    for a in open_alerts:
-        if a["customer_id"] not in seen:
-            seen.add(a["customer_id"])
-            items.append({**planned.get(a["customer_id"], {"customer_id": a["customer_id"]}), "alert": a})
-    for a in resolved:
-        if a["customer_id"] not in seen and a["customer_id"] not in planned:
-            seen.add(a["customer_id"])
-            items.append({"customer_id": a["customer_id"], "alert": a})
-    items += [{**p, "alert": None} for p in plan if p["customer_id"] not in seen]
-    return items
-
-
-def _scores_of(conn: Connection, run_id: str, customer_ids: list[str]) -> dict[str, dict]:
-    if not customer_ids:
-        return {}
-    scores = scores_table(run_id)
-    rows = conn.execute(select(scores).where(scores.c.customer_id.in_(customer_ids)))
-    return {r.customer_id: dict(r._mapping) for r in rows}
-
-
-def _present(item: dict, score: dict, outcome: dict | None, held_out: bool, position: int) -> dict:
-    """One list row; an alert on a hold-out customer shows the alert but never the held-out action."""
-    if held_out:
-        item = {"customer_id": item["customer_id"], "alert": item["alert"]}
-    return {
-        **item,
-        "position": position,
-        "score": score,
-        "reasons": _reasons(score.get("reasons")),
-        "last_outcome": outcome,
-    }
-
-
-def rep_actions(engine: Engine, rep_id: str, page: int, size: int, run: RunInfo | None = None) -> ActionPage:
-    """The rep's list for the latest run: open alerts first with their reason, then by rank; no hold-outs."""
-    with snapshot(engine) as conn:
-        run = _the_run(conn, run)
-        if run is None:
-            return ActionPage(None)
-        plan = (
-            conn.execute(
-                select(action_plan)
-                .where(
-                    action_plan.c.run_id == run.run_id,
-                    action_plan.c.rep_id == rep_id,
-                    action_plan.c.control_group.is_(False),
-                )
-                .order_by(action_plan.c.rank)
-            )
-            .mappings()
-            .all()
-        )
-        held_out = set(
-            conn.execute(
-                select(action_plan.c.customer_id).where(
-                    action_plan.c.run_id == run.run_id,
-                    action_plan.c.rep_id == rep_id,
-                    action_plan.c.control_group.is_(True),
-                )
-            ).scalars()
-        )
-        items = _merge_alerts(
-            [dict(p) for p in plan],
-            _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id),
-            _resolved_since(conn, rep_id, run.finished_at),
-        )
-        total = len(items)
-        start = (page - 1) * size
-        items = items[start : start + size]
-        ids = [i["customer_id"] for i in items]
-        scores, outcomes = _scores_of(conn, run.run_id, ids), _last_outcomes(conn, ids)
-    items = [
-        _present(
-            item,
-            scores.get(item["customer_id"], {}),
-            outcomes.get(item["customer_id"]),
-            item["customer_id"] in held_out,
-            start + n + 1,
-        )
-        for n, item in enumerate(items)
-    ]
-    return ActionPage(run, items, total)
 
 
 def rep_ids(engine: Engine) -> list[str]:
@@ -389,15 +156,6 @@ def run_customers(engine: Engine, run_id: str, limit: int) -> list[str]:
     with snapshot(engine) as conn:
         scores = scores_table(run_id)
         return list(conn.execute(select(scores.c.customer_id).limit(limit)).scalars())
-
-
-def run_age_seconds(engine: Engine, now: datetime) -> float | None:
-    """Seconds since the latest complete run finished (None: no run yet)."""
-    with snapshot(engine) as conn:
-        finished = conn.execute(
-            select(func.max(scoring_runs.c.finished_at)).where(scoring_runs.c.status == "complete")
-        ).scalar()
-    return None if finished is None else (now - finished).total_seconds()
 
 
 def changes_after(engine: Engine, seq: int) -> list[tuple[int, str]]:

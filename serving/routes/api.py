@@ -10,15 +10,17 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
+from features.services import CHURN_SERVICE
 from features.transforms.schema import ENTITY
 from serving import views
 from serving.alerts import detractor_reason, usage_drop_reason
 from serving.caches.fresh import FreshScorer, ModelsNotLoaded, row_errors
 from serving.caches.online import OnlineStoreMissing
 from serving.caches.view_cache import lookup
+from serving.db import action_pages
 from serving.db import events as db_events
 from serving.db import read as db_read
-from serving.db.read import RunCache
+from serving.db.runs import RunCache
 from serving.deps import (
     BEARER_DOC,
     EngineDep,
@@ -46,7 +48,7 @@ from serving.schemas import (
 
 router = APIRouter(prefix="/v1")
 NOT_FOUND = "unknown customer"
-USAGE_SERVICE = "churn_v1"  # a FeatureService that carries usage_last_month
+USAGE_SERVICE = CHURN_SERVICE  # a FeatureService that carries usage_last_month
 
 
 def _scoring_date(runs: RunCache, engine) -> date:
@@ -152,7 +154,7 @@ def rep_actions(
     """A rep's ranked action list: open alerts first with their reason, then by rank; paged."""
     require_access(principal, rep_id)
     size = size or settings.serving.page_size
-    return views.action_page(rep_id, db_read.rep_actions(engine, rep_id, page, size), page, size)
+    return views.action_page(rep_id, action_pages.rep_actions(engine, rep_id, page, size), page, size)
 
 
 def save_outcome(services: Services, principal, body: OutcomeIn) -> dict:

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from serving import views
 from serving.auth import COOKIE, principal_for
 from serving.db import read as db_read
+from serving.db.action_pages import rep_actions
 from serving.db.events import FOLLOW_UP
 from serving.deps import EngineDep, OptionalPrincipalDep, Services, ServicesDep
 from serving.routes.api import save_outcome
@@ -116,7 +117,7 @@ def _render_list(
     code: int = 200,
 ) -> HTMLResponse:
     size = services.settings.serving.page_size
-    result = views.action_page(rep_id, db_read.rep_actions(services.engine, rep_id, page, size), page, size)
+    result = views.action_page(rep_id, rep_actions(services.engine, rep_id, page, size), page, size)
     context = {
         "data": result,
         "principal": principal,

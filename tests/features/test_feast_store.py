@@ -10,6 +10,7 @@ import pytest
 
 from configs.settings import load_settings
 from features.feast_defs import NOT_FOR_NPS
+from features.services import CHURN_SERVICE, NPS_SERVICE
 from features.store import (
     apply_definitions,
     feature_store,
@@ -67,15 +68,15 @@ def test_feature_services_name_exactly_each_models_features(feast_env):
         return {f.name for p in store.get_feature_service(service).feature_view_projections
                 for f in p.features}
 
-    assert names("churn_v1") == every
-    assert names("nps_v1") == every - NOT_FOR_NPS
+    assert names(CHURN_SERVICE) == every
+    assert names(NPS_SERVICE) == every - NOT_FOR_NPS
     assert len(every) >= 40
 
 
 def test_training_set_is_the_point_in_time_join(feature_world, feast_env):
     settings, store = feast_env
     entity = _entity_rows(feature_world)
-    got = _sorted(training_frame(store, entity, "churn_v1"))
+    got = _sorted(training_frame(store, entity, CHURN_SERVICE))
     want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
     assert len(got) == len(entity)
     for col in CHECK:
@@ -87,16 +88,16 @@ def test_training_set_is_the_point_in_time_join(feature_world, feast_env):
 def test_asof_store_agrees_with_feasts_own_duckdb_store(feature_world, feast_env):
     settings, _ = feast_env
     entity = _entity_rows(feature_world, n=200, seed=1)
-    ours = _sorted(training_frame(feature_store(settings), entity, "nps_v1"))
+    ours = _sorted(training_frame(feature_store(settings), entity, NPS_SERVICE))
     feasts = feature_store(settings.model_copy(update={"feast_offline_store": "duckdb"}))
-    theirs = _sorted(training_frame(feasts, entity, "nps_v1"))
+    theirs = _sorted(training_frame(feasts, entity, NPS_SERVICE))
     pd.testing.assert_frame_equal(ours[theirs.columns], theirs, check_dtype=False)
 
 
 def test_training_rows_need_a_timestamp(feast_env):
     _, store = feast_env
     with pytest.raises(ValueError, match="event_timestamp"):
-        training_frame(store, pd.DataFrame({"customer_id": ["C0000001"]}), "churn_v1")
+        training_frame(store, pd.DataFrame({"customer_id": ["C0000001"]}), CHURN_SERVICE)
 
 
 def _latest(feature_world, customers):
@@ -110,7 +111,7 @@ def test_online_lookup_returns_each_customers_latest_features(feature_world, fea
     materialize_latest(store, datetime.now(UTC))
     customers = feature_world.tables["customer_o"]["customer_id"].drop_duplicates().sample(
         5, random_state=3).tolist()
-    got = online_features(store, customers, "churn_v1").set_index("customer_id").loc[customers]
+    got = online_features(store, customers, CHURN_SERVICE).set_index("customer_id").loc[customers]
     want = _latest(feature_world, customers)
     for col in ("tenure_days", "usage_last_month", "plan"):
         pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False)
@@ -118,7 +119,7 @@ def test_online_lookup_returns_each_customers_latest_features(feature_world, fea
 
 def test_unknown_customer_gets_empty_features(feast_env):
     _, store = feast_env
-    row = online_features(store, ["NOBODY"], "churn_v1").iloc[0]
+    row = online_features(store, ["NOBODY"], CHURN_SERVICE).iloc[0]
     assert row["customer_id"] == "NOBODY" and pd.isna(row["usage_last_month"])
 
 
@@ -133,7 +134,7 @@ def test_redis_online_store_serves_the_same_features(feature_world, tmp_path):
         apply_definitions(store, settings)
         materialize_latest(store, datetime.now(UTC))
         customers = feature_world.tables["customer_o"]["customer_id"].iloc[:3].tolist()
-        got = online_features(store, customers, "churn_v1").set_index("customer_id")
+        got = online_features(store, customers, CHURN_SERVICE).set_index("customer_id")
         want = _latest(feature_world, customers)
         assert store.config.online_store.type == "redis"
         pd.testing.assert_series_equal(got.loc[customers, "usage_last_month"],

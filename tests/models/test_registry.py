@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from configs.settings import load_settings
+from features.services import CHURN_SERVICE, NPS_SERVICE
 from models.registry import data_version, load_alias, log_model_run
 
 
@@ -30,7 +31,7 @@ def _log(settings, factor: float, auc: float):
     return log_model_run(
         settings, experiment_name="churn", registered_name="churn", model=Doubler(factor),
         params={"factor": factor, "lgbm": {"num_leaves": 8}}, metrics={"valid_roc_auc": auc},
-        tags={"feature_service": "churn_v1", "data_version": "md5:test"},
+        tags={"feature_service": CHURN_SERVICE, "data_version": "md5:test"},
         input_example=pd.DataFrame({"x": [1.0, 2.0]}), gate_metric="valid_roc_auc",
     )
 
@@ -54,7 +55,7 @@ def test_error_metric_gate_promotes_the_lower_value(settings):
         return log_model_run(
             settings, experiment_name="nps", registered_name="nps-gate", model=Doubler(factor),
             params={"factor": factor}, metrics={"valid_mae": mae},
-            tags={"feature_service": "nps_v1", "data_version": "md5:test"},
+            tags={"feature_service": NPS_SERVICE, "data_version": "md5:test"},
             input_example=pd.DataFrame({"x": [1.0]}), gate_metric="valid_mae", higher_is_better=False)
 
     assert log(1.0, mae=1.3).gate["decision"] == "champion"
@@ -68,7 +69,7 @@ def test_runs_carry_params_metrics_lineage_and_the_gate(settings):
     run = MlflowClient().get_run(logged.run_id)
     assert run.data.params["lgbm.num_leaves"] == "8"
     assert run.data.metrics["valid_roc_auc"] == 0.5
-    assert run.data.tags["feature_service"] == "churn_v1"
+    assert run.data.tags["feature_service"] == CHURN_SERVICE
     assert run.data.tags["gate.decision"] == "challenger"
     assert settings.tracking_uri.startswith("sqlite:///")
     assert mlflow.get_experiment_by_name("churn").artifact_location.startswith(

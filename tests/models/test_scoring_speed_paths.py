@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from configs.settings import TagParams, load_settings
+from features.services import CHURN_SERVICE
 from models import frame as frame_module
 from models.bundle import load_champions
 from models.churn.model import apply_calibrator
@@ -51,7 +52,7 @@ from models.prescribe.tags import (
 )
 from models.prescribe.value import candidate_actions, small_eligibility, value_at_risk
 from models.scoring import REASONS_SHOWN, SCORE_COLUMNS, best_actions, best_of, model_inputs, score_customers
-from serving.batch import active_customers, feature_rows, latest_snapshot
+from serving.batch_inputs import active_customers, feature_rows, latest_snapshot
 
 SETTINGS = load_settings()
 
@@ -505,7 +506,7 @@ def pandas_paths():
 def scoring_case(trained_world):
     settings = trained_world.settings
     as_of = latest_snapshot(settings)
-    features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of, "churn_v1")
+    features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of, CHURN_SERVICE)
     return settings, load_champions(settings), as_of, features.iloc[:300].reset_index(drop=True)
 
 

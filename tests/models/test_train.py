@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from features.services import CHURN_SERVICE, NPS_SERVICE
 from models.registry import load_alias
 
 
@@ -19,7 +20,7 @@ def churn_run(trained_world):
 @pytest.mark.slow
 def test_churn_run_is_logged_with_everything_needed_to_compare_it(model_world, churn_run):
     run = MlflowClient().get_run(churn_run["run_id"])
-    assert run.data.tags["feature_service"] == "churn_v1"
+    assert run.data.tags["feature_service"] == CHURN_SERVICE
     assert run.data.tags["data_version"].startswith(("md5:", "dvc:"))
     for name in ("valid_roc_auc", "valid_ece", "valid_brier", "valid_lift_top_decile",
                  "baseline_valid_roc_auc"):
@@ -57,7 +58,7 @@ def nps_run(trained_world):
 def test_nps_run_logs_the_corrected_model_gate_and_world_evaluation(model_world, nps_run):
     client = MlflowClient()
     run = client.get_run(nps_run["run_id"])
-    assert run.data.tags["feature_service"] == "nps_v1"
+    assert run.data.tags["feature_service"] == NPS_SERVICE
     assert nps_run["gate"]["metric"] == "valid_respondent_mae"
     assert nps_run["gate"]["higher_is_better"] is False
     for name in ("valid_respondent_mae", "uncorrected_valid_respondent_mae", "latest_wave_nps",

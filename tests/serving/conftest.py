@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from configs.settings import load_settings
+from features.services import CHURN_SERVICE
 from features.transforms.schema import ENTITY
 from serving.app import create_app
 from serving.auth import issue_tokens
@@ -45,7 +46,8 @@ class FakeOnline:
 
 
 def fake_bundle(version: str = "3") -> SimpleNamespace:
-    return SimpleNamespace(versions={"churn": version, "nps": "2", "uplift": "1"}, feature_service="churn_v1")
+    return SimpleNamespace(versions={"churn": version, "nps": "2", "uplift": "1"},
+                           feature_service=CHURN_SERVICE)
 
 
 def fake_score(features: pd.DataFrame, bundle, settings, as_of) -> SimpleNamespace:

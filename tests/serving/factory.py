@@ -8,11 +8,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from features.services import CHURN_SERVICE
 from serving.db.write import RunMeta, ScoringRun
 
 META = RunMeta(
     model_versions={"churn": "3", "nps": "2", "uplift": "1"},
-    feature_service="churn_v1",
+    feature_service=CHURN_SERVICE,
     data_version="md5:test",
     params={"budget": None},
 )

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from features.services import CHURN_SERVICE
 from models.bundle import load_champions
 from models.prescribe.evaluate import policy_value
 from models.scoring import score_customers
-from serving.batch import active_customers, feature_rows, latest_snapshot, run_batch_scoring, score_as_of
+from serving.batch import run_batch_scoring, score_as_of
+from serving.batch_inputs import active_customers, feature_rows, latest_snapshot
 from serving.db.schema import action_plan, customer_scores, scoring_runs, tag_events
 from serving.db.write import engine_for, read_previous_tags
 
@@ -50,7 +52,7 @@ def test_every_active_customer_is_scored_and_tagged(scored):
     assert rows["predicted_nps"].between(0, 10).all()
     versions = json.loads(rows["model_versions"].iloc[0])
     assert set(versions) == {"churn", "nps", "uplift"}
-    assert (rows["feature_service"] == "churn_v1").all() and rows["data_version"].str.len().gt(0).all()
+    assert (rows["feature_service"] == CHURN_SERVICE).all() and rows["data_version"].str.len().gt(0).all()
 
 
 def test_planned_actions_keep_policy_and_carry_reasons_and_why(scored):
@@ -66,7 +68,7 @@ def test_planned_actions_keep_policy_and_carry_reasons_and_why(scored):
     assert (plan["expected_value"] > 0).all()
     assert plan["why"].str.contains("expected to cut the 90-day churn risk").all()
     feats = feature_rows(
-        settings, active_customers(settings.clean_dir, as_of), as_of, "churn_v1").set_index("customer_id")
+        settings, active_customers(settings.clean_dir, as_of), as_of, CHURN_SERVICE).set_index("customer_id")
     recent = feats.loc[plan["customer_id"], "days_since_last_action"]
     assert not (recent < settings.prescribe.min_days_since_contact).any()
     survey = feats.loc[plan["customer_id"], "days_since_last_invitation"]

@@ -18,11 +18,12 @@ import pytest
 
 from configs.settings import load_settings
 from features.ingest import TABLES, run_ingest
+from features.services import CHURN_SERVICE
 from features.sources.ibm_telco import OUTCOME_COLUMNS, TELCO_FILES, import_ibm_telco
 from features.store import apply_definitions, feature_store, training_frame
 from features.transforms import build_feature_tables
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "ibm_telco_sample"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "ibm_telco_sample"
 Q = date(2022, 7, 1)
 Q_UTC = pd.Timestamp(Q, tz="UTC")
 AS_OF = Q + timedelta(days=100)
@@ -154,7 +155,7 @@ def test_training_frame_through_feast(telco):
     settings = telco.settings
     store = feature_store(settings)
     apply_definitions(store, settings)
-    frame = training_frame(store, telco.labels, "churn_v1").set_index("customer_id")
+    frame = training_frame(store, telco.labels, CHURN_SERVICE).set_index("customer_id")
     assert len(frame) == len(telco.labels) == 256
     services = telco.services.reindex(frame.index)
     charge = services["Monthly Charge"].astype(float)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from models.churn.model import LABEL, ChurnResult, customer_parts, train_churn
+from models.churn.model import LABEL, ChurnResult, train_churn
 from models.churn.plots import calibration_figure, lift_figure, roc_figure
 from models.frame import KEYS, feature_kinds
-from models.split import out_of_time_split, snapshot_dates
+from models.split import customer_parts, out_of_time_split, snapshot_dates
 
 HORIZON = 90
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import models.prescribe.arbitration as arb
 from configs.settings import PrescribeParams
 from models.prescribe.actions import catalogue_from_entries, load_catalogue
-from models.prescribe.arbitration import SKIP_REASONS, arbitrate, rep_lists
+from models.prescribe.arbitration import arbitrate, rep_lists
+from models.prescribe.plan_frames import SKIP_REASONS
 from models.prescribe.value import candidate_actions
 
 EPS = 1e-6

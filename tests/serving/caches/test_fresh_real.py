@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
+from features.services import CHURN_SERVICE
 from features.store import feature_store, materialize_latest, online_features
 from models import registry
 from models.bundle import MODEL_NAMES, load_champions
@@ -52,8 +53,8 @@ def served(trained_world, tmp_path_factory):
 
 def test_fast_online_read_equals_feasts_answer(served):
     ids = served.customers[:300] + ["NOT-A-CUSTOMER"]
-    feast = online_features(served.store, ids, "churn_v1")
-    ours = OnlineFeatures(served.store, "churn_v1").frame(ids)
+    feast = online_features(served.store, ids, CHURN_SERVICE)
+    ours = OnlineFeatures(served.store, CHURN_SERVICE).frame(ids)
     known = feast[feast["customer_id"].isin(ours["customer_id"])].reset_index(drop=True)[ours.columns]
     assert len(ours) == len(known) == 300 and "NOT-A-CUSTOMER" not in set(ours["customer_id"])
     pd.testing.assert_frame_equal(known, ours, check_dtype=False)

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, func, inspect, select, text
 
 import serving.db.write as db
 from serving.db.events import Outcome, record_outcome
-from serving.db.read import current_run, customer_view
+from serving.db.read import customer_view
+from serving.db.runs import current_run
 from serving.db.schema import (
     RUN_KINDS,
     action_outcomes,

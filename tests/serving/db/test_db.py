@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from serving.db.read import current_run, customer_view
+from serving.db.read import customer_view
+from serving.db.runs import current_run
 from serving.db.write import ScoringRun, make_engine, write_scoring_run
 from tests.serving.db import dbchecks
 from tests.serving.factory import META, make_run

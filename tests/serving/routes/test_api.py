@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features.services import CHURN_SERVICE
 from tests.serving.conftest import COMMENT, auth, owner
 
 
@@ -262,7 +263,7 @@ def test_batch_scoring_uses_the_shared_scoring_function(client, tokens):
     body = r.json()
     assert [x["customer_id"] for x in body["results"]] == ["X1", "X2"]
     assert [x["churn_probability"] for x in body["results"]] == [0.30000000000000004, 0.7000000000000001]
-    assert body["model_versions"]["churn"] == "3" and body["feature_service"] == "churn_v1"
+    assert body["model_versions"]["churn"] == "3" and body["feature_service"] == CHURN_SERVICE
 
 
 def test_oversized_batch_is_refused_with_the_limit(client, tokens, settings):
