@@ -83,10 +83,19 @@ class UpliftParams(_Section):
     seed: int = 0
 
 
+class SearchParams(_Section):
+    """Hyperparameter search of the churn booster (Optuna), on the training data only."""
+
+    trials: int = Field(25, ge=0)                  # 0: the configured recipe as it is
+    timeout_seconds: float = Field(120.0, gt=0)    # wall-time budget of the whole search
+
+
 class TrainParams(_Section):
     valid_share: float = Field(0.25, gt=0, lt=1)   # latest share of snapshots held out (out-of-time)
+    cv_folds: int = Field(5, ge=2, le=20)           # customer folds when out of time is impossible
     calibration: str = Field("isotonic", pattern="^(isotonic|sigmoid)$")
     churn: LightGBMParams = LightGBMParams()
+    search: SearchParams = SearchParams()
     nps: LightGBMParams = LightGBMParams()
     propensity: LightGBMParams = LightGBMParams(n_estimators=200)
     max_ipw_weight: float = Field(20.0, ge=1)       # clip inverse-propensity weights
@@ -111,6 +120,8 @@ class PrescribeParams(_Section):
     min_expected_value: float = 0.0                    # actions below this are never planned
     holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
     alert_usage_ratio: float = Field(0.5, gt=0, lt=1)  # scoring alert: usage at or below this x usual
+    risk_review_per_rep: int = Field(20, ge=0)         # without an uplift model: customers per rep
+                                                       # listed by churn risk x value at risk
 
 
 class TagParams(_Section):
@@ -200,6 +211,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def staged_dir(self) -> Path:
+        """Contract tables written from a company export by its mapping file, before ingest."""
+        return self.data_dir / "staged"
 
     @property
     def feast_dir(self) -> Path:

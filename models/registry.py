@@ -36,7 +36,9 @@ class PickledModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.model = load_pickled(context.artifacts["model"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None):
+        # the DataFrame hint asks MLflow for no schema inference (same as no hint), and keeps
+        # it from warning about a missing hint on every import
         return self.model.predict(model_input)
 
 
@@ -162,11 +164,19 @@ def gate_champion(name: str, version: str, metric: str, higher_is_better: bool =
             "champion_value": old, "decision": CHAMPION if better else CHALLENGER}
 
 
+class ModelNotRegistered(LookupError):
+    """No version of a model carries the alias (it was never trained on this data)."""
+
+
 def load_alias(name: str, settings: Settings, alias: str = CHAMPION) -> tuple[Any, str]:
     """The project model object behind ``models:/name@alias`` and its version."""
     configure(settings)
     client = MlflowClient()
-    version = client.get_model_version_by_alias(name, alias)
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as err:
+        raise ModelNotRegistered(f"no {name!r} model with alias {alias!r} in {settings.tracking_uri}: "
+                                 "run `cem train` first") from err
     local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
     found = list(Path(local).rglob("model.joblib"))
     if not found:
@@ -180,7 +190,13 @@ def champion_versions(settings: Settings, names: tuple[str, ...]) -> dict[str, s
     for loading the models)."""
     configure(settings)
     client = MlflowClient()
-    return {name: str(client.get_model_version_by_alias(name, CHAMPION).version) for name in names}
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            continue   # a model the data does not support (no surveys, no interventions)
+    return versions
 
 
 def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "train.json") -> None:
@@ -190,3 +206,17 @@ def write_metrics(settings: Settings, section: str, metrics: dict, name: str = "
     current = json.loads(path.read_text()) if path.exists() else {}
     current[section] = metrics
     path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def log_trials(settings: Settings, parent_run_id: str, trials: pd.DataFrame, metric: str) -> None:
+    """A hyperparameter search's trials as child runs of the model's run (MLflow UI: expand the
+    run to compare them)."""
+    if trials.empty:
+        return
+    configure(settings)
+    run = mlflow.get_run(parent_run_id)
+    with mlflow.start_run(run_id=parent_run_id, experiment_id=run.info.experiment_id):
+        for row in trials.to_dict("records"):
+            with mlflow.start_run(run_name=f"trial {row['trial']}", nested=True):
+                mlflow.log_params({k: v for k, v in row.items() if k not in (metric, "seconds")})
+                mlflow.log_metrics({metric: float(row[metric]), "seconds": float(row.get("seconds", 0))})

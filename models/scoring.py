@@ -67,7 +67,7 @@ def check_features(features: pd.DataFrame, bundle: ModelBundle) -> None:
         raise ValueError(f"customer_id {dup!r} appears more than once")
 
 
-def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
+def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray | None]:
     """The churn and NPS models' input arrays from one pass over the frame.
 
     Their columns overlap almost entirely, so the union is encoded once and each model's
@@ -75,6 +75,8 @@ def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, 
     its own pass). The uplift model encodes its own input (``models.uplift.model``).
     """
     churn, nps = bundle.churn, bundle.nps
+    if nps is None:
+        return churn.encode(frame), None
     joint = FrameSpec.joint([churn.spec, nps.spec])
     x = joint.array(frame, fill={"touchpoint": DEFAULT_TOUCHPOINT})
     x_churn, x_nps = joint.take(x, churn.spec), joint.take(x, nps.spec)
@@ -82,6 +84,12 @@ def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, 
         churn.encode(frame) if x_churn is None else x_churn,
         nps.encode(frame) if x_nps is None else x_nps,
     )
+
+
+def no_effects(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
+    """Without an uplift model no action has a measured effect: every effect is zero, so
+    no action's expected value covers its cost and nothing is planned on a guess."""
+    return pd.DataFrame(0.0, index=frame.index, columns=bundle.catalogue.ids)
 
 
 def reasons_json(bundle: ModelBundle, features: pd.DataFrame, x: np.ndarray | None = None) -> list[str]:
@@ -167,12 +175,12 @@ def score_customers(
     n = len(frame)
     x_churn, x_nps = model_inputs(frame, bundle)
     p_churn = bundle.churn.predict_x(x_churn)
-    nps = bundle.nps.predict_x(x_nps)
+    nps = np.full((n, 4), np.nan) if bundle.nps is None else bundle.nps.predict_x(x_nps)
     ids = frame["customer_id"].to_numpy()
     rep = frame["rep_id"].to_numpy() if "rep_id" in frame else np.full(n, None, dtype=object)
     last_nps = numeric_column(frame["last_nps"])
     var = value_at_risk_array(frame, settings.prescribe)
-    effects = bundle.uplift.effects(frame)
+    effects = no_effects(frame, bundle) if bundle.uplift is None else bundle.uplift.effects(frame)
     basis = candidate_basis(frame, bundle, rep, p_churn, var)
     candidates = candidate_actions(basis, effects, bundle.catalogue)
     k = len(bundle.catalogue)

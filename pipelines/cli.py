@@ -24,14 +24,26 @@ console = Console()
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",   # no machine here reaches the internet
-    "PREFECT_LOGGING_LEVEL": "WARNING",             # the CLI reports progress itself
+    "PREFECT_LOGGING_LEVEL": "WARNING",             # with --debug (else CRITICAL): the CLI reports
     # the local ephemeral server can take longer than Prefect's 20 s on a busy 2-core machine
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 
+DEBUG = {"on": False}   # `cem --debug ...`: full tracebacks and library logs
+
+
 @app.callback()
-def _defaults() -> None:
+def _defaults(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the full traceback and library logs when a command fails.")] = False,
+) -> None:
+    DEBUG["on"] = debug
+    if not debug:
+        # a failing step is reported in one or two lines by `main`, not by Prefect's logs
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        for module in (r"mlflow", r"sqlalchemy", r"ibis", r"feast", r"prefect", r"weakref"):
+            warnings.filterwarnings("ignore", module=module)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     # third-party deprecation chatter (ibis under Feast) is not for the user's eyes
@@ -56,6 +68,16 @@ def _run_steps(description: str, steps: int, flow, *args):
         task = progress.add_task(description, total=steps)
         hook.install(advance=lambda: progress.advance(task))
         return flow(*args)
+
+
+def _date_option(name: str, value: str) -> None:
+    """Stop with one line when a date option is not YYYY-MM-DD."""
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError as err:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=name) from err
 
 
 DataDir = Annotated[
@@ -92,10 +114,13 @@ def simulate(
 @app.command()
 def ingest(
     source: Annotated[Path | None, typer.Option(help="Folder of source tables (CSV or Parquet).")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        help="Mapping file (configs/sources/*.yaml) of a company export in --source.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Validate the source tables, resolve identities, write clean tables and quarantine."""
     from features.ingest import SourceContractError
+    from features.ingest.coverage import coverage_lines
     from pipelines import progress as hook
     from pipelines.flows import ingest_flow
 
@@ -106,7 +131,7 @@ def ingest(
         hook.install(advance=lambda: progress.advance(task))
         try:
             report = ingest_flow(source, settings.clean_dir, settings.quarantine_dir,
-                                 settings.ingest)
+                                 settings.ingest, mapping, settings.staged_dir)
         except SourceContractError as err:
             progress.stop()
             console.print(f"[red]ingest stopped:[/] {err}")
@@ -117,15 +142,24 @@ def ingest(
     console.print(f"rows in = kept + quarantined in every table; in all: {rows_in:,} = {kept:,} "
                   f"+ {report.rows_quarantined:,}")
     console.print(f"clean tables in {settings.clean_dir}, quarantined rows in {settings.quarantine_dir}")
+    for line in coverage_lines(report.tables, report.missing_tables):
+        console.print(line)
 
 
 @app.command()
-def features(data_dir: DataDir = None) -> None:
+def features(
+    as_of: Annotated[str | None, typer.Option(
+        help="End of the observed history YYYY-MM-DD, exclusive (default: the month after the "
+             "latest event). Set it to the export date when churn is recorded after the events.")] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Build the fused X+O feature tables, `feast apply` them and fill the online store."""
     from pipelines.flows import features_flow
 
     settings = _settings(data_dir)
-    result = _run_steps("building features", 3, features_flow, settings.data_dir)
+    if as_of:
+        _date_option("--as-of", as_of)
+    result = _run_steps("building features", 3, features_flow, settings.data_dir, as_of)
     for table, rows in result["rows"].items():
         console.print(f"  {table:<24} {rows:>12,} rows")
     console.print(f"registered in Feast: {', '.join(result['registered'])}")
@@ -230,5 +264,36 @@ def demo(data_dir: DataDir = None) -> None:
                   "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app(sys.argv[1:])
+MADE_BY = {"raw": "cem simulate", "clean": "cem ingest", "features": "cem features",
+           "feast": "cem features", "mlflow": "cem train", "serving": "cem score"}
+
+
+def failure_message(err: BaseException) -> str:
+    """One line saying what went wrong, naming the file, column or setting when known."""
+    if isinstance(err, FileNotFoundError) and err.filename:
+        made_by = next((step for folder, step in MADE_BY.items()
+                        if folder in Path(str(err.filename)).parts), None)
+        return f"file not found: {err.filename}" + (f" (run `{made_by}` first)" if made_by else "")
+    if isinstance(err, KeyError):
+        return f"missing key or column {err.args[0]!r}" if err.args else "missing key"
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    known = ("ValueError", "RuntimeError", "LookupError", "ModelNotRegistered", "SourceContractError")
+    name = type(err).__name__
+    return first if name in known and first else f"{name}: {first}".rstrip(": ")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `cem` entry point: a failing command prints one or two lines and exits 2 (the
+    traceback only with `--debug`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        app(argv, prog_name="cem")
+    except Exception as err:   # noqa: BLE001 - every failure gets the same short report
+        if DEBUG["on"] or "--debug" in argv:
+            raise
+        command = next((a for a in argv if not a.startswith("-")), "")
+        console.print(f"[red]cem {command} failed:[/] {failure_message(err)}", soft_wrap=True)
+        console.print(f"(`cem --debug {' '.join(argv)}` shows the full traceback)", soft_wrap=True,
+                      style="dim")
+        sys.exit(2)

@@ -39,17 +39,36 @@ def simulate_flow(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dic
     return simulate_task(params, raw_dir, truth_dir)
 
 
+@task(name="stage-mapped-export")
+def stage_task(mapping: Path, source_dir: Path, staged_dir: Path) -> dict[str, int]:
+    from features.sources.mapping import stage_mapping
+
+    return stage_mapping(mapping, source_dir, staged_dir)
+
+
 @flow(name="ingest")
-def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams):
-    """Validate sources, resolve identities, write clean tables and quarantine."""
+def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams,
+                mapping: Path | None = None, staged_dir: Path | None = None):
+    """Validate sources, resolve identities, write clean tables and quarantine.
+
+    With a ``mapping`` file the company export in ``source_dir`` is first written as contract
+    tables into ``staged_dir``, which is then ingested.
+    """
+    if mapping is not None:
+        stage_task(mapping, source_dir, staged_dir)
+        source_dir, params = staged_dir, params.model_copy(update={"source_format": "csv"})
     return ingest_task(source_dir, clean_dir, quarantine_dir, params)
 
 
 @task(name="build-feature-tables")
-def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesParams) -> dict:
+def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesParams,
+                        as_of: str | None = None) -> dict:
+    from datetime import date
+
     from features.transforms import build_feature_tables
 
-    return build_feature_tables(clean_dir, feature_dir, params)
+    return build_feature_tables(clean_dir, feature_dir, params,
+                                as_of=date.fromisoformat(as_of) if as_of else None)
 
 
 @task(name="feast-apply", retries=2, retry_delay_seconds=2)
@@ -68,10 +87,10 @@ def feast_materialize_task(data_dir: Path) -> None:
 
 
 @flow(name="features")
-def features_flow(data_dir: Path) -> dict:
+def features_flow(data_dir: Path, as_of: str | None = None) -> dict:
     """Build the fused X+O feature tables, register them in Feast, fill the online store."""
     settings = load_settings(data_dir=data_dir)
-    rows = build_features_task(settings.clean_dir, settings.feature_dir, settings.features)
+    rows = build_features_task(settings.clean_dir, settings.feature_dir, settings.features, as_of)
     progress.advance()
     names = feast_apply_task(data_dir)
     progress.advance()
@@ -89,9 +108,13 @@ def train_churn_task(data_dir: Path) -> dict:
 
 @task(name="train-nps")
 def train_nps_task(data_dir: Path) -> dict:
+    """The predicted-NPS model, or ``{"skipped": why}`` when the data cannot support it."""
+    from models.nps.data import nps_support
     from models.nps.train import train_and_log_nps
 
-    return train_and_log_nps(load_settings(data_dir=data_dir))
+    settings = load_settings(data_dir=data_dir)
+    why = nps_support(settings.clean_dir)
+    return {"skipped": why} if why else train_and_log_nps(settings)
 
 
 @flow(name="train")
@@ -108,10 +131,13 @@ def train_flow(data_dir: Path) -> dict:
 
 @task(name="train-uplift")
 def train_uplift_task(data_dir: Path) -> dict:
+    from models.uplift.data import uplift_support
     from models.uplift.train import train_and_log_uplift
 
     settings = load_settings(data_dir=data_dir)
-    return train_and_log_uplift(settings, recorded=recorded_outcomes(settings))
+    recorded = recorded_outcomes(settings)
+    why = uplift_support(settings.clean_dir, recorded)
+    return {"skipped": why} if why else train_and_log_uplift(settings, recorded=recorded)
 
 
 def recorded_outcomes(settings):

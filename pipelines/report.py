@@ -10,7 +10,10 @@ CHURN_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_deci
 
 
 def churn_table(churn: dict) -> Table:
-    table = Table(title="churn model, out-of-time validation")
+    scheme = churn.get("validation", {"kind": "out_of_time"})
+    title = ("out-of-time validation" if scheme["kind"] == "out_of_time"
+             else f"customer-grouped {scheme['folds']}-fold cross-validation")
+    table = Table(title=f"churn model, {title}")
     table.add_column("metric")
     table.add_column("LightGBM (calibrated)", justify="right")
     table.add_column("logistic baseline", justify="right")
@@ -32,21 +35,29 @@ def nps_table(nps: dict) -> Table:
 def print_training(console: Console, result: dict) -> None:
     churn, nps = result["churn"], result.get("nps")
     console.print(churn_table(churn))
+    if churn.get("validation", {}).get("reason"):
+        console.print(f"validated by customer folds: {churn['validation']['reason']}")
     gate = churn["gate"]
     console.print(f"churn model version {churn['version']}: {gate['decision']} "
                   f"(valid_roc_auc {gate['candidate_value']:.3f} vs champion "
                   f"{gate['champion_value'] if gate['champion_value'] is not None else 'none'})")
     drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in churn["key_drivers"])
     console.print(f"churn key drivers: {drivers}")
-    if nps:
+    if nps and nps.get("skipped"):
+        console.print(f"predicted-NPS model skipped: {nps['skipped']}")
+    elif nps:
         console.print(nps_table(nps))
         gate = nps["gate"]
         console.print(f"NPS model version {nps['version']}: {gate['decision']} "
                       f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")
         drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"])
         console.print(f"NPS key drivers: {drivers}")
-    if result.get("uplift"):
-        console.print(uplift_table(result["uplift"]))
+    uplift = result.get("uplift")
+    if uplift and uplift.get("skipped"):
+        console.print(f"uplift models skipped: {uplift['skipped']}; scoring ranks reps' lists by "
+                      "churn risk x value at risk")
+    elif uplift:
+        console.print(uplift_table(uplift))
 
 
 def uplift_table(uplift: dict) -> Table:
@@ -73,6 +84,14 @@ def print_scoring(console: Console, result: dict) -> None:
     console.print(f"  {result['customers']:,} customers scored and tagged; {result['planned']:,} actions "
                   f"planned ({result['shown']:,} shown to reps, {result['held_out']:,} held out as "
                   f"control); {result['alerts']:,} alerts")
+    missing = result.get("models_missing") or []
+    if "nps" in missing:
+        console.print("  no predicted-satisfaction model (no survey answers to learn from): "
+                      "predicted NPS left empty")
+    if "uplift" in missing:
+        console.print("  no uplift model (no randomized interventions): action effects are not "
+                      "measured yet, so no action is planned; reps' lists rank their customers by "
+                      "churn risk x value at risk (alerts of kind high_risk)")
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(result["skipped"].items(), key=lambda kv: -kv[1]))
     console.print(f"  not planned: {skipped}")
     value = result.get("policy_value")

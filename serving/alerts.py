@@ -38,3 +38,10 @@ def baseline_months(month: date, months: int = USAGE_BASELINE_MONTHS) -> tuple[d
     first_index = month.year * 12 + month.month - 1 - months
     last_index = month.year * 12 + month.month - 2
     return (date(first_index // 12, first_index % 12 + 1, 1), date(last_index // 12, last_index % 12 + 1, 1))
+
+
+def risk_review_reason(p_churn: float, value_at_risk: float) -> str:
+    """Why a customer is on the list when no action effect has been measured yet."""
+    return (f"High churn risk: {100 * p_churn:.0f} % with {value_at_risk:,.0f} of value at risk. "
+            "Action effects are not measured yet (no randomized interventions in the data), "
+            "so no action is recommended: review this customer")

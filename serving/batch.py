@@ -31,11 +31,11 @@ import pandas as pd
 
 from configs.settings import Settings
 from models import registry
-from models.bundle import ModelBundle, load_champions
+from models.bundle import MODEL_NAMES, ModelBundle, load_champions
 from models.prescribe import arbitrate
 from models.prescribe.rationale import action_why
 from models.scoring import ScoreResult, check_features, reasons_json, score_customers
-from serving.alerts import detractor_reason
+from serving.alerts import detractor_reason, risk_review_reason
 from serving.batch_inputs import (
     active_customers,
     feature_rows,
@@ -99,6 +99,20 @@ def scoring_alerts(
     out["raised_at"] = datetime.combine(as_of, datetime.min.time())
     out["source"] = "scoring"
     return out
+
+
+def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd.DataFrame:
+    """Without an uplift model: each rep's ``per_rep`` customers of highest expected loss
+    (churn probability x value at risk), listed for review with no action claim."""
+    loss = customers["churn_probability"] * customers["value_at_risk"].fillna(0.0)
+    ranked = customers.assign(_loss=loss).sort_values("_loss", ascending=False, kind="stable")
+    top = ranked.groupby(ranked["rep_id"].fillna(""), sort=False).head(per_rep)
+    return pd.DataFrame({
+        "customer_id": top["customer_id"].to_numpy(), "rep_id": top["rep_id"].to_numpy(),
+        "kind": "high_risk",
+        "reason": [risk_review_reason(p, v) for p, v in
+                   zip(top["churn_probability"], top["value_at_risk"].fillna(0.0), strict=True)],
+        "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
 
 
 @contextmanager
@@ -226,6 +240,9 @@ def score_as_of(
         customers["expected_value"] = customers["customer_id"].map(chosen["expected_value"])
         customers["latest_comment"] = customers["customer_id"].map(latest_comments(settings.clean_dir, as_of))
         alerts = scoring_alerts(features, customers, settings, as_of)
+        if bundle.uplift is None:
+            review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of)
+            alerts = pd.concat([alerts, review], ignore_index=True)
         first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
         customers["alert"] = customers["customer_id"].map(first)
     summary = {
@@ -236,6 +253,7 @@ def score_as_of(
         "alerts": len(alerts),
         "expected_value_shown": float(shown["expected_value"].sum()),
         "skipped": plan.skipped["reason"].value_counts().to_dict(),
+        "models_missing": [name for name in MODEL_NAMES if name not in bundle.versions],
     }
     return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary)
 

@@ -71,13 +71,28 @@ def read_columns(path: Path) -> tuple[str, ...]:
     return tuple(str(c) for c in header.columns)
 
 
+def absent(source_dir: Path, table: str) -> bool:
+    """No file of ``table`` in any format (an optional table may be absent)."""
+    return not any((Path(source_dir) / f"{table}.{ext}").is_file() for ext in ("parquet", "csv"))
+
+
 def check_sources(
-    source_dir: Path, required: dict[str, Iterable[str]], source_format: str = "auto"
+    source_dir: Path,
+    required: dict[str, Iterable[str]],
+    source_format: str = "auto",
+    optional_tables: Iterable[str] = (),
 ) -> dict[str, Source]:
-    """Locate every table and check its required columns; one error lists all problems."""
+    """Locate every table and check its required columns; one error lists all problems.
+
+    A table of ``optional_tables`` with no file in any format is left out of the result;
+    one present only in the other format than ``source_format`` is still an error.
+    """
     sources: dict[str, Source] = {}
     problems: list[str] = []
+    optional = set(optional_tables)
     for table, columns in required.items():
+        if table in optional and absent(Path(source_dir), table):
+            continue
         path = Path(source_dir) / table
         try:
             path = locate(Path(source_dir), table, source_format)

@@ -59,6 +59,7 @@ class IngestReport:
 
     tables: dict[str, TableReport] = field(default_factory=dict)
     identity: IdentityCounts = field(default_factory=IdentityCounts)
+    missing_tables: list[str] = field(default_factory=list)  # optional tables not exported
 
     @property
     def identity_match_rate(self) -> float | None:
@@ -84,6 +85,7 @@ class IngestReport:
             "identity_match_rate_by_kind": self.identity_match_rate_by_kind,
             "identity_counts": asdict(self.identity),
             "extra_columns": self.extra_columns,
+            "missing_tables": self.missing_tables,
         }
 
     def write_json(self, path: Path) -> None:

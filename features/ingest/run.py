@@ -6,12 +6,14 @@ processed one at a time in contract order, customers first (foreign keys and the
 identifier index come from the *clean* customers), invitations before responses.
 
 Outputs: ``clean_dir/<table>.parquet`` (dtypes: see :mod:`features.ingest.schemas`),
-``quarantine_dir/<table>.parquet`` (written for every table, empty when no row
-failed) and ``clean_dir/ingest_report.json``.
+``quarantine_dir/<table>.parquet`` (written for every table present, empty when no
+row failed) and ``clean_dir/ingest_report.json``. An absent optional table
+(:mod:`features.ingest.requirements`) is listed in the report, and has no files.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +22,24 @@ import pandas as pd
 
 from configs.settings import IngestParams
 from features.ingest import identity as idn
-from features.ingest.io import Source, check_sources, read_source, write_parquet
+from features.ingest.io import (
+    Source,
+    SourceContractError,
+    check_sources,
+    read_source,
+    write_parquet,
+)
 from features.ingest.quarantine import clean_frame, extra_columns, quarantine_frame
 from features.ingest.reasons import Reasons, count_reasons
 from features.ingest.report import IdentityCounts, IngestReport, TableReport
+from features.ingest.requirements import (
+    REQUIRED_TABLES,
+    complete_columns,
+    empty_clean,
+    has_churn_dates,
+    one_of_problem,
+    required_columns,
+)
 from features.ingest.schemas import SCHEMAS, STRING, clean_schema, with_known_customers
 from features.ingest.validate import validate_rows
 
@@ -87,9 +103,18 @@ def _resolve(identifiers: pd.Series, kinds: pd.Series, ctx: _Context) -> pd.Data
     return res
 
 
-def process_table(table: str, raw: pd.DataFrame, ctx: _Context) -> tuple[pd.DataFrame, Reasons]:
-    """Validate one table (plus identity resolution) and update the context."""
+def process_table(
+    table: str, raw: pd.DataFrame, ctx: _Context, source_columns: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, Reasons]:
+    """Validate one table (plus identity resolution) and update the context.
+
+    ``source_columns``: the columns the source file has (default: those of ``raw``); a CRM
+    export without churn dates may hold churned customers without one.
+    """
     schema = SCHEMAS[table]
+    if table == "crm_customers" and not has_churn_dates(source_columns or raw.columns):
+        schema = copy.deepcopy(schema)
+        schema.checks = [c for c in schema.checks if c.name != "churn_date_required"]
     if "customer_id" in schema.columns and table != "crm_customers":
         schema = with_known_customers(schema, ctx.customer_ids)
     typed, reasons = validate_rows(raw, schema)
@@ -111,7 +136,9 @@ def ingest_table(
 ) -> TableReport:
     """Read, validate, write clean + quarantine parquet; account for every row."""
     raw = read_source(source)
-    clean, reasons = process_table(source.table, raw, ctx)
+    clean, reasons = process_table(
+        source.table, complete_columns(raw, source.table), ctx, source.columns
+    )
     quarantined = quarantine_frame(raw, reasons)
     write_parquet(clean, clean_dir / f"{source.table}.parquet")
     write_parquet(quarantined, quarantine_dir / f"{source.table}.parquet")
@@ -126,6 +153,26 @@ def ingest_table(
     )
 
 
+def check_one_of(sources: dict[str, Source]) -> None:
+    """A table lacking every column of a one-of group (the CRM's status / churn_date)."""
+    problems = [f"{s.path}: {why}" for s in sources.values()
+                if (why := one_of_problem(s.table, s.columns))]
+    if problems:
+        raise SourceContractError("source data breaks the contract:\n  " + "\n  ".join(problems))
+
+
+def skip_table(
+    table: str, ctx: _Context, report: IngestReport, clean_dir: Path, quarantine_dir: Path
+) -> None:
+    """An absent optional table: reported, and no clean file left from an earlier run."""
+    report.missing_tables.append(table)
+    for folder in (clean_dir, quarantine_dir):
+        (folder / f"{table}.parquet").unlink(missing_ok=True)
+    if table == "survey_invitations":  # responses then find no invitation
+        ctx.invitations = empty_clean(table)[["invitation_id", "customer_id", "survey_id",
+                                              "sent_at"]]
+
+
 def run_ingest(
     source_dir: Path,
     clean_dir: Path,
@@ -134,14 +181,19 @@ def run_ingest(
     on_table: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest every contract table of ``source_dir``; see the module docstring."""
-    required = {table: list(schema.columns) for table, schema in SCHEMAS.items()}
-    sources = check_sources(Path(source_dir), required, params.source_format)
+    required = {table: required_columns(table) for table in SCHEMAS}
+    optional = [t for t in SCHEMAS if t not in REQUIRED_TABLES]
+    sources = check_sources(Path(source_dir), required, params.source_format, optional)
+    check_one_of(sources)
     report = IngestReport()
     ctx = _Context(params=params, identity=report.identity)
     for table in SCHEMAS:
-        report.tables[table] = ingest_table(
-            sources[table], ctx, Path(clean_dir), Path(quarantine_dir)
-        )
+        if table in sources:
+            report.tables[table] = ingest_table(
+                sources[table], ctx, Path(clean_dir), Path(quarantine_dir)
+            )
+        else:
+            skip_table(table, ctx, report, Path(clean_dir), Path(quarantine_dir))
         if on_table is not None:
             on_table(table)
     report.write_json(Path(clean_dir) / REPORT_FILE)

@@ -114,10 +114,10 @@ CRM_CUSTOMERS = _schema(
     "crm_customers",
     {
         "customer_id": _col("str", unique=True),
-        "signup_date": _col("date"),
-        "segment": _col("str", one_of(SEGMENTS)),
-        "region": _col("str"),
-        "rep_id": _col("str"),
+        "signup_date": _col("date", nullable=True),
+        "segment": _col("str", one_of(SEGMENTS), nullable=True),
+        "region": _col("str", nullable=True),
+        "rep_id": _col("str", nullable=True),  # empty: unassigned
         "email": _col("str", nullable=True),
         "phone": _col("str", nullable=True),
         "app_id": _col("str", nullable=True),

@@ -39,6 +39,10 @@ TIMES = {"opened_at", "closed_at", "received_at", "ordered_at", "sent_at", "resp
          "assigned_at", "answered_at"}
 CATEGORIES = {"segment", "region", "plan", "contract", "category", "status", "touchpoint",
               "action", "outcome"}
+NUMBERS = {"list_price": pa.float64(), "price_change_pct": pa.float64(), "discount": pa.float64(),
+           "days_late": pa.int64(), "usage_units": pa.float64(), "active_days": pa.int64(),
+           "sessions": pa.int64(), "severity": pa.int64(), "nps": pa.int64(), "csat": pa.int64(),
+           "effort": pa.int64(), "control_group": pa.bool_()}
 KEEP_TEXT = {"response_id", "customer_id", "invitation_id", "survey_id", "comment"}
 # When each table's rows happen; product_usage rows describe a whole month.
 ACTIVITY = {"billing_invoices": "invoice_date", "product_usage": "month",
@@ -71,7 +75,7 @@ class Clean:
 
 
 def load_clean(clean_dir: Path) -> Clean:
-    """Read the nine clean tables with only the columns the features use."""
+    """Read the clean tables with only the columns the features use."""
     crm = pq.read_table(Path(clean_dir) / "crm_customers.parquet", columns=COLUMNS["crm_customers"])
     ids = crm["customer_id"].combine_chunks()
     customers = _to_frame(crm, keep_ids=True)
@@ -79,7 +83,7 @@ def load_clean(clean_dir: Path) -> Clean:
     for name, cols in COLUMNS.items():
         if name == "crm_customers":
             continue
-        tab = pq.read_table(Path(clean_dir) / f"{name}.parquet", columns=cols)
+        tab = read_table(Path(clean_dir), name, cols)
         code = pc.index_in(tab["customer_id"], value_set=ids)
         raw[name] = tab.append_column("code", code).filter(pc.is_valid(code))
     raw["survey_invitations"], raw["survey_responses"] = _link_surveys(
@@ -87,6 +91,30 @@ def load_clean(clean_dir: Path) -> Clean:
     tables = {name: _to_frame(tab, keep_ids=name == "survey_responses")
               for name, tab in raw.items()}
     return Clean(customers, tables)
+
+
+def read_table(clean_dir: Path, name: str, columns: list[str]) -> pa.Table:
+    """One clean table; an optional table that was not exported reads as no rows.
+
+    No rows means "nothing happened" to the features (counts of 0); telling "absent" from
+    "zero" apart is for a later slice (docs/data_contract.md#optional-tables).
+    """
+    path = clean_dir / f"{name}.parquet"
+    if not path.is_file():
+        return pa.table({c: pa.array([], _arrow_type(c)) for c in columns})
+    return pq.read_table(path, columns=columns)
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    """The clean Parquet type of a column read here (docs/features.md#clean-tables), for an
+    absent table; kept here rather than imported so the transforms do not load ingest."""
+    if column in DATES:
+        return pa.timestamp("us")
+    if column in TIMES:
+        return pa.timestamp("us", tz="UTC")
+    if column in NUMBERS:
+        return NUMBERS[column]
+    return pa.string()
 
 
 def _link_surveys(inv: pa.Table, resp: pa.Table) -> tuple[pa.Table, pa.Table]:

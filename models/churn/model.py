@@ -23,8 +23,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from configs.settings import LightGBMParams, TrainParams
 from models.boosting import lgbm_kwargs
 from models.churn.metrics import classification_metrics
+from models.churn.search import search_churn_params
+from models.churn.validation import CUSTOMER_CV, OUT_OF_TIME, choose_validation, customer_folds
 from models.frame import KEYS, FrameSpec, check_encoding
-from models.split import customer_parts, out_of_time_split, snapshot_dates
+from models.split import customer_parts, snapshot_dates
 
 LABEL = "churned_within_horizon"
 CUSTOMER_SHARES = (0.70, 0.15, 0.15)   # fit / stop / calib customers of the training period
@@ -181,6 +183,7 @@ class ChurnResult:
     best_iteration: int
     params: dict
     split: dict = field(default_factory=dict)
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)   # the recipe search, if any
 
 
 def check_features(features: list[str], label: str) -> None:
@@ -213,32 +216,78 @@ def _span(frame: pd.DataFrame, label: str) -> dict:
             "last": str(dates[-1].date()), "churn_rate": float(frame[label].mean())}
 
 
-def train_churn(frame: pd.DataFrame, features: list[str], params: TrainParams, horizon_days: int,
-                label: str = LABEL) -> ChurnResult:
-    """Train, calibrate and validate out of time the churn model and its baseline."""
-    check_features(features, label)
-    # a fixed row order: bagging draws rows by position, and Feast returns them in any order
-    frame = frame.sort_values(["event_timestamp", "customer_id"], kind="stable", ignore_index=True)
-    train, valid = out_of_time_split(frame, params.valid_share, horizon_days)
-    fit, stop, calib = customer_parts(train, CUSTOMER_SHARES, params.seed)
-    spec = FrameSpec.fit(train, features)
+@dataclass
+class Fitted:
+    """One training of both models: the models, the customer parts, the booster's recipe
+    (searched or configured) and the search's trials."""
 
-    booster = fit_booster(spec, fit, stop, label, params.churn, params.seed)
-    best = int(booster.best_iteration_ or params.churn.n_estimators)
+    model: ChurnModel
+    baseline: BaselineModel
+    parts: dict[str, pd.DataFrame]
+    recipe: LightGBMParams
+    trials: pd.DataFrame
+
+
+def fit_models(train: pd.DataFrame, features: list[str], params: TrainParams, label: str) -> Fitted:
+    """The calibrated booster (fit / stop / calib customers, recipe searched on them) and the
+    baseline on ``train``."""
+    fit, stop, calib = customer_parts(train, CUSTOMER_SHARES, params.seed)
+    parts = {"fit": fit, "stop": stop, "calib": calib}
+    spec = FrameSpec.fit(train, features)
+    recipe, trials = search_churn_params(parts, fit_booster, spec, params, label)
+    booster = fit_booster(spec, fit, stop, label, recipe, params.seed)
+    best = int(booster.best_iteration_ or recipe.n_estimators)
     model = ChurnModel(spec=spec, booster=booster, calibrator=None, best_iteration=best)
     model.calibrator = fit_calibrator(model.raw_score(calib), calib[label].to_numpy(),
                                       params.calibration)
-
     baseline = BaselineModel(spec=spec, pipeline=baseline_pipeline(spec, params.seed))
     baseline.pipeline.fit(baseline.design(train), train[label].to_numpy())
+    return Fitted(model, baseline, parts, recipe, trials)
 
-    y = valid[label].to_numpy()
-    predictions = {"lightgbm": (y, model.predict(valid)), "baseline": (y, baseline.predict(valid))}
+
+def cross_validated(frame: pd.DataFrame, features: list[str], params: TrainParams,
+                    label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Out-of-fold predictions of both models over customer-grouped folds."""
+    y = frame[label].to_numpy()
+    out = {"lightgbm": np.zeros(len(frame)), "baseline": np.zeros(len(frame))}
+    share = params.cv_folds + 1     # each fold searches its own recipe: a share of the budget
+    budget = params.search
+    search = budget.model_copy(update={"trials": -(-budget.trials // share),
+                                       "timeout_seconds": budget.timeout_seconds / share})
+    inner = params.model_copy(update={"search": search})
+    for held in customer_folds(frame, params.cv_folds, params.seed):
+        fitted = fit_models(frame[~held], features, inner, label)
+        out["lightgbm"][held] = fitted.model.predict(frame[held])
+        out["baseline"][held] = fitted.baseline.predict(frame[held])
+    return {name: (y, p) for name, p in out.items()}
+
+
+def train_churn(frame: pd.DataFrame, features: list[str], params: TrainParams, horizon_days: int,
+                label: str = LABEL) -> ChurnResult:
+    """Train and calibrate the churn model and its baseline, validated out of time when the
+    history allows it, else by customer-grouped cross-validation (``models.churn.validation``)."""
+    check_features(features, label)
+    # a fixed row order: bagging draws rows by position, and Feast returns them in any order
+    frame = frame.sort_values(["event_timestamp", "customer_id"], kind="stable", ignore_index=True)
+    choice = choose_validation(frame, label, params.valid_share, horizon_days)
+    if choice.kind == OUT_OF_TIME:
+        fitted = fit_models(choice.train, features, params, label)
+        y = choice.valid[label].to_numpy()
+        predictions = {"lightgbm": (y, fitted.model.predict(choice.valid)),
+                       "baseline": (y, fitted.baseline.predict(choice.valid))}
+        valid, scheme = choice.valid, {"kind": OUT_OF_TIME}
+    else:
+        predictions = cross_validated(frame, features, params, label)
+        fitted = fit_models(frame, features, params, label)
+        valid = frame
+        scheme = {"kind": CUSTOMER_CV, "folds": params.cv_folds, "reason": choice.reason}
     metrics = {name: classification_metrics(*yp) for name, yp in predictions.items()}
-    used = {**churn_kwargs(params.churn, params.seed), "early_stopping_rounds":
-            params.churn.early_stopping_rounds, "calibration": params.calibration,
-            "valid_share": params.valid_share, "horizon_days": horizon_days}
-    split = {name: _span(part, label) for name, part in
-             [("fit", fit), ("stop", stop), ("calib", calib), ("valid", valid)]}
-    return ChurnResult(model=model, baseline=baseline, metrics=metrics, predictions=predictions,
-                       best_iteration=best, params=used, split=split)
+    used = {**churn_kwargs(fitted.recipe, params.seed), "early_stopping_rounds":
+            fitted.recipe.early_stopping_rounds, "calibration": params.calibration,
+            "valid_share": params.valid_share, "horizon_days": horizon_days,
+            "search_trials": len(fitted.trials)}
+    split = ({name: _span(part, label) for name, part in {**fitted.parts, "valid": valid}.items()}
+             | {"scheme": scheme})
+    return ChurnResult(model=fitted.model, baseline=fitted.baseline, metrics=metrics,
+                       predictions=predictions, best_iteration=fitted.model.best_iteration,
+                       params=used, split=split, trials=fitted.trials)

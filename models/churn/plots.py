@@ -16,11 +16,12 @@ from models.churn.metrics import calibration_bins, expected_calibration_error, l
 from models.figures import titled_figure
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]
+OUT_OF_TIME = "out-of-time validation"
 
 
-def roc_figure(curves: Curves) -> Figure:
+def roc_figure(curves: Curves, scheme: str = OUT_OF_TIME) -> Figure:
     """ROC curve of each model with its AUC in the legend, and the chance diagonal."""
-    fig, ax = titled_figure("ROC, out-of-time validation")
+    fig, ax = titled_figure(f"ROC, {scheme}")
     for name, (y, p) in curves.items():
         fpr, tpr, _ = roc_curve(y, p)
         ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
@@ -31,14 +32,14 @@ def roc_figure(curves: Curves) -> Figure:
     return fig
 
 
-def calibration_figure(curves: Curves, bins: int = 10) -> Figure:
+def calibration_figure(curves: Curves, bins: int = 10, scheme: str = OUT_OF_TIME) -> Figure:
     """Reliability diagram: observed churn rate against mean predicted probability per bin.
 
     Points sit on the diagonal when the model is calibrated; their area grows with the
     bin's rows (sparse top bins are noisy); the legend gives the ECE of the same bins.
     Axes stop at the largest probability seen: churn probabilities crowd near 0.
     """
-    fig, ax = titled_figure("Calibration, out-of-time validation")
+    fig, ax = titled_figure(f"Calibration, {scheme}")
     top = 0.0
     for name, (y, p) in curves.items():
         table = calibration_bins(y, p, bins)
@@ -57,9 +58,9 @@ def calibration_figure(curves: Curves, bins: int = 10) -> Figure:
     return fig
 
 
-def lift_figure(curves: Curves, groups: int = 10) -> Figure:
+def lift_figure(curves: Curves, groups: int = 10, scheme: str = OUT_OF_TIME) -> Figure:
     """Cumulative capture (gains) curve: share of churners found when targeting the top x %."""
-    fig, ax = titled_figure("Cumulative capture, out-of-time validation")
+    fig, ax = titled_figure(f"Cumulative capture, {scheme}")
     for name, (y, p) in curves.items():
         table = lift_table(y, p, groups)
         share = np.r_[0.0, table["cumulative_share"].to_numpy()]

@@ -47,9 +47,12 @@ def train_and_log_churn(settings: Settings) -> dict:
     tags = {"feature_service": CHURN_SERVICE, "data_version": registry.data_version(settings)}
     metrics = _prefixed(result.metrics["lightgbm"], "valid_") | _prefixed(
         result.metrics["baseline"], "baseline_valid_")
-    figures = {"roc": roc_figure(result.predictions),
-               "calibration": calibration_figure(result.predictions),
-               "lift": lift_figure(result.predictions),
+    scheme = result.split["scheme"]
+    named = ("out-of-time validation" if scheme["kind"] == "out_of_time"
+             else f"customer {scheme['folds']}-fold CV")
+    figures = {"roc": roc_figure(result.predictions, named),
+               "calibration": calibration_figure(result.predictions, scheme=named),
+               "lift": lift_figure(result.predictions, scheme=named),
                "shap_key_drivers": driver_figure(drivers, "Churn: key drivers (mean |SHAP|)")}
     y, p = result.predictions["lightgbm"]
     logged = registry.log_model_run(
@@ -60,11 +63,13 @@ def train_and_log_churn(settings: Settings) -> dict:
         tables={"key_drivers": drivers, "lift": lift_table(y, p)},
         gate_metric="valid_roc_auc",
     )
+    registry.log_trials(settings, logged.run_id, result.trials, "inner_auc")
     registry.log_metrics_run(settings, experiment_name="churn", run_name="logistic-baseline",
                              metrics=_prefixed(result.metrics["baseline"], "valid_"),
                              tags=tags | {"model_type": "logistic_regression_baseline"})
     summary = {"lightgbm": result.metrics["lightgbm"], "baseline": result.metrics["baseline"],
                "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
-               "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records")}
+               "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records"),
+               "validation": result.split["scheme"]}
     registry.write_metrics(settings, "churn", {k: summary[k] for k in ("lightgbm", "baseline")})
     return summary

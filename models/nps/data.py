@@ -65,6 +65,27 @@ def invitation_frame(invitations: pd.DataFrame, responses: pd.DataFrame,
     return frame.sort_values(["event_timestamp", "invitation_id"], kind="stable", ignore_index=True)
 
 
+MIN_WAVES = 2   # one wave to validate on, at least one before it to learn from
+
+
+def nps_support(clean_dir: Path) -> str | None:
+    """Why the predicted-NPS model cannot be trained on this data, or None when it can."""
+    clean_dir = Path(clean_dir)
+    for table in ("survey_invitations", "survey_responses"):
+        if not (clean_dir / f"{table}.parquet").is_file():
+            return f"no {table} table in the data"
+    frame = load_invitation_frame(clean_dir)
+    if frame.empty:
+        return "no survey invitations in the data"
+    if not frame["responded"].any():
+        return "no survey answers linked to an invitation"
+    waves = relationship_waves(frame)
+    if len(waves) < MIN_WAVES:
+        return (f"{len(waves)} relationship survey wave(s) (touchpoint 'relationship'); the model "
+                f"needs at least {MIN_WAVES}: one to validate on and one before it")
+    return None
+
+
 def load_invitation_frame(clean_dir: Path, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """``invitation_frame`` over the clean Parquet tables in ``clean_dir``."""
     clean_dir = Path(clean_dir)
@@ -105,6 +126,6 @@ def known_at(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 def relationship_waves(frame: pd.DataFrame) -> list[str]:
     """Survey ids of the relationship waves in ``frame``, oldest first."""
-    rel = frame[frame["survey_id"].str.startswith("relationship")]
+    rel = frame[frame["touchpoint"] == "relationship"]
     first = rel.groupby("survey_id")["event_timestamp"].min().sort_values()
     return first.index.tolist()

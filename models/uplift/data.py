@@ -8,6 +8,7 @@ reads files and asks Feast. Design: docs/models.md#the-uplift-training-frame
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,17 @@ def build_uplift_frame(labels: pd.DataFrame, featured: pd.DataFrame, features: l
     frame = featured.sort_values(["event_timestamp", "intervention_id"], kind="stable",
                                  ignore_index=True)
     return drop_unfeatured(frame, features)
+
+
+def uplift_support(clean_dir, recorded: pd.DataFrame | None = None) -> str | None:
+    """Why no uplift model can be trained on this data (None when it can): effects are only
+    learnt from a programme log with randomized hold-outs."""
+    path = Path(clean_dir) / "interventions.parquet"
+    logged = pd.read_parquet(path, columns=["control_group"]) if path.is_file() else None
+    parts = [f for f in (logged, recorded) if f is not None and len(f)]
+    if not parts:
+        return "no interventions in the data (no retention programme log)"
+    controls = sum(int(pd.Series(f["control_group"]).astype(bool).sum()) for f in parts)
+    if controls == 0:
+        return "the interventions have no randomized hold-out (control_group) rows"
+    return None

@@ -77,7 +77,9 @@ def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None =
 def snapshot_frame(settings: Settings, store) -> pd.DataFrame:
     """The churn_v1 training frame (every open customer at every snapshot): the risk prior's data."""
     labels = pd.read_parquet(settings.feature_dir / "churn_labels.parquet")
-    return training_frame(store, labels, SERVICE)
+    frame = training_frame(store, labels, SERVICE)
+    # a fixed row order: bagging draws rows by position, and Feast returns them in any order
+    return frame.sort_values(["event_timestamp", "customer_id"], kind="stable", ignore_index=True)
 
 
 def without(frame: pd.DataFrame, customers: pd.Series) -> pd.DataFrame:

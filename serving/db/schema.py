@@ -33,7 +33,7 @@ from configs.settings import Settings
 
 metadata = MetaData()
 WRITING, COMPLETE, REPLACED = "writing", "complete", "replaced"
-ALERT_KINDS = ("detractor", "usage_drop")
+ALERT_KINDS = ("detractor", "usage_drop", "high_risk")
 
 
 def _lineage() -> list[Column]:

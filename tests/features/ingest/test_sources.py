@@ -15,13 +15,14 @@ def _dirs(tmp_path):
     return tmp_path / "clean", tmp_path / "quarantine"
 
 
-def test_missing_table_names_the_file(world, fmt, tmp_path):
+def test_missing_required_table_names_the_file(world, fmt, tmp_path):
+    # only crm_customers is required; a missing optional table: tests/features/ingest/test_minimal.py
     src = write_world(world, tmp_path / "src", fmt)
-    (src / f"orders.{fmt}").unlink()
+    (src / f"crm_customers.{fmt}").unlink()
     clean, quarantine = _dirs(tmp_path)
     with pytest.raises(SourceContractError) as err:
         run_ingest(src, clean, quarantine, IngestParams())
-    assert str(src / "orders.csv") in str(err.value)
+    assert str(src / "crm_customers.csv") in str(err.value)
     assert isinstance(err.value, ValueError)
     assert not clean.exists() and not quarantine.exists()
 
