@@ -24,7 +24,7 @@ bench: $(STAMP)  ## run the benchmarks (minutes; figures go to BENCHMARKS.md by 
 	$(BIN)/python bench/bench_features_pit.py
 	$(BIN)/python bench/bench_train.py   # every model on ~1M snapshots vs a bare lightgbm fit (about 25 min)
 	$(BIN)/python bench/bench_hillstrom.py   # uplift on the real Hillstrom test vs two-model LightGBM
-	$(BIN)/python bench/bench_telco.py   # IBM Telco through the pipeline vs LightGBM on raw columns
+	$(BIN)/python bench/bench_real.py   # every configs/sources mapping on its full dataset vs LightGBM on raw columns
 	$(BIN)/python bench/bench_service.py write
 	$(BIN)/python bench/bench_service.py load --data-dir data   # needs `make demo` first
 	$(BIN)/python bench/bench_score.py   # 1M-customer batch scoring (about 30 min with setup)

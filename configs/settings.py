@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_NOTE = "source.json"   # {"name": ...}: what an export folder holds (run names, reports)
 DEFAULT_PARAMS_FILE = PROJECT_ROOT / "configs" / "params.yaml"
 
 

@@ -7,6 +7,5 @@ commands never import this file.
 from configs.settings import load_settings
 from features.feast_defs import build_definitions
 
-customer, customer_o, customer_x, customer_fused, churn_v1, nps_v1 = build_definitions(
-    load_settings()
-)
+# One module-level name per object (entity, views - customer_attributes when built -, services).
+globals().update({obj.name: obj for obj in build_definitions(load_settings())})

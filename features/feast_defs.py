@@ -15,7 +15,14 @@ from feast.types import Float64, Int64, String
 
 from configs.settings import Settings
 from features.services import CHURN_SERVICE, NPS_SERVICE
-from features.transforms.schema import CREATED_TIMESTAMP, ENTITY, EVENT_TIMESTAMP, FEATURE_SCHEMA
+from features.transforms.attributes import attribute_features, read_attribute_schema
+from features.transforms.schema import (
+    ATTRIBUTE_VIEW,
+    CREATED_TIMESTAMP,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURE_SCHEMA,
+)
 
 FEAST_TYPES = {"float": Float64, "int": Int64, "string": String}
 VIEWS = ("customer_o", "customer_x", "customer_fused")
@@ -26,21 +33,26 @@ customer = Entity(name="customer", join_keys=[ENTITY], value_type=ValueType.STRI
                   description="One customer of the company (CRM customer_id).")
 
 
-def feature_view(name: str, settings: Settings) -> FeatureView:
+def feature_view(name: str, settings: Settings, schema: list[Field] | None = None) -> FeatureView:
+    """One view over ``<feature_dir>/<name>.parquet``; fields from ``FEATURE_SCHEMA`` unless
+    given."""
     source = FileSource(
         name=f"{name}_source",
         path=str((settings.feature_dir / f"{name}.parquet").resolve()),
         timestamp_field=EVENT_TIMESTAMP,
         created_timestamp_column=CREATED_TIMESTAMP,
     )
-    schema = [Field(name=col, dtype=FEAST_TYPES[kind]) for col, kind in FEATURE_SCHEMA[name].items()]
+    if schema is None:
+        schema = [Field(name=col, dtype=FEAST_TYPES[kind])
+                  for col, kind in FEATURE_SCHEMA[name].items()]
     return FeatureView(name=name, entities=[customer], source=source, schema=schema, online=True,
                        ttl=timedelta(days=settings.features.feature_ttl_days),
                        description=f"{name} features as of each monthly snapshot")
 
 
 def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
-    """`churn_v1` uses every feature; `nps_v1` all but the retention-action history."""
+    """`churn_v1` uses every feature of ``views``; `nps_v1` all but the retention-action
+    history (both include the company's attributes when the view exists)."""
     churn = FeatureService(name=CHURN_SERVICE, features=list(views.values()),
                            description="Features of the churn model, version 1")
     nps_views = [v[[f.name for f in v.features if f.name not in NOT_FOR_NPS]]
@@ -50,7 +62,18 @@ def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
     return [churn, nps]
 
 
+def attribute_fields(settings: Settings) -> list[Field]:
+    """The fields of the company's own attributes, tagged with their kind and label."""
+    features = attribute_features(read_attribute_schema(settings.feature_dir))
+    return [Field(name=name, dtype=FEAST_TYPES[meta["kind"]],
+                  tags={"label": meta["label"], "attribute_kind": meta["attribute_kind"]})
+            for name, meta in features.items()]
+
+
 def build_definitions(settings: Settings) -> list:
+    """Entity, views and services; the attribute view only when its table was built."""
     views = {name: feature_view(name, settings) for name in VIEWS}
+    if (settings.feature_dir / f"{ATTRIBUTE_VIEW}.parquet").is_file():
+        views[ATTRIBUTE_VIEW] = feature_view(ATTRIBUTE_VIEW, settings, attribute_fields(settings))
     return [customer, *views.values(), *feature_services(views)]
 

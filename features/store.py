@@ -18,11 +18,12 @@ from feast import FeatureStore, RepoConfig
 from configs.settings import Settings
 from features.feast_defs import build_definitions
 from features.offline_store import STORE_TYPE as ASOF_STORE
-from features.transforms.schema import ENTITY, EVENT_TIMESTAMP
+from features.transforms.schema import ENTITY, EVENT_TIMESTAMP, is_attribute
 
 log = logging.getLogger(__name__)
 PROJECT = "cem"
 REPO_DIR = __file__.rsplit("/", 1)[0]
+ATTRIBUTES = "attributes"   # key of training frames' attrs: the attributes' kinds and labels
 
 
 def repo_config(settings: Settings) -> RepoConfig:
@@ -47,7 +48,9 @@ def feature_store(settings: Settings) -> FeatureStore:
 def apply_definitions(store: FeatureStore, settings: Settings) -> list[str]:
     """Register entity, views and services (what `feast apply` does); returns their names."""
     objects = build_definitions(settings)
-    store.apply(objects)
+    names = {o.name for o in objects}
+    stale = [v for v in store.list_feature_views() if v.name not in names]  # e.g. attributes
+    store.apply(objects, objects_to_delete=stale, partial=not stale)        # of an earlier export
     return [o.name for o in objects]
 
 
@@ -66,14 +69,18 @@ def training_frame(store: FeatureStore, entity_df: pd.DataFrame, service: str) -
     """Point-in-time join: each entity row gets the features known at its timestamp.
 
     ``entity_df`` needs ``customer_id`` and ``event_timestamp`` (UTC); extra columns
-    (labels) are carried through.
+    (labels) are carried through. ``frame.attrs["attributes"]``: kind and label of the
+    company's own attributes among the features (``service_attributes``), which
+    ``models.frame.FrameSpec.fit`` keeps with the model.
     """
     missing = {ENTITY, EVENT_TIMESTAMP} - set(entity_df.columns)
     if missing:
         raise ValueError(f"entity rows need columns {sorted(missing)}")
     job = store.get_historical_features(entity_df=entity_df,
                                         features=store.get_feature_service(service))
-    return job.to_df()
+    frame = job.to_df()
+    frame.attrs[ATTRIBUTES] = service_attributes(store, service)
+    return frame
 
 
 def online_features(store: FeatureStore, customer_ids: list[str], service: str) -> pd.DataFrame:
@@ -89,3 +96,11 @@ def service_features(store, service: str) -> list[str]:
     """The feature names a FeatureService declares, in declaration order."""
     return [f.name for p in store.get_feature_service(service).feature_view_projections
             for f in p.features]
+
+
+def service_attributes(store, service: str) -> dict[str, dict[str, str]]:
+    """Feature -> ``{"kind", "label"}`` of the company's attributes a FeatureService serves
+    (from the fields' tags; kind: numeric, categorical, boolean or date)."""
+    return {f.name: {"kind": f.tags["attribute_kind"], "label": f.tags["label"]}
+            for p in store.get_feature_service(service).feature_view_projections
+            for f in p.features if is_attribute(f.name) and "label" in f.tags}

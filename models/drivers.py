@@ -16,7 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .concepts import CONCEPTS, concept_of
+from .concepts import concept_of
+from .concepts.attributes import ATTRIBUTES, attribute_base, attribute_label
 from .explain import concept_groups, feature_contributions
 
 RAISES, LOWERS = "#c0392b", "#2471a3"
@@ -32,16 +33,42 @@ def _table(values: np.ndarray, names: list[str], key: str) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def key_drivers(contributions: np.ndarray, feature_names: list[str]) -> pd.DataFrame:
-    """One row per concept: ``concept``, ``label``, ``mean_abs_shap``, ``share`` (sums to 1),
-    ``direction`` (mean signed contribution), ``n_features``; strongest first."""
-    phi = feature_contributions(contributions, feature_names)
+def driver_groups(feature_names: list[str],
+                  attributes: dict | None = None) -> tuple[list[str], list[str], list[list[int]]]:
+    """Concept key, label and member columns of each driver row: one per concept, except
+    that each of the company's attributes is a row of its own (concept "attributes",
+    labelled with the mapping's label), so key drivers name "Contract type", not the
+    whole group."""
     groups = concept_groups(feature_names)
-    df = _table(phi @ groups.matrix, list(groups.keys), "concept")
-    sizes = {k: len(m) for k, m in zip(groups.keys, groups.members, strict=True)}
-    df.insert(1, "label", [CONCEPTS[k].label for k in df["concept"]])
-    df["n_features"] = [sizes[k] for k in df["concept"]]
-    return df
+    rows: list[tuple[str, str, list[int]]] = []
+    for key, label, cols in zip(groups.keys, groups.labels, groups.members, strict=True):
+        if key != ATTRIBUTES:
+            rows.append((key, label, [int(j) for j in cols]))
+            continue
+        by_attribute: dict[str, list[int]] = {}
+        for j in cols:
+            by_attribute.setdefault(attribute_base(feature_names[j]), []).append(int(j))
+        rows += [(key, attribute_label(base, attributes), js) for base, js in by_attribute.items()]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def key_drivers(contributions: np.ndarray, feature_names: list[str],
+                attributes: dict | None = None) -> pd.DataFrame:
+    """One row per concept: ``concept``, ``label``, ``mean_abs_shap``, ``share`` (sums to 1),
+    ``direction`` (mean signed contribution), ``n_features``; strongest first. Each company
+    attribute is a row (``attributes``: their labels, ``FrameSpec.attributes``)."""
+    phi = feature_contributions(contributions, feature_names)
+    keys, labels, members = driver_groups(list(feature_names), attributes)
+    matrix = np.zeros((len(feature_names), len(keys)))
+    for j, cols in enumerate(members):
+        matrix[cols, j] = 1.0
+    df = _table(phi @ matrix, list(range(len(keys))), "row")
+    df.insert(0, "concept", [keys[i] for i in df["row"]])
+    df.insert(1, "label", [labels[i] for i in df["row"]])
+    df["n_features"] = [len(members[i]) for i in df["row"]]
+    df = df.sort_values(["mean_abs_shap", "concept", "label"], ascending=[False, True, True],
+                        kind="stable")
+    return df.drop(columns="row").reset_index(drop=True)
 
 
 def feature_importance(contributions: np.ndarray, feature_names: list[str]) -> pd.DataFrame:

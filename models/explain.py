@@ -113,10 +113,11 @@ class _Columns:
         return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _phrase_batch(feature: str, rows: np.ndarray, cols: _Columns) -> np.ndarray:
+def _phrase_batch(feature: str, rows: np.ndarray, cols: _Columns,
+                  attributes: dict | None = None) -> np.ndarray:
     """The clause of ``feature`` for each of ``rows``, worded once per distinct input."""
     out = np.full(len(rows), None, dtype=object)
-    phrase = phrase_of(feature)
+    phrase = phrase_of(feature, attributes)
     if phrase is None or not len(rows):
         return out
     arrays = [cols.get(c)[rows] for c in phrase.inputs]
@@ -185,7 +186,8 @@ class _Ranked:
     features: np.ndarray | None  # (n, k) object: tuples of feature names
 
 
-def _rank(contributions, feature_names, frame, top, direction, with_features) -> _Ranked:
+def _rank(contributions, feature_names, frame, top, direction, with_features,
+          attributes=None) -> _Ranked:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, not {direction!r}")
     phi = feature_contributions(contributions, feature_names)
@@ -226,7 +228,7 @@ def _rank(contributions, feature_names, frame, top, direction, with_features) ->
             fj = fidx[at, j]
             for f in np.unique(fj):
                 sel = at[fj == f]
-                cand[sel, j] = _phrase_batch(feature_names[f], rows[sel], cols)
+                cand[sel, j] = _phrase_batch(feature_names[f], rows[sel], cols, attributes)
         sentence[rows, slots] = _join_rows(cand, groups.labels[ci])
         if features is not None:
             features[rows, slots] = _name_tuples(fidx[:, :MAX_FEATURES], npos, names)
@@ -234,7 +236,8 @@ def _rank(contributions, feature_names, frame, top, direction, with_features) ->
 
 
 def reason_codes(contributions: np.ndarray, feature_names: list[str], frame: pd.DataFrame,
-                 top: int = 3, direction: str = "increase") -> list[list[Reason]]:
+                 top: int = 3, direction: str = "increase",
+                 attributes: dict | None = None) -> list[list[Reason]]:
     """The top reasons of each row, strongest first.
 
     ``contributions``: (n, n_features) or (n, n_features + 1) with the bias last, in the
@@ -242,9 +245,11 @@ def reason_codes(contributions: np.ndarray, feature_names: list[str], frame: pd.
     matrix) whose values word the sentences, matched by position. ``direction="increase"``
     gives the concepts pushing the score up (churn risk factors), ``"decrease"`` those
     pulling it down (protective factors). A row gets fewer than ``top`` reasons when fewer
-    concepts push its score that way.
+    concepts push its score that way. ``attributes``: kind and label of the company's own
+    attribute features (``FrameSpec.attributes``), which the sentences name by their label.
     """
-    r = _rank(contributions, feature_names, frame, top, direction, with_features=True)
+    r = _rank(contributions, feature_names, frame, top, direction, with_features=True,
+              attributes=attributes)
     keys, labels = r.groups.keys, r.groups.labels
     n, k = r.concept.shape
     ok = r.valid.ravel()
@@ -259,11 +264,13 @@ def reason_codes(contributions: np.ndarray, feature_names: list[str], frame: pd.
 
 
 def reasons_frame(contributions: np.ndarray, feature_names: list[str], frame: pd.DataFrame,
-                  top: int = 3, direction: str = "increase") -> pd.DataFrame:
+                  top: int = 3, direction: str = "increase",
+                  attributes: dict | None = None) -> pd.DataFrame:
     """Reasons as columns for batch writing, indexed like ``frame``: ``reason_1`` ..
     ``reason_k`` (sentences), ``reason_j_concept`` and ``reason_j_impact``; empty where a
     row has fewer reasons."""
-    r = _rank(contributions, feature_names, frame, top, direction, with_features=False)
+    r = _rank(contributions, feature_names, frame, top, direction, with_features=False,
+              attributes=attributes)
     keys = np.asarray(r.groups.keys + (None,), dtype=object)
     data = {}
     for j in range(r.concept.shape[1]):

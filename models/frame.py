@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from features.transforms.schema import FEATURE_SCHEMA
+from features.transforms.schema import ATTRIBUTE_KINDS, FEATURE_SCHEMA, is_attribute
 
 KEYS = ("customer_id", "event_timestamp")
 SMALL = 64          # up to this many rows a frame is encoded value by value (no per-column pandas)
@@ -29,10 +29,31 @@ _FLOATS = (float, np.floating)
 _INTS = (int, np.integer)
 
 
-def feature_kinds(columns: list[str] | None = None) -> dict[str, str]:
-    """Kind (float/int/string) of every declared feature, optionally restricted to ``columns``."""
+def feature_kinds(columns: list[str] | None = None,
+                  attributes: dict[str, dict] | None = None) -> dict[str, str]:
+    """Kind (float/int/string) of every declared feature, optionally restricted to ``columns``.
+
+    ``attributes``: the company's attribute features and their attribute kinds (``{"kind":
+    "categorical", ...}``, from the stored attribute schema): categoricals are strings, the
+    rest floats.
+    """
     kinds = {c: k for table in FEATURE_SCHEMA.values() for c, k in table.items()}
+    kinds |= {c: ATTRIBUTE_KINDS[meta["kind"]] for c, meta in (attributes or {}).items()}
     return kinds if columns is None else {c: kinds[c] for c in columns}
+
+
+def _attribute_meta(frame: pd.DataFrame, features: list[str], given: dict | None) -> dict:
+    """Kind and label of each attribute feature: ``given``, else the frame's ``attrs``
+    (``features.store.training_frame``), else the kind read from the column's dtype."""
+    known = given if given is not None else frame.attrs.get("attributes", {})
+    meta = {}
+    for c in features:
+        if c in known:
+            meta[c] = dict(known[c])
+        elif is_attribute(c) and c in frame.columns:
+            numeric = pd.api.types.is_numeric_dtype(frame[c].dtype)
+            meta[c] = {"kind": "numeric" if numeric else "categorical"}
+    return meta
 
 
 # --------------------------------------------------------------------------- column encoders
@@ -100,13 +121,21 @@ class FrameSpec:
 
     features: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)
+    attributes: dict[str, dict] = field(default_factory=dict)  # attribute feature -> kind, label
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, features: list[str]) -> FrameSpec:
-        kinds = feature_kinds(features)
+    def fit(cls, frame: pd.DataFrame, features: list[str],
+            attributes: dict[str, dict] | None = None) -> FrameSpec:
+        """Categories of the string features seen in ``frame``; the company's attributes
+        (``attributes``, default the frame's ``attrs``) keep their kind and label."""
+        meta = _attribute_meta(frame, features, attributes)
+        kinds = feature_kinds(features, meta)
         cats = {c: sorted(frame[c].dropna().astype(str).unique().tolist())
                 for c in features if kinds[c] == "string"}
-        return cls(features=list(features), categories=cats)
+        return cls(features=list(features), categories=cats, attributes=meta)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"attributes": {}, **state})   # specs pickled before attributes
 
     def _check(self, frame: pd.DataFrame, fill: dict | None) -> None:
         missing = [c for c in self.features if c not in frame.columns and c not in (fill or {})]
@@ -205,20 +234,25 @@ class FrameSpec:
         several models' inputs are encoded in one pass and cut out with ``take``."""
         features: list[str] = []
         categories: dict[str, list[str]] = {}
+        attributes: dict[str, dict] = {}
         for spec in specs:
             for name in spec.features:
                 if name not in features:
                     features.append(name)
                     if name in spec.categories:
                         categories[name] = list(spec.categories[name])
-        return cls(features=features, categories=categories)
+                    if name in spec.attributes:
+                        attributes[name] = dict(spec.attributes[name])
+        return cls(features=features, categories=categories, attributes=attributes)
 
     def to_dict(self) -> dict:
-        return {"features": self.features, "categories": self.categories}
+        return {"features": self.features, "categories": self.categories,
+                "attributes": self.attributes}
 
     @classmethod
     def from_dict(cls, data: dict) -> FrameSpec:
-        return cls(features=list(data["features"]), categories=dict(data["categories"]))
+        return cls(features=list(data["features"]), categories=dict(data["categories"]),
+                   attributes=dict(data.get("attributes", {})))
 
 
 def lightgbm_categories(booster) -> list[list] | None:

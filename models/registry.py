@@ -13,6 +13,7 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from configs.settings import PROJECT_ROOT, Settings
+from configs.settings import PROJECT_ROOT, SOURCE_NOTE, Settings
 from models.legacy import enable_old_names
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,40 @@ def configure(settings: Settings) -> str:
     return settings.tracking_uri
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI opens runs, not traces
+
+
 def experiment(name: str, settings: Settings) -> str:
     """Experiment id; artifacts live beside the tracking store, not in the working directory."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get("mlflow.experimentKind") is None:
+            client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
     location = (settings.mlflow_dir / "artifacts" / name).resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+
+
+def source_name(settings: Settings) -> str:
+    """What the training data is (the ingested export's name): run names and dataset sources."""
+    note = settings.clean_dir / SOURCE_NOTE
+    name = json.loads(note.read_text()).get("name") if note.is_file() else None
+    return name or settings.data_dir.resolve().name
+
+
+def run_name(settings: Settings, model: str, kind: str) -> str:
+    """``churn lightgbm · <source> · <date>``: what a run is, at a glance in the MLflow UI."""
+    return f"{model} {kind} · {source_name(settings)} · {datetime.now(UTC):%Y-%m-%d}"
+
+
+def log_datasets(settings: Settings, datasets: dict[str, pd.DataFrame]) -> None:
+    """The training and validation sets as MLflow datasets of the active run (digest, schema,
+    rows; the source is the feature store the rows came from)."""
+    source = str(settings.feature_dir.resolve())
+    for context, frame in datasets.items():
+        data = mlflow.data.from_pandas(frame, source=source, name=f"{context} · {source_name(settings)}")
+        mlflow.log_input(data, context=context)
 
 
 def data_version(settings: Settings) -> str:
@@ -96,11 +123,15 @@ def log_model_run(
     params: dict, metrics: dict[str, float], tags: dict[str, str], input_example: pd.DataFrame,
     figures: dict | None = None, tables: dict[str, pd.DataFrame] | None = None,
     gate_metric: str, higher_is_better: bool = True,
+    datasets: dict[str, pd.DataFrame] | None = None,
 ) -> LoggedModel:
     """Log one trained model with everything needed to compare it, register it and gate it."""
     configure(settings)
     exp_id = experiment(experiment_name, settings)
-    with mlflow.start_run(experiment_id=exp_id) as run, tempfile.TemporaryDirectory() as tmp:
+    name = run_name(settings, experiment_name, tags.get("model_type", "model"))
+    with mlflow.start_run(experiment_id=exp_id, run_name=name) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        log_datasets(settings, datasets or {})
         mlflow.log_params(_flat(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.set_tags(tags)
@@ -126,7 +157,7 @@ def log_metrics_run(settings: Settings, *, experiment_name: str, run_name: str,
     """A comparison run without a registered model (e.g. a baseline), beside the model's run."""
     configure(settings)
     with mlflow.start_run(experiment_id=experiment(experiment_name, settings),
-                          run_name=run_name) as run:
+                          run_name=f"{run_name} · {source_name(settings)}") as run:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.set_tags(tags)
     return run.info.run_id
@@ -214,9 +245,9 @@ def log_trials(settings: Settings, parent_run_id: str, trials: pd.DataFrame, met
     if trials.empty:
         return
     configure(settings)
-    run = mlflow.get_run(parent_run_id)
-    with mlflow.start_run(run_id=parent_run_id, experiment_id=run.info.experiment_id):
+    exp_id = mlflow.get_run(parent_run_id).info.experiment_id
+    with mlflow.start_run(run_id=parent_run_id, experiment_id=exp_id):
         for row in trials.to_dict("records"):
-            with mlflow.start_run(run_name=f"trial {row['trial']}", nested=True):
+            with mlflow.start_run(run_name=f"trial {row['trial']}", nested=True, experiment_id=exp_id):
                 mlflow.log_params({k: v for k, v in row.items() if k not in (metric, "seconds")})
                 mlflow.log_metrics({metric: float(row[metric]), "seconds": float(row.get("seconds", 0))})

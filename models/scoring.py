@@ -101,7 +101,8 @@ def reasons_json(bundle: ModelBundle, features: pd.DataFrame, x: np.ndarray | No
         return []
     churn = bundle.churn
     contrib = churn.contributions(features) if x is None else churn.contributions_x(x)
-    rows = reason_codes(contrib, list(churn.spec.features), features, top=REASONS_SHOWN)
+    rows = reason_codes(contrib, list(churn.spec.features), features, top=REASONS_SHOWN,
+                        attributes=churn.spec.attributes)
     return [
         json.dumps(
             [

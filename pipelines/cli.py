@@ -42,8 +42,7 @@ def _defaults(
     if not debug:
         # a failing step is reported in one or two lines by `main`, not by Prefect's logs
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        for module in (r"mlflow", r"sqlalchemy", r"ibis", r"feast", r"prefect", r"weakref"):
-            warnings.filterwarnings("ignore", module=module)
+        warnings.simplefilter("ignore")   # library warnings are for `--debug` runs
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     # third-party deprecation chatter (ibis under Feast) is not for the user's eyes

@@ -8,12 +8,13 @@ from a store retry. By default flows run in Prefect's local ephemeral mode; set
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
 
-from configs.settings import FeaturesParams, IngestParams, SimulateParams, load_settings
+from configs.settings import SOURCE_NOTE, FeaturesParams, IngestParams, SimulateParams, load_settings
 from pipelines import progress
 
 
@@ -54,10 +55,23 @@ def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params:
     With a ``mapping`` file the company export in ``source_dir`` is first written as contract
     tables into ``staged_dir``, which is then ingested.
     """
+    name = source_name(source_dir, mapping)
     if mapping is not None:
         stage_task(mapping, source_dir, staged_dir)
         source_dir, params = staged_dir, params.model_copy(update={"source_format": "csv"})
-    return ingest_task(source_dir, clean_dir, quarantine_dir, params)
+    report = ingest_task(source_dir, clean_dir, quarantine_dir, params)
+    (Path(clean_dir) / SOURCE_NOTE).write_text(json.dumps({"name": name}))
+    return report
+
+
+def source_name(source_dir: Path, mapping: Path | None) -> str:
+    """What the export is: its mapping's name, the note an export folder carries, or its folder."""
+    if mapping is not None:
+        from features.sources.mapping.load import load_mapping
+
+        return load_mapping(mapping).name or Path(mapping).stem
+    note = Path(source_dir) / SOURCE_NOTE
+    return json.loads(note.read_text()).get("name", "") if note.is_file() else Path(source_dir).name
 
 
 @task(name="build-feature-tables")

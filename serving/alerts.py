@@ -42,6 +42,8 @@ def baseline_months(month: date, months: int = USAGE_BASELINE_MONTHS) -> tuple[d
 
 def risk_review_reason(p_churn: float, value_at_risk: float) -> str:
     """Why a customer is on the list when no action effect has been measured yet."""
-    return (f"High churn risk: {100 * p_churn:.0f} % with {value_at_risk:,.0f} of value at risk. "
+    value = ("value at risk unknown (no billing data)" if value_at_risk != value_at_risk
+             else f"{value_at_risk:,.0f} of value at risk")
+    return (f"High churn risk: {100 * p_churn:.0f} % with {value}. "
             "Action effects are not measured yet (no randomized interventions in the data), "
             "so no action is recommended: review this customer")

@@ -104,14 +104,17 @@ def scoring_alerts(
 def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd.DataFrame:
     """Without an uplift model: each rep's ``per_rep`` customers of highest expected loss
     (churn probability x value at risk), listed for review with no action claim."""
-    loss = customers["churn_probability"] * customers["value_at_risk"].fillna(0.0)
+    value = customers["value_at_risk"]
+    known = value.gt(0).any()   # without billing data every value is 0: unknown, rank by risk
+    loss = customers["churn_probability"] * (value.fillna(0.0) if known else 1.0)
+    customers = customers if known else customers.assign(value_at_risk=np.nan)
     ranked = customers.assign(_loss=loss).sort_values("_loss", ascending=False, kind="stable")
     top = ranked.groupby(ranked["rep_id"].fillna(""), sort=False).head(per_rep)
     return pd.DataFrame({
         "customer_id": top["customer_id"].to_numpy(), "rep_id": top["rep_id"].to_numpy(),
         "kind": "high_risk",
         "reason": [risk_review_reason(p, v) for p, v in
-                   zip(top["churn_probability"], top["value_at_risk"].fillna(0.0), strict=True)],
+                   zip(top["churn_probability"], top["value_at_risk"], strict=True)],
         "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
 
 

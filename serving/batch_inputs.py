@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from configs.settings import Settings
 from features.store import feature_store, training_frame
@@ -25,15 +26,31 @@ def latest_snapshot(settings: Settings) -> date:
     return table["event_timestamp"].max().date()
 
 
+UNASSIGNED = "unassigned"   # the list of customers the export assigns to no rep
+
+
 def active_customers(clean_dir: Path, as_of: date) -> pd.DataFrame:
     """customer_id, rep_id of the customers signed up and not gone on ``as_of``."""
-    crm = pd.read_parquet(
-        Path(clean_dir) / "crm_customers.parquet",
-        columns=["customer_id", "rep_id", "signup_date", "churn_date"],
-    )
+    path = Path(clean_dir) / "crm_customers.parquet"
+    wanted = ["customer_id", "rep_id", "signup_date", "churn_date", "status", "observed_until"]
+    crm = pd.read_parquet(path, columns=[c for c in wanted if c in pq.read_schema(path).names])
     day = pd.Timestamp(as_of)
-    open_ = (crm["signup_date"] <= day) & ~(crm["churn_date"] <= day)
-    return crm.loc[open_, ["customer_id", "rep_id"]].reset_index(drop=True)
+    gone = crm["churn_date"]
+    if "observed_until" in crm and "status" in crm:   # a churner without a date left in the window
+        undated = crm["status"].eq("churned") & gone.isna()
+        gone = gone.where(~undated, crm["observed_until"] - pd.Timedelta(days=1))
+    open_ = ~(crm["signup_date"] > day) & ~(gone <= day)   # an unknown signup counts as signed up
+    out = crm.loc[open_, ["customer_id", "rep_id"]].reset_index(drop=True)
+    return out.assign(rep_id=out["rep_id"].fillna(UNASSIGNED))
+
+
+def read_optional(clean_dir: Path, table: str, columns: list[str]) -> pd.DataFrame:
+    """A clean table's columns, or no rows when the export had no such table."""
+    path = Path(clean_dir) / f"{table}.parquet"
+    if path.is_file():
+        return pd.read_parquet(path, columns=columns)
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_at") else object)
+                         for c in columns})
 
 
 def feature_rows(settings: Settings, customers: pd.DataFrame, as_of: date, service: str) -> pd.DataFrame:
@@ -46,10 +63,8 @@ def feature_rows(settings: Settings, customers: pd.DataFrame, as_of: date, servi
 def recent_contacts(clean_dir: Path, customers: pd.Series, as_of: date, days: int = 7) -> pd.Series:
     """Retention actions delivered and survey invitations sent in the ``days`` before ``as_of``."""
     start, end = _utc(as_of) - days * DAY, _utc(as_of)
-    acts = pd.read_parquet(
-        Path(clean_dir) / "interventions.parquet", columns=["customer_id", "assigned_at", "control_group"]
-    )
-    inv = pd.read_parquet(Path(clean_dir) / "survey_invitations.parquet", columns=["customer_id", "sent_at"])
+    acts = read_optional(clean_dir, "interventions", ["customer_id", "assigned_at", "control_group"])
+    inv = read_optional(clean_dir, "survey_invitations", ["customer_id", "sent_at"])
     hits = pd.concat(
         [
             acts.loc[
@@ -64,9 +79,7 @@ def recent_contacts(clean_dir: Path, customers: pd.Series, as_of: date, days: in
 
 def latest_comments(clean_dir: Path, as_of: date) -> pd.Series:
     """Each customer's most recent survey comment before ``as_of`` (for the reps' page)."""
-    resp = pd.read_parquet(
-        Path(clean_dir) / "survey_responses.parquet", columns=["customer_id", "responded_at", "comment"]
-    )
+    resp = read_optional(clean_dir, "survey_responses", ["customer_id", "responded_at", "comment"])
     resp = resp[resp["comment"].notna() & (resp["responded_at"] < _utc(as_of))]
     return (
         resp.sort_values("responded_at")

@@ -23,7 +23,7 @@ REQUIRED_TABLES = ("crm_customers",)
 #: Columns a present source table may leave out; an absent one is read as empty (null).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "crm_customers": ("signup_date", "segment", "region", "rep_id", "email", "phone", "app_id",
-                      "status", "churn_date"),
+                      "status", "churn_date", "observed_until"),
 }
 #: At least one column of each group must be present in the table.
 ONE_OF: dict[str, tuple[str, ...]] = {"crm_customers": ("status", "churn_date")}

@@ -9,6 +9,8 @@ Outputs: ``clean_dir/<table>.parquet`` (dtypes: see :mod:`features.ingest.schema
 ``quarantine_dir/<table>.parquet`` (written for every table present, empty when no
 row failed) and ``clean_dir/ingest_report.json``. An absent optional table
 (:mod:`features.ingest.requirements`) is listed in the report, and has no files.
+The company's own customer columns, when exported (``customer_attributes`` and its schema
+file), are validated last, against the clean customers (:mod:`features.ingest.attributes`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ import pandas as pd
 
 from configs.settings import IngestParams
 from features.ingest import identity as idn
+from features.ingest.attributes import (
+    ATTRIBUTE_TABLE,
+    ingest_attributes,
+    locate_attributes,
+    remove_attributes,
+)
 from features.ingest.io import (
     Source,
     SourceContractError,
@@ -185,6 +193,7 @@ def run_ingest(
     optional = [t for t in SCHEMAS if t not in REQUIRED_TABLES]
     sources = check_sources(Path(source_dir), required, params.source_format, optional)
     check_one_of(sources)
+    attributes = locate_attributes(Path(source_dir))
     report = IngestReport()
     ctx = _Context(params=params, identity=report.identity)
     for table in SCHEMAS:
@@ -196,5 +205,10 @@ def run_ingest(
             skip_table(table, ctx, report, Path(clean_dir), Path(quarantine_dir))
         if on_table is not None:
             on_table(table)
+    if attributes is None:
+        remove_attributes(Path(clean_dir), Path(quarantine_dir))
+    else:
+        report.tables[ATTRIBUTE_TABLE] = ingest_attributes(
+            attributes, ctx.customer_ids, Path(clean_dir), Path(quarantine_dir))
     report.write_json(Path(clean_dir) / REPORT_FILE)
     return report

@@ -123,6 +123,7 @@ CRM_CUSTOMERS = _schema(
         "app_id": _col("str", nullable=True),
         "status": _col("str", one_of(CUSTOMER_STATUS)),
         "churn_date": _col("date", nullable=True),
+        "observed_until": _col("date", nullable=True),   # export date: end of the status window
     },
     checks=[_churn_date_required(), _not_before("churn_date", "signup_date")],
 )

@@ -24,13 +24,22 @@ import pyarrow.parquet as pq
 
 from configs.settings import FeaturesParams
 
+from .attributes import Attributes, publish_schema
 from .experience import Experience
 from .fused import fused_features
 from .inputs import history_bounds, load_clean
 from .labels import churned_within, horizon_observed, nps_labels
 from .operations import Operations
-from .schema import CREATED_TIMESTAMP, ENTITY, EVENT_TIMESTAMP, FEATURE_SCHEMA, LABEL_SCHEMA
+from .schema import (
+    ATTRIBUTE_VIEW,
+    CREATED_TIMESTAMP,
+    ENTITY,
+    EVENT_TIMESTAMP,
+    FEATURE_SCHEMA,
+    LABEL_SCHEMA,
+)
 from .spine import open_mask, snapshot_dates
+from .window import observation_window
 
 TS_NS = pa.timestamp("ns", tz="UTC")
 TS = pa.timestamp("us", tz="UTC")  # what Feast's DuckDB materialization can cast
@@ -81,17 +90,25 @@ def _as_utc(as_of: date | datetime | pd.Timestamp) -> pd.Timestamp:
 
 def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
                          as_of: date | None = None) -> dict[str, int]:
-    """Write customer_o, customer_x, customer_fused, churn_labels, nps_labels; rows per table.
+    """Write customer_o, customer_x, customer_fused, churn_labels, nps_labels (and
+    customer_attributes when the export maps attributes); rows per table.
 
     ``as_of`` is the end of the observed history (exclusive); by default the month
     start after the latest event in the clean tables. Snapshots run from
-    ``first_snapshot_after_months`` after the first month to ``as_of`` inclusive.
+    ``first_snapshot_after_months`` after the first month to ``as_of`` inclusive. An
+    export that is one observation window (no events, or churners without a churn date)
+    gets two snapshots instead: ``features.transforms.window``.
     """
     clean = load_clean(Path(clean_dir))
-    start, end = history_bounds(clean)
-    as_of_ts = end if as_of is None else _as_utc(as_of)
-    snapshots = snapshot_dates(start, as_of_ts, params.snapshot_every_months,
-                               params.first_snapshot_after_months)
+    window = observation_window(Path(clean_dir), clean, as_of)
+    if window is None:
+        start, end = history_bounds(clean)
+        as_of_ts = end if as_of is None else _as_utc(as_of)
+        snapshots = snapshot_dates(start, as_of_ts, params.snapshot_every_months,
+                                   params.first_snapshot_after_months)
+    else:                                 # one observation window (docs/features.md)
+        clean.customers["churn_date"] = window.churn_date
+        as_of_ts, snapshots = window.as_of, window.snapshots
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = nps_labels(clean.tables["survey_responses"], as_of_ts)
@@ -103,12 +120,21 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
                for name, kinds in FEATURE_SCHEMA.items()}
     writers["churn_labels"] = TableWriter(out_dir / "churn_labels.parquet",
                                           LABEL_SCHEMA["churn_labels"], None)
+    attributes = Attributes.load(Path(clean_dir))    # the export's own columns, if mapped
+    publish_schema(attributes, Path(clean_dir), out_dir)
+    if attributes is not None:
+        writers[ATTRIBUTE_VIEW] = TableWriter(out_dir / f"{ATTRIBUTE_VIEW}.parquet",
+                                              attributes.kinds, as_of_ts)
     ids_all = pa.array(clean.customers["customer_id"].astype(str).to_numpy(), pa.string())
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
             for snap in snapshots:
-                batch = _snapshot_rows(snap, clean, ops, exp, ids_all, params, as_of_ts)
+                labelled = (snap == window.export if window is not None
+                            else horizon_observed(snap, params.churn_horizon_days, as_of_ts))
+                batch = _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled)
+                if attributes is not None:        # same spine rows as the other views
+                    batch[ATTRIBUTE_VIEW] = attributes.rows(batch["customer_o"], snap)
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(_write_batch, writers, batch)
@@ -120,7 +146,7 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     return rows
 
 
-def _snapshot_rows(snap, clean, ops, exp, ids_all, params, as_of_ts) -> dict:
+def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool) -> dict:
     """Features of every open account at one snapshot, and their churn labels, per table."""
     idx = np.flatnonzero(open_mask(clean.customers, snap))
     ids = ids_all.take(pa.array(idx))
@@ -129,7 +155,7 @@ def _snapshot_rows(snap, clean, ops, exp, ids_all, params, as_of_ts) -> dict:
     tables = {"customer_o": o, "customer_x": x, "customer_fused": fused_features(o, x)}
     batch = {name: (ids, stamps, {c: cols[c][idx] for c in FEATURE_SCHEMA[name]})
              for name, cols in tables.items()}
-    if horizon_observed(snap, params.churn_horizon_days, as_of_ts):
+    if labelled:
         label = churned_within(clean.customers["churn_date"], snap, params.churn_horizon_days)
         batch["churn_labels"] = (ids, stamps, {"churned_within_horizon": label[idx]})
     return batch

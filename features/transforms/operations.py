@@ -103,11 +103,16 @@ class Operations:
             closed, closed["closed_at"], n, resolution_days=days.to_numpy(float),
             unresolved=(closed["status"].astype(str) == "unresolved").to_numpy(float))
 
+    def _tenure_days(self, t: int) -> np.ndarray:
+        """Whole days since signup; NaN when the export has no signup date for the customer."""
+        known = self.signup_ns != np.iinfo(np.int64).min   # NaT
+        return np.where(known, (t - self.signup_ns) // NS_PER_DAY, np.nan)
+
     def at(self, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
         """Every customer_o feature for every customer code, as of ``snapshot``."""
         t = snapshot.value
         out = {"segment": self.segment, "region": self.region,
-               "tenure_days": (t - self.signup_ns) // NS_PER_DAY}
+               "tenure_days": self._tenure_days(t)}
         out |= self._billing(t)
         out |= self._usage(snapshot)
         out |= self._tickets(t)

@@ -21,7 +21,7 @@ _O = {
     "region": "string",
     "plan": "string",
     "contract": "string",
-    "tenure_days": "int",
+    "tenure_days": "float",   # NaN when the export has no signup date
     "days_to_renewal": "float",
     "monthly_charge": "float",
     "price_change_90d_pct": "float",
@@ -98,3 +98,17 @@ LABEL_SCHEMA: dict[str, dict[str, str]] = {
     "nps_labels": {"nps": "int", "invitation_id": "string", "touchpoint": "string",
                    "survey_id": "string"},
 }
+
+#: The optional view of the company's own customer columns (a mapping's ``attributes:``):
+#: its features are named ``attr_<attribute>``, so they never collide with the features
+#: above, and their kinds come from the attribute schema file, not from this module.
+ATTRIBUTE_VIEW = "customer_attributes"
+ATTRIBUTE_PREFIX = "attr_"
+#: Feature kind of each attribute kind: dates become an age in days, booleans 0/1.
+ATTRIBUTE_KINDS = {"numeric": "float", "boolean": "float", "date": "float",
+                   "categorical": "string"}
+
+
+def is_attribute(name: str) -> bool:
+    """Whether a feature (or one-hot column) is one of the company's own attributes."""
+    return name.startswith(ATTRIBUTE_PREFIX)

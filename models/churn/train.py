@@ -34,6 +34,12 @@ def explain_sample(model, frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame,
     return sample, model.contributions(sample)
 
 
+def training_rows(frame: pd.DataFrame, split: dict) -> pd.DataFrame:
+    """The rows the models learnt from: snapshots up to the last one of the training parts."""
+    last = max(pd.Timestamp(split[part]["last"], tz="UTC") for part in ("fit", "stop", "calib"))
+    return frame[frame["event_timestamp"] <= last]
+
+
 def train_and_log_churn(settings: Settings) -> dict:
     """Train the churn model and its baseline, log both, register and gate the model."""
     store = feature_store(settings)
@@ -43,7 +49,7 @@ def train_and_log_churn(settings: Settings) -> dict:
     result = train_churn(frame, features, settings.train, settings.features.churn_horizon_days)
     valid = frame[frame["event_timestamp"] >= pd.Timestamp(result.split["valid"]["first"], tz="UTC")]
     sample, contribs = explain_sample(result.model, valid, settings.train.seed)
-    drivers = key_drivers(contribs, result.model.spec.features)
+    drivers = key_drivers(contribs, result.model.spec.features, result.model.spec.attributes)
     tags = {"feature_service": CHURN_SERVICE, "data_version": registry.data_version(settings)}
     metrics = _prefixed(result.metrics["lightgbm"], "valid_") | _prefixed(
         result.metrics["baseline"], "baseline_valid_")
@@ -62,6 +68,7 @@ def train_and_log_churn(settings: Settings) -> dict:
         input_example=sample[features].head(5), figures=figures,
         tables={"key_drivers": drivers, "lift": lift_table(y, p)},
         gate_metric="valid_roc_auc",
+        datasets={"training": training_rows(frame, result.split), "validation": valid},
     )
     registry.log_trials(settings, logged.run_id, result.trials, "inner_auc")
     registry.log_metrics_run(settings, experiment_name="churn", run_name="logistic-baseline",

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from features.transforms.schema import DRIVERS, FEATURE_SCHEMA
+from features.transforms.schema import DRIVERS, FEATURE_SCHEMA, is_attribute
+
+from .attributes import ATTRIBUTES
 
 OTHER = "other"
 
@@ -45,6 +47,8 @@ CONCEPTS: dict[str, Concept] = {c.key: c for c in [
     Concept("orders", "Orders & delivery", "orders placed and orders that failed"),
     Concept("retention", "Retention history", "retention actions delivered to the customer"),
     Concept("profile", "Customer profile", "segment, region and plan"),
+    Concept(ATTRIBUTES, "Customer attributes",
+            "the company's own customer columns, as of the export (contract type, age, ...)"),
     Concept(OTHER, "Other factors", "features without a business concept"),
 ]}
 
@@ -106,8 +110,12 @@ def base_feature(name: str) -> str:
 
 
 def concept_of(name: str) -> str:
-    """The concept key of a model column (``"other"`` for a column nobody declared)."""
-    return FEATURE_CONCEPT.get(base_feature(name), OTHER)
+    """The concept key of a model column (``"other"`` for a column nobody declared); the
+    company's own attributes (``attr_*``) are "Customer attributes"."""
+    concept = FEATURE_CONCEPT.get(base_feature(name))
+    if concept is None:
+        return ATTRIBUTES if is_attribute(name) else OTHER
+    return concept
 
 
 def concept_features(concept: str) -> list[str]:

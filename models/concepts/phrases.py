@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from features.transforms.schema import DRIVERS
+from features.transforms.schema import DRIVERS, is_attribute
 
+from .attributes import attribute_clause
 from .clauses import (
     _NO_TICKETS,
     _SHORT_HISTORY,
@@ -161,9 +162,14 @@ _SPEC: dict[str, Callable[[str], Phrase]] = {
 PHRASES: dict[str, Phrase] = {f: make(f) for f, make in _SPEC.items()}
 
 
-def phrase_of(name: str) -> Phrase | None:
-    """The phrase of a model column (one-hot columns use their categorical's phrase)."""
-    return PHRASES.get(base_feature(name))
+def phrase_of(name: str, attributes: Mapping | None = None) -> Phrase | None:
+    """The phrase of a model column (one-hot columns use their categorical's phrase); a
+    company attribute's names it by its label (``attributes``: the model's attribute kinds
+    and labels, ``FrameSpec.attributes``)."""
+    phrase = PHRASES.get(base_feature(name))
+    if phrase is None and is_attribute(name):
+        return Phrase((name,), attribute_clause(name, attributes))
+    return phrase
 
 
 def _value(row: Mapping, col: str):
@@ -174,9 +180,9 @@ def _value(row: Mapping, col: str):
     return None if is_missing(v) else v
 
 
-def describe(feature: str, row: Mapping) -> str | None:
+def describe(feature: str, row: Mapping, attributes: Mapping | None = None) -> str | None:
     """The clause for ``feature`` given one customer's values (``row``: dict or Series)."""
-    phrase = phrase_of(feature)
+    phrase = phrase_of(feature, attributes)
     if phrase is None:
         return None
     return phrase.fn(*(_value(row, c) for c in phrase.inputs))

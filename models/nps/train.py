@@ -61,7 +61,7 @@ def customer_drivers(model: NpsModel, frame: pd.DataFrame) -> pd.DataFrame:
     names = model.spec.features
     keep = [i for i, n in enumerate(names) if n != "touchpoint"]
     contrib = model.contributions(frame)
-    return key_drivers(contrib[:, [*keep, len(names)]], [names[i] for i in keep])
+    return key_drivers(contrib[:, [*keep, len(names)]], [names[i] for i in keep], model.spec.attributes)
 
 
 def _prefixed(metrics: dict, prefix: str) -> dict[str, float]:
@@ -136,7 +136,7 @@ def train_and_log_nps(settings: Settings) -> dict:
                 "rows": len(frame)},
         metrics=metrics, tags=tags | {"model_type": "lightgbm_ipw_selection_tilt"},
         input_example=sample[served.spec.features].head(5), figures=figures, tables=tables,
-        gate_metric="valid_respondent_mae", higher_is_better=False)
+        gate_metric="valid_respondent_mae", higher_is_better=False, datasets={"training": frame})
     plain_latest = company_nps(plain, latest_wave, settings.train.bootstrap_samples, settings.train.seed)
     registry.log_metrics_run(
         settings, experiment_name="nps", run_name="uncorrected",

@@ -173,6 +173,7 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
              for name, part in (("train", run["train"]), ("test", run["test"]))}
     logged = registry.log_model_run(
         settings, experiment_name="uplift", registered_name="uplift", model=run["model"],
+        datasets={"training": run["train"], "validation": run["test"]},
         params={**run["params"].model_dump(), "learner": chosen, "holdout_share": HOLDOUT_SHARE,
                 "split": split, "actions": run["model"].actions},
         metrics=metrics,

@@ -61,8 +61,8 @@ def test_every_feature_has_a_concept_and_a_phrase():
     assert missing_concepts() == []
     assert set(FEATURES) == set(FEATURE_CONCEPT), "a concept lists a feature the schema lacks"
     assert set(FEATURES) <= set(PHRASES)
-    for key in CONCEPTS:
-        assert key == OTHER or concept_features(key), f"concept {key} has no feature"
+    for key in CONCEPTS:   # the company's attributes come from its export, not the schema
+        assert key in (OTHER, "attributes") or concept_features(key), f"concept {key} has no feature"
     assert missing_concepts(["tickets_90d", "not_a_feature"]) == ["not_a_feature"]
     # one-hot columns belong to their categorical's concept; unknown columns to "other"
     assert concept_of("plan_premium") == concept_of("plan=basic") == concept_of("plan") == "profile"
@@ -285,7 +285,8 @@ def test_key_drivers_and_figure(quick):
     drivers = key_drivers(contrib, FEATURES)
     assert list(drivers.columns) == ["concept", "label", "mean_abs_shap", "share", "direction", "n_features"]
     assert drivers["share"].sum() == pytest.approx(1.0)
-    assert drivers["concept"].is_unique and set(drivers["concept"]) == set(CONCEPTS) - {OTHER}
+    assert drivers["concept"].is_unique
+    assert set(drivers["concept"]) == set(CONCEPTS) - {OTHER, "attributes"}   # none in this world
     assert drivers["mean_abs_shap"].is_monotonic_decreasing
     grouped = concept_contributions(contrib, FEATURES)
     top = drivers.iloc[0]

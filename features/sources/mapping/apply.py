@@ -3,7 +3,8 @@
 
 Only mapped contract columns are written (an unmapped optional column is left out and read
 as empty by ingest); a contract table the mapping does not name is not written (ingest
-reports it missing). Staged files of an earlier run are removed first.
+reports it missing). The ``attributes:`` are staged as ``customer_attributes`` (:mod:`.attributes`).
+Staged files of an earlier run are removed first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.ingest.attributes import ATTRIBUTE_TABLE, schema_path
 from features.ingest.schemas import SCHEMAS, column_kind
+from features.sources.mapping.attributes import build_attributes, write_attributes
 from features.sources.mapping.load import load_mapping
 from features.sources.mapping.read import TableSources, read_table_sources
 from features.sources.mapping.spec import ExportColumn, MappingError, MappingSpec, TableSpec
@@ -34,14 +37,20 @@ def stage_tables(spec: MappingSpec, source_dir: Path, staging_dir: Path) -> dict
     """Write every mapped table into ``staging_dir``; rows written per table."""
     tables = {table: build_table(spec, table, ts, Path(source_dir))
               for table, ts in spec.tables.items()}   # all read before anything is written
+    attributes = build_attributes(spec, Path(source_dir)) if spec.attributes else None
     staging_dir = Path(staging_dir)
     staging_dir.mkdir(parents=True, exist_ok=True)
-    for table in SCHEMAS:
+    for table in (*SCHEMAS, ATTRIBUTE_TABLE):
         for ext in ("csv", "parquet"):
             (staging_dir / f"{table}.{ext}").unlink(missing_ok=True)
+    schema_path(staging_dir).unlink(missing_ok=True)
     for table, frame in tables.items():
         frame.to_csv(staging_dir / f"{table}.csv", index=False)
-    return {table: len(frame) for table, frame in tables.items()}
+    rows = {table: len(frame) for table, frame in tables.items()}
+    if attributes is not None:
+        write_attributes(spec, attributes, staging_dir)
+        rows[ATTRIBUTE_TABLE] = len(attributes)
+    return rows
 
 
 def _wanted(spec: MappingSpec, table: str, ts: TableSpec) -> dict[str, tuple[str, str | None]]:
@@ -49,6 +58,7 @@ def _wanted(spec: MappingSpec, table: str, ts: TableSpec) -> dict[str, tuple[str
     wanted = {f"tables.{table}.columns.{col}": (cs.source_column, cs.file)
               for col, cs in ts.columns.items() if cs.source_column}
     derived = any(cs.months_before_export or cs.export_date for cs in ts.columns.values())
+    derived = derived or table == "crm_customers"      # the export date is written there too
     if derived and isinstance(spec.observed_until, ExportColumn):
         wanted[f"{EXPORT_KEY}.column"] = (spec.observed_until.column, None)
     return wanted
@@ -66,6 +76,9 @@ def build_table(spec: MappingSpec, table: str, ts: TableSpec, source_dir: Path) 
         source, origin = src.of(where) if cs.source_column else (None, "")
         out[col] = column_text(cs, column_kind(schema, col), source, export, src.rows,
                                where, origin).to_numpy()
+    if table == "crm_customers" and export is not None and EXPORT_KEY not in ts.columns:
+        # what the customer's status was observed at: the end of its observation window
+        out[EXPORT_KEY] = export.dt.strftime("%Y-%m-%d").fillna("").to_numpy()
     return pd.DataFrame(out, index=range(src.rows))
 
 

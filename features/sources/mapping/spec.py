@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.ingest.io import SourceContractError
 
@@ -96,6 +96,24 @@ class TableSpec(_Strict):
     columns: dict[str, ColumnSpec]
 
 
+class AttributeSpec(_Strict):
+    """One of the company's own customer columns kept as a feature (``attributes:``): its
+    source column, its kind and the plain words that name it in reasons and key drivers."""
+
+    column: str
+    file: str | None = None                   # default: the first crm_customers file with it
+    kind: Literal["numeric", "categorical", "boolean", "date"]
+    label: str = Field(min_length=1)
+    values: dict[str, str | bool | int | float] | None = None
+    on_unmapped: Literal["error", "quarantine"] = "error"
+    date_format: str | None = None
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_keys(cls, values):
+        return ColumnSpec._text_keys(values)
+
+
 class MappingSpec(_Strict):
     """A whole mapping file."""
 
@@ -104,3 +122,4 @@ class MappingSpec(_Strict):
     files: dict[str, FileSpec]
     never_features: list[str] = []
     tables: dict[str, TableSpec]
+    attributes: dict[str, AttributeSpec] = {}

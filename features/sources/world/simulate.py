@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from configs.settings import SimulateParams
+from configs.settings import SOURCE_NOTE, SimulateParams
 
 from . import mechanisms as mech
 from . import tables as tb
@@ -62,6 +62,8 @@ def simulate_world(
                            str(truth_dir))
     (Path(truth_dir) / "world.json").write_text(json.dumps(
         {"params": params.model_dump(mode="json"), **asdict(summary)}, indent=2))
+    (Path(raw_dir) / SOURCE_NOTE).write_text(json.dumps(   # what the exports are, for run names
+        {"name": f"built-in world, {params.customers:,} customers, seed {params.seed}"}))
     return summary
 
 

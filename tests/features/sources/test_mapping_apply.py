@@ -77,13 +77,15 @@ def staged(tmp_path: Path, **files: str) -> dict[str, pd.DataFrame]:
 
 def test_join_value_map_constant_and_derived_signup(tmp_path):
     crm = staged(tmp_path)["crm_customers"]
-    assert list(crm.columns) == ["customer_id", "signup_date", "segment", "region", "status"]
+    assert list(crm.columns) == ["customer_id", "signup_date", "segment", "region", "status",
+                                 "observed_until"]
     assert crm.to_dict("list") == {
         "customer_id": ["C1", "C2", "C3"],
         "signup_date": ["2024-03-30", "", "2023-06-30"],   # empty tenure: no signup date
         "segment": ["consumer"] * 3,
         "region": ["north", "", "east"],                    # joined on the key, any order
         "status": ["active", "churned", "active"],
+        "observed_until": ["2024-06-30"] * 3,              # the export date, for the window
     }
 
 

@@ -61,7 +61,7 @@ def shuffled(dst: Path, columns: tuple[str, ...], seed: int) -> Path:
 def test_telco_counts_add_up(telco):
     status = read_csv(TELCO_SAMPLE / STATUS_FILE).set_index("Customer ID")
     crm = telco.report.tables["crm_customers"]
-    assert telco.staged_rows == {"crm_customers": 300}
+    assert telco.staged_rows == {"crm_customers": 300, "customer_attributes": 300}
     assert (crm.rows_in, crm.rows_kept, crm.rows_quarantined) == (300, 300, 0)
     assert telco.report.missing_tables == [t for t in TABLES if t != "crm_customers"]
     clean = telco.clean["crm_customers"].set_index("customer_id")
