@@ -66,7 +66,9 @@ def raw_frame(name: str, mapping: Path, source: Path) -> tuple[pd.DataFrame, str
         part = pd.read_csv(source / file.path, low_memory=False)
         key = key or file.key
         frames.append(part.set_index(file.key) if file.key else part)
-    joined = frames[0].join(frames[1:], how="left", rsuffix="_dup") if len(frames) > 1 else frames[0]
+    joined = frames[0]
+    for part in frames[1:]:
+        joined = joined.join(part, how="left", rsuffix="_dup")
     drop = {*spec.never_features, *RAW_EXCLUDE.get(name, ())}
     keep = [c for c in joined.columns if c not in drop and not c.endswith("_dup")]
     out = joined[keep].copy()

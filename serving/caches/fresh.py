@@ -26,6 +26,7 @@ import pandas as pd
 
 from configs.settings import Settings
 from features.transforms.schema import ENTITY, FEATURE_SCHEMA
+from models.frame import feature_kinds
 from serving.caches.model_cache import ModelCache
 from serving.caches.online import OnlineFeatures, OnlineRow
 from serving.views import FreshScore, fresh_score
@@ -199,8 +200,16 @@ class FreshScorer:
         return list(names) if names else self.online(bundle.feature_service).columns[1:]
 
 
-def row_errors(rows: list[dict], features: list[str]) -> list[dict]:
+    def feature_kinds(self) -> dict[str, str]:
+        """Kind of every feature the champions read, the company's attributes included."""
+        bundle = self.bundle()
+        spec = getattr(getattr(bundle, "churn", None), "spec", None)
+        return FEATURE_KINDS | feature_kinds(attributes=getattr(spec, "attributes", None) or {})
+
+
+def row_errors(rows: list[dict], features: list[str], kinds: dict[str, str] | None = None) -> list[dict]:
     """Validation errors of posted feature rows, each naming ``rows[i].field``."""
+    kinds = FEATURE_KINDS if kinds is None else kinds
     errors, expected = [], set(features)
     for i, row in enumerate(rows):
         if not isinstance(row.get(ENTITY), str) or not row.get(ENTITY):
@@ -228,11 +237,11 @@ def row_errors(rows: list[dict], features: list[str]) -> list[dict]:
                 }
             )
         for name in sorted(expected & set(row)):
-            if not _type_ok(row[name], FEATURE_KINDS.get(name, "float")):
+            if not _type_ok(row[name], kinds.get(name, "float")):
                 errors.append(
                     {
                         "loc": ["body", "rows", i, name],
-                        "msg": f"feature {name} must be {FEATURE_KINDS.get(name, 'float')} or null",
+                        "msg": f"feature {name} must be {kinds.get(name, 'float')} or null",
                         "type": "type_error",
                     }
                 )

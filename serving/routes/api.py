@@ -128,7 +128,7 @@ def score(
         )
     mark_sensitive(*(r.get(ENTITY) for r in body.rows))
     features = _models_or_503(fresh_scorer.feature_names)
-    errors = row_errors(body.rows, features)
+    errors = row_errors(body.rows, features, _models_or_503(fresh_scorer.feature_kinds))
     if errors:
         raise RequestValidationError(errors)
     as_of = body.as_of or _scoring_date(services.runs, engine)
