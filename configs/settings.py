@@ -34,6 +34,7 @@ class SimulateParams(_Section):
     customers_per_rep: int = Field(400, ge=1)
     campaign_rate: float = Field(0.03, ge=0, le=0.5)
     holdout_share: float = Field(0.2, gt=0, lt=1)
+    notice_days: int = Field(42, ge=0, le=365)   # notice period: days from notice to churn
     chunk_customers: int = Field(250000, ge=1000)
 
 
@@ -79,7 +80,7 @@ class UpliftParams(_Section):
     risk_num_leaves: int = Field(24, ge=2)
     folds: int = Field(2, ge=2)                    # cross-fitting folds of the DR-learner
     cv_folds: int = Field(3, ge=2)                 # folds of the cross-validation that picks the learner
-    learner: str | None = Field(None, pattern="^(shift|t|x|dr)$")  # force one (None: choose)
+    learner: str | None = Field(None, pattern="^(shift|t|x|dr|driver)$")  # force one (None: choose)
     bootstrap: int = Field(200, ge=20)             # customer-bootstrap draws behind each Qini interval
     seed: int = 0
 
@@ -120,6 +121,8 @@ class PrescribeParams(_Section):
     budget: float | None = Field(None, ge=0)           # total action cost per cycle (None: no cap)
     min_expected_value: float = 0.0                    # actions below this are never planned
     holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
+    value_quantile: float = Field(0.9, gt=0.5, lt=1)   # plan only if the net value at this
+                                                       # confidence is positive (uncertain learners)
     alert_usage_ratio: float = Field(0.5, gt=0, lt=1)  # scoring alert: usage at or below this x usual
     risk_review_per_rep: int = Field(20, ge=0)         # without an uplift model: customers per rep
                                                        # listed by churn risk x value at risk

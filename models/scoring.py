@@ -182,12 +182,17 @@ def score_customers(
     last_nps = numeric_column(frame["last_nps"])
     var = value_at_risk_array(frame, settings.prescribe)
     effects = no_effects(frame, bundle) if bundle.uplift is None else bundle.uplift.effects(frame)
+    pessimistic = (None if bundle.uplift is None or not hasattr(bundle.uplift, "pessimistic_effects")
+                   else bundle.uplift.pessimistic_effects(frame, settings.prescribe.value_quantile))
     basis = candidate_basis(frame, bundle, rep, p_churn, var)
-    candidates = candidate_actions(basis, effects, bundle.catalogue)
+    candidates = candidate_actions(basis, effects, bundle.catalogue, pessimistic)
     k = len(bundle.catalogue)
+    plannable = candidates["eligible"].to_numpy()
+    if "expected_value_low" in candidates:
+        plannable = plannable & (candidates["expected_value_low"].to_numpy() > 0)
     action, value = best_of(
         candidates["expected_value"].to_numpy().reshape(n, k),
-        candidates["eligible"].to_numpy().reshape(n, k),
+        plannable.reshape(n, k),
         bundle.catalogue.ids,
         settings.prescribe.min_expected_value,
     )

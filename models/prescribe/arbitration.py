@@ -175,6 +175,9 @@ def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     threshold = max(params.min_expected_value, 0.0)
     with np.errstate(invalid="ignore"):
         positive = elig & (ev > threshold)
+        if "expected_value_low" in candidates:   # safe rule: the value's lower bound must pay
+            low = dense(candidates["expected_value_low"].to_numpy(np.float64), enc.row, np.nan)
+            positive &= low > threshold
     history = contact_history(contacts, enc.customers)
     days = history["days_since_last_action"].to_numpy(np.float64)[:, None]
     with np.errstate(invalid="ignore"):

@@ -79,12 +79,16 @@ def align_effects(customers: pd.DataFrame, effects: pd.DataFrame, ids: list[str]
     return effects[ids].to_numpy(np.float64)
 
 
-def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue: Catalogue,
+                      pessimistic: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every (customer, action) pair with its expected value and eligibility (long format).
 
     ``customers``: customer_id, rep_id, p_churn, value_at_risk and the features the
     eligibility rules read; ``effects``: one uplift column per action id. Rows are
     customer-major in catalogue order; ``action_id`` is categorical in catalogue order.
+    ``pessimistic``: the effects at a high quantile of their posterior, when the model has
+    one: ``expected_value_low`` is then the net value's lower bound, which must be positive
+    for an action to be planned (the safe decision rule).
     """
     need = [c for c in ("customer_id", "rep_id", "p_churn", "value_at_risk") if c not in customers.columns]
     if need:
@@ -111,6 +115,8 @@ def candidate_actions(customers: pd.DataFrame, effects: pd.DataFrame, catalogue:
         "handling_minutes": np.tile(catalogue.column("handling_minutes"), n),
         "expected_value": ev.ravel(),
         "eligible": eligible.ravel(),
+        **({} if pessimistic is None else {"expected_value_low": expected_value(
+            p, align_effects(customers, pessimistic, ids), value, cost).ravel()}),
     }, copy=False)
 
 

@@ -17,8 +17,10 @@ from configs.settings import UpliftParams
 from models.boosting import lgbm_kwargs
 from models.frame import FrameSpec
 from models.uplift.data import ACTION, LABEL, TREATED, arm_rows, eligibility
+from models.uplift.driver import DriverArm, fit_driver_arm, upper
 
-LEARNERS = ("shift", "t", "x", "dr")
+LEARNERS = ("shift", "t", "x", "dr")          # chosen among by cross-validated Qini
+FORCED_ONLY = ("driver",)                     # driver-based with uncertainty: when forced
 RISK = "risk_logit"
 
 
@@ -27,11 +29,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def as_array(x: pd.DataFrame) -> np.ndarray:
-    """The model matrix as float64 in LightGBM's own encoding (category codes, missing = NaN).
-
-    Converting once and predicting with the raw boosters avoids a pandas conversion per
-    booster (a T-learner holds seven): 1M rows score in a fraction of the time.
-    """
+    """The model matrix as float64 in LightGBM's own encoding (category codes, missing = NaN):
+    converted once, not once per booster (a T-learner holds seven)."""
     cols = []
     for name in x.columns:
         col = x[name]
@@ -158,6 +157,7 @@ class ArmModel:
     tau_control: lgb.LGBMRegressor | None = None
     tau: lgb.LGBMRegressor | None = None
     propensity: dict[int, float] = field(default_factory=dict)
+    driver: DriverArm | None = None  # ``driver`` learner: effect with its posterior sd
 
 
 @dataclass
@@ -198,9 +198,22 @@ class UpliftModel:
                 lookup = np.array([arm.propensity.get(k, 0.5) for k in range(len(self.actions) + 1)])
                 g = lookup[strata]
                 eff = g * raw(arm.tau_control, z) + (1 - g) * raw(arm.tau_treated, z)
+            elif self.learner == "driver":
+                eff = arm.driver.effect(x, r)[0]
             else:
                 eff = raw(arm.tau, z)
             out[action] = np.where(elig[action].to_numpy(), eff, np.nan)
+        return pd.DataFrame(out, index=frame.index, columns=self.actions)
+
+    def pessimistic_effects(self, frame: pd.DataFrame, quantile: float) -> pd.DataFrame | None:
+        """Per action the ``quantile`` of the effect's posterior (a high quantile: the least
+        churn reduction believable); None for the learners without uncertainty."""
+        if self.learner != "driver":
+            return None
+        x, elig = self.spec.array(frame), self.eligible(frame)
+        r = self.risk.logit_x(x)
+        out = {a: np.where(elig[a].to_numpy(), upper(*self.arms[a].driver.effect(x, r), quantile), np.nan)
+               for a in self.actions}
         return pd.DataFrame(out, index=frame.index, columns=self.actions)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -218,15 +231,16 @@ def _outcome_models(frame, x, r, controls, arms, p, seed):
 
 def fit_uplift(frame: pd.DataFrame, features: list[str], learner: str, params: UpliftParams,
                snapshots: pd.DataFrame | None = None, actions: list[str] | None = None,
-               spec: FrameSpec | None = None, risk: RiskPrior | None = None) -> UpliftModel:
+               spec: FrameSpec | None = None, risk: RiskPrior | None = None,
+               drivers: dict[str, list[str]] | None = None) -> UpliftModel:
     """Fit one learner for every action on the uplift frame (``models.uplift.data``).
 
     ``snapshots`` (the churn_v1 snapshot frame) trains the risk prior; without it the
     prior is flat; a fitted ``risk`` prior is used as it is. ``spec`` encodes features
     that are not in the feature store's schema (e.g. a benchmark data set); by default
-    it is fitted on ``frame``.
+    it is fitted on ``frame``. ``drivers``: per action its driver features (``driver`` learner).
     """
-    if learner not in LEARNERS:
+    if learner not in (*LEARNERS, *FORCED_ONLY):
         raise ValueError(f"unknown learner {learner!r} ({' | '.join(LEARNERS)})")
     frame = frame.reset_index(drop=True)
     actions = sorted(frame[ACTION].unique().tolist()) if actions is None else list(actions)
@@ -241,7 +255,7 @@ def fit_uplift(frame: pd.DataFrame, features: list[str], learner: str, params: U
     in_arm = {a: frame.index.isin(arm_rows(frame, a, elig).index) for a in actions}
     treated_of = {a: in_arm[a] & is_t for a in actions}
     y = frame[LABEL].to_numpy(float)
-    if learner == "shift":
+    if learner in ("shift", "driver"):
         control, treated = None, dict.fromkeys(actions)
     else:
         control, treated = _outcome_models(frame, x, r, controls, treated_of, params, params.seed)
@@ -257,6 +271,11 @@ def fit_uplift(frame: pd.DataFrame, features: list[str], learner: str, params: U
                 frame, x, z, r, control, treated[a], treated_of[a], in_arm[a] & controls, params, i)
         elif learner == "dr":
             arm.tau = _dr_regression(frame, x, z, r, in_arm[a], treated_of[a], strata, e, params, i)
+        elif learner == "driver":
+            numeric = [f for f in (drivers or {}).get(a, []) if f not in spec.categories]
+            rows = in_arm[a]
+            arm.driver = fit_driver_arm(spec.array(frame[rows]), spec.features, numeric,
+                                        is_t[rows], y[rows], r[rows])
         arms[a] = arm
     return UpliftModel(learner=learner, spec=spec, actions=actions, risk=risk, control=control,
                        arms=arms)

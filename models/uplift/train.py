@@ -25,11 +25,13 @@ from configs.settings import Settings
 from features.services import CHURN_SERVICE
 from features.store import feature_store, service_features, training_frame
 from models import registry
+from models.concepts import concept_of
 from models.frame import FrameSpec
+from models.prescribe.actions import load_catalogue
 from models.split import customer_parts
 from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
 from models.uplift.metrics import qini_interval, uplift_metrics
-from models.uplift.model import LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
+from models.uplift.model import FORCED_ONLY, LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
 from models.uplift.plots import qini_figure
 from models.uplift.selection import arm_scores, select_learner
 
@@ -100,11 +102,18 @@ def heldout_figures(model: UpliftModel, test: pd.DataFrame, seed: int,
     return figures, arms
 
 
-def fit_all_learners(train, snapshots, features, params) -> dict[str, UpliftModel]:
+def fit_all_learners(train, snapshots, features, params, drivers=None) -> dict[str, UpliftModel]:
     """Every learner on the training customers, sharing one risk prior."""
     spec = FrameSpec.fit(train, features)
     risk = fit_risk(spec, snapshots, train, params)
-    return {name: fit_uplift(train, features, name, params, spec=spec, risk=risk) for name in LEARNERS}
+    return {name: fit_uplift(train, features, name, params, spec=spec, risk=risk, drivers=drivers)
+            for name in (*LEARNERS, *FORCED_ONLY)}
+
+
+def action_drivers(settings: Settings, features: list[str]) -> dict[str, list[str]]:
+    """Per action the features of the driver concepts it addresses (configs/actions.yaml)."""
+    catalogue = load_catalogue(settings.prescribe.actions_file)
+    return {a.id: [f for f in features if concept_of(f) in a.addresses] for a in catalogue.actions}
 
 
 def flat_metrics(figures: dict[str, dict]) -> dict[str, float]:
@@ -139,17 +148,18 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     seen = without(snapshots, test["customer_id"])
     chosen, cv = select_learner(train, features, params, folds=params.cv_folds, snapshots=seen)
     if params.learner is not None:
-        if params.learner not in LEARNERS:
-            raise ValueError(f"unknown learner {params.learner!r} ({' | '.join(LEARNERS)})")
+        if params.learner not in (*LEARNERS, *FORCED_ONLY):
+            raise ValueError(f"unknown learner {params.learner!r}")
         log.info("uplift: learner forced to %s (cross-validation chose %s)", params.learner, chosen)
         chosen = params.learner
-    models = fit_all_learners(train, seen, features, params)
+    drivers = action_drivers(settings, features)
+    models = fit_all_learners(train, seen, features, params, drivers)
     heldout = {name: heldout_figures(m, test, params.seed, params.bootstrap) for name, m in models.items()}
     if params.learner is None and chosen != "shift" and not confirmed_by_holdout(heldout[chosen][0]):
         log.info("uplift: the hold-out does not confirm the %s-learner's ranking; using shift", chosen)
         chosen = "shift"
     final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
-                       actions=models[chosen].actions)
+                       actions=models[chosen].actions, drivers=drivers)
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
             "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params}
 

@@ -11,8 +11,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("configs", "features", "models", "serving", "pipelines")
-# What the score flow's task imports (pipelines/flows.py: score_task).
-SCORE_ENTRIES = ("serving.batch", "models.prescribe.evaluate", "models.registry")
+# What the score flow's task imports (pipelines/flows.py: score_task), and the modules of the
+# model classes it unpickles from the registry (their code runs when scoring).
+SCORE_ENTRIES = ("serving.batch", "models.prescribe.evaluate", "models.registry",
+                 "models.churn.model", "models.nps.model", "models.uplift.model")
 
 
 def module_file(name: str) -> Path | None:
