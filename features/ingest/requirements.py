@@ -23,7 +23,9 @@ REQUIRED_TABLES = ("crm_customers",)
 #: Columns a present source table may leave out; an absent one is read as empty (null).
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "crm_customers": ("signup_date", "segment", "region", "rep_id", "email", "phone", "app_id",
-                      "status", "churn_date", "observed_until"),
+                      "status", "churn_date", "observed_until", "notice_date", "email_opt_out",
+                      "phone_opt_out"),
+    "interventions": ("stratum", "assignment_probability"),
 }
 #: At least one column of each group must be present in the table.
 ONE_OF: dict[str, tuple[str, ...]] = {"crm_customers": ("status", "churn_date")}
@@ -79,4 +81,5 @@ _EMPTY_DTYPES = {
     **{("timestamp", n): TIMESTAMP_DTYPE for n in (False, True)},
     **{("float", n): "float64" for n in (False, True)},
     ("int", False): "int64", ("int", True): "Int64", ("bool", False): "bool",
+    ("bool", True): "boolean",
 }

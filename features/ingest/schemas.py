@@ -37,7 +37,7 @@ ACTIONS = (
     "apology_credit",
     "proactive_tech_check",
 )
-OUTCOMES = ("accepted", "declined", "no_answer", "holdout")
+OUTCOMES = ("accepted", "declined", "no_answer", "complaint_after_contact", "holdout")
 
 _DTYPES = {
     ("str", False): str,
@@ -51,6 +51,7 @@ _DTYPES = {
     ("float", False): "float64",
     ("float", True): "float64",
     ("bool", False): "bool",
+    ("bool", True): "boolean",
 }
 
 
@@ -124,8 +125,12 @@ CRM_CUSTOMERS = _schema(
         "status": _col("str", one_of(CUSTOMER_STATUS)),
         "churn_date": _col("date", nullable=True),
         "observed_until": _col("date", nullable=True),   # export date: end of the status window
+        "notice_date": _col("date", nullable=True),      # the customer gave notice to cancel
+        "email_opt_out": _col("bool", nullable=True),    # no marketing e-mail
+        "phone_opt_out": _col("bool", nullable=True),    # do not call
     },
-    checks=[_churn_date_required(), _not_before("churn_date", "signup_date")],
+    checks=[_churn_date_required(), _not_before("churn_date", "signup_date"),
+            _not_before("notice_date", "signup_date"), _not_before("churn_date", "notice_date")],
 )
 
 BILLING_INVOICES = _schema(
@@ -234,6 +239,10 @@ INTERVENTIONS = _schema(
         "cost": _col("float", non_negative()),
         "control_group": _col("bool"),
         "outcome": _col("str", one_of(OUTCOMES)),
+        "stratum": _col("str", nullable=True),           # the programme's targeting stratum
+        "assignment_probability": _col(                  # P(this assignment | stratum)
+            "float", pa.Check.in_range(0, 1, include_min=False, error="must be in (0, 1]"),
+            nullable=True),
     },
 )
 

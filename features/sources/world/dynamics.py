@@ -37,8 +37,10 @@ class WorldState:
     reliability_recent: np.ndarray
     delivery_recent: np.ndarray
     usage_prev: np.ndarray
+    usage_drop: np.ndarray        # last month's fall in usage against the month before (fraction)
     late_prev: np.ndarray
     decided_month: np.ndarray     # month of the decision to leave (-1: none)
+    notice_day: np.ndarray        # day the customer gave notice: the decision day (-1: none)
     churn_day: np.ndarray         # days since history start of the churn date (-1: none)
     action_shift: np.ndarray      # logit shift of a delivered action, active until action_until
     action_until: np.ndarray
@@ -58,8 +60,9 @@ def initial_state(pop: Population, rng: np.random.Generator) -> WorldState:
         plan=pop.plan.copy(), contract=pop.contract.copy(), contract_end=end.astype(np.int32),
         list_price=pop.list_price.copy(), recent_rise=np.zeros(n), drivers=np.zeros((n, 4)),
         unresolved_recent=np.zeros(n), reliability_recent=np.zeros(n),
-        delivery_recent=np.zeros(n), usage_prev=pop.base_usage.copy(),
+        delivery_recent=np.zeros(n), usage_prev=pop.base_usage.copy(), usage_drop=np.zeros(n),
         late_prev=np.zeros(n, bool), decided_month=np.full(n, -1, np.int32),
+        notice_day=np.full(n, -1, np.int32),
         churn_day=np.full(n, -1, np.int32), action_shift=np.zeros(n),
         action_until=np.full(n, -1, np.int32), discount_left=np.zeros(n, np.int8),
         credit_due=np.zeros(n), last_logit=np.full(n, np.nan),

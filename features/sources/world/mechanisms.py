@@ -14,6 +14,7 @@ ACTIONS = np.array(
 )
 ACTION_COST = np.array([25.0, 45.0, 30.0, 15.0, 35.0])
 ACTION_IS_CALL = np.array([True, False, False, False, True])
+ACTION_IS_EMAIL = np.array([False, True, False, False, False])  # channels: configs/actions.yaml
 DRIVERS = np.array(["support", "reliability", "price", "delivery"])
 
 COEF = {
@@ -127,9 +128,15 @@ def action_log_effects(
     return eff
 
 
-OUTCOMES = np.array(["accepted", "declined", "no_answer", "holdout"])
-OUTCOME_P = np.array([0.6, 0.25, 0.15])  # for delivered actions
-OUTCOME_SCALE = np.array([1.0, 0.35, 0.0])  # share of the effect that lands per outcome
+OUTCOMES = np.array(["accepted", "declined", "no_answer", "complaint_after_contact", "holdout"])
+HOLDOUT = 4                                    # index of "holdout" in OUTCOMES
+# Outcome of a delivered action (accepted, declined, no answer, complaint after contact), one
+# row per contact aversion (no, yes): averse customers decline, ignore and complain more.
+# Weighted by the 12 % averse share the mix stays about 60 / 25 / 14 / 1.4 %.
+OUTCOME_P = np.array([[0.63, 0.24, 0.125, 0.005],
+                      [0.40, 0.30, 0.22, 0.08]])
+OUTCOME_SCALE = np.array([1.0, 0.35, 0.0, 0.0])  # share of the benefit that lands per outcome
+OUTCOME_REACHED = np.array([1, 1, 0, 1])         # the customer was reached: aversion lands
 EFFECT_MONTHS = 3
 
 
@@ -138,31 +145,42 @@ def churn_prob_over(logit: np.ndarray, months: int = EFFECT_MONTHS) -> np.ndarra
     return 1.0 - (1.0 - sigmoid(logit)) ** months
 
 
+def outcome_probs(contact_averse: np.ndarray) -> np.ndarray:
+    """Probabilities of each delivered outcome per customer, shape (n, 4)."""
+    return OUTCOME_P[np.asarray(contact_averse, int)]
+
+
+def draw_outcomes(rng, contact_averse: np.ndarray) -> np.ndarray:
+    """One delivered outcome (index 0-3) per customer, drawn from their outcome mix."""
+    cum = np.cumsum(outcome_probs(contact_averse), axis=1)
+    return np.minimum((rng.random((len(cum), 1)) > cum).sum(axis=1), len(OUTCOME_SCALE) - 1)
+
+
 def expected_effect(base_logit: np.ndarray, log_effects: np.ndarray,
                     contact_averse: np.ndarray) -> np.ndarray:
     """True effect of assigning each action on the 90-day churn probability (n, 5).
 
-    Averaged over the outcome of the contact (accepted / declined / no answer); the
-    aversion penalty lands whenever the customer is reached. Negative = fewer churners.
+    Averaged over the customer's outcome mix (accepted / declined / no answer / complaint);
+    the aversion penalty lands whenever the customer is reached. Negative = fewer churners.
     """
     p0 = churn_prob_over(base_logit)[:, None]
     averse_part = contact_averse[:, None] * np.where(ACTION_IS_CALL, 0.9, 0.5)[None, :]
     benefit = log_effects - averse_part
+    probs = outcome_probs(contact_averse)
     total = np.zeros_like(log_effects)
-    for prob, scale, reached in zip(OUTCOME_P, OUTCOME_SCALE, [1, 1, 0], strict=True):
+    for k, (scale, reached) in enumerate(zip(OUTCOME_SCALE, OUTCOME_REACHED, strict=True)):
         logit = base_logit[:, None] + scale * benefit + reached * averse_part
-        total += prob * churn_prob_over(logit)
+        total += probs[:, k:k + 1] * churn_prob_over(logit)
     return total - p0
 
 
 def realised_log_effect(log_effects: np.ndarray, contact_averse: np.ndarray,
                         action: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """Logit shift a delivered action actually causes, given its outcome index (0-2)."""
+    """Logit shift a delivered action actually causes, given its outcome index (0-3)."""
     rows = np.arange(len(action))
     averse_part = contact_averse * np.where(ACTION_IS_CALL[action], 0.9, 0.5)
     benefit = log_effects[rows, action] - averse_part
-    reached = outcome < 2
-    return OUTCOME_SCALE[outcome] * benefit + reached * averse_part
+    return OUTCOME_SCALE[outcome] * benefit + OUTCOME_REACHED[outcome] * averse_part
 
 
 def response_logit(touchpoint: np.ndarray, engagement: np.ndarray, sat: np.ndarray) -> np.ndarray:

@@ -28,13 +28,15 @@ class MonthContext:
     outages: np.ndarray    # (regions, 2) severity, share
     campaign_rate: float
     holdout_share: float
+    notice_days: int       # days between giving notice (the decision) and the churn date
 
 
 def step_month(rng, pop: Population, st: dyn.WorldState, ctx: MonthContext) -> dict:
     """Simulate month ``ctx.t`` for every customer with an account in it."""
     idx = np.flatnonzero(dyn.active_mask(pop, st, ctx.t, ctx.day0))
     n = len(idx)
-    out: dict = {}
+    out: dict = {"interventions": run_campaign(rng, pop, st, idx, ctx.t, ctx.day0,
+                                               ctx.campaign_rate, ctx.holdout_share)}
     tenure = ctx.t - pop.signup_month[idx]
     rise, renew = dyn.price_changes(rng, st, idx, ctx.t, ctx.calendar_month)
     st.list_price[idx] = np.round(st.list_price[idx] * (1 + rise), 2)
@@ -63,11 +65,8 @@ def step_month(rng, pop: Population, st: dyn.WorldState, ctx: MonthContext) -> d
     out.update(_surveys(rng, pop, st, idx, tickets, orders, per, ctx))
     out["complaints"] = sv.complaints(rng, pop, idx, sat, per["n_unresolved"], n_failed, outage,
                                       st.drivers[idx], ctx.day0, ctx.days)
-    ratio = usage["usage_units"] / np.maximum(dyn.PLAN_USAGE_LIMIT[st.plan[idx]], 1)
-    drop = 1 - usage["usage_units"] / np.maximum(st.usage_prev[idx], 1e-6)
+    st.usage_drop[idx] = 1 - usage["usage_units"] / np.maximum(st.usage_prev[idx], 1e-6)
     st.usage_prev[idx] = usage["usage_units"]
-    out["interventions"] = run_campaign(rng, pop, st, idx, ratio, drop, base_logit, ctx.t,
-                                        ctx.day0, ctx.campaign_rate, ctx.holdout_share)
     out["truth_month"] = {"cust": idx, "sat": sat, "hazard": mech.sigmoid(logit),
                           "driver": np.where(st.drivers[idx].max(axis=1) > 0.3,
                                              st.drivers[idx].argmax(axis=1), -1)}
@@ -83,13 +82,13 @@ def _remember(st, idx, shocks, rise, n_unresolved, outage, n_failed) -> None:
 
 
 def _decide(rng, st, idx, logit, tenure, ctx: MonthContext) -> None:
-    """Customers who decide to leave this month; they go 1-11 weeks later (notice period)."""
+    """Customers who decide to leave this month give notice that day; they go after the notice period."""
     can = (st.decided_month[idx] < 0) & (tenure >= 1)
     decide = can & (rng.random(len(idx)) < mech.sigmoid(logit))
     who = idx[decide]
     st.decided_month[who] = ctx.t
-    decision_day = ctx.day0 + rng.integers(0, ctx.days, len(who))
-    st.churn_day[who] = decision_day + rng.integers(7, 80, len(who))
+    st.notice_day[who] = ctx.day0 + rng.integers(0, ctx.days, len(who))
+    st.churn_day[who] = st.notice_day[who] + ctx.notice_days
 
 
 def _usage(rng, pop, st, idx, outage, ctx: MonthContext) -> dict:

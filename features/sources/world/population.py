@@ -20,6 +20,9 @@ REGION_P = [0.2, 0.2, 0.17, 0.17, 0.14, 0.12]
 PLAN_PRICE = np.array([35.0, 60.0, 95.0])
 SEGMENT_PRICE_FACTOR = np.array([1.0, 1.6, 3.0])
 PLAN_USAGE = np.array([40.0, 80.0, 150.0])
+CONTACT_AVERSE_SHARE = 0.12
+# P(opted out of e-mail, of calls) for customers who are not / are contact-averse
+OPT_OUT_P = np.array([[0.04, 0.06], [0.30, 0.45]])
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Population:
     has_phone: np.ndarray
     has_app: np.ndarray
     phone_number: np.ndarray    # int64 10-digit number (shared by a few households)
+    email_opt_out: np.ndarray   # CRM consent: no marketing e-mail (averse customers opt out more)
+    phone_opt_out: np.ndarray   # CRM consent: do not call
 
 
 def draw_population(
@@ -71,6 +76,7 @@ def draw_population(
     phone = 2_000_000_000 + rng.integers(0, 7_999_999_999, n)
     shared = rng.random(n) < 0.003  # households sharing one phone number
     phone[shared] = phone[rng.integers(0, n, shared.sum())]
+    averse = rng.random(n) < CONTACT_AVERSE_SHARE
     return Population(
         number=numbers.astype(np.int64),
         signup_month=signup_month,
@@ -83,7 +89,7 @@ def draw_population(
         rep=(numbers % n_reps).astype(np.int32),
         price_sens=np.clip(price_sens, 0.0, 1.0),
         engagement=engagement,
-        contact_averse=rng.random(n) < 0.12,
+        contact_averse=averse,
         base_sat=np.clip(rng.normal(7.3, 1.0, n) + 0.25 * engagement, 2.0, 10.0),
         ticket_prone=rng.lognormal(0.0, 0.5, n),
         base_usage=PLAN_USAGE[plan] * np.exp(0.35 * engagement + rng.normal(0, 0.3, n)),
@@ -91,6 +97,8 @@ def draw_population(
         has_phone=rng.random(n) < 0.9,
         has_app=has_app,
         phone_number=phone,
+        email_opt_out=rng.random(n) < OPT_OUT_P[averse.astype(int), 0],
+        phone_opt_out=rng.random(n) < OPT_OUT_P[averse.astype(int), 1],
     )
 
 

@@ -80,6 +80,7 @@ def _simulate_chunk(rng, numbers, params: SimulateParams, clock: Clock, outages,
             calendar_month=int(start.astype("datetime64[M]").astype(int) % 12),
             relationship_wave=(t % wave) == (2 % wave), outages=outages[t],
             campaign_rate=params.campaign_rate, holdout_share=params.holdout_share,
+            notice_days=params.notice_days,
         )
         out = step_month(rng, pop, st, ctx)
         tb.write_operations(sink, clock, chunk, out, t)
@@ -95,7 +96,7 @@ def _simulate_chunk(rng, numbers, params: SimulateParams, clock: Clock, outages,
 def _write_action_effects(sink: Sink, clock: Clock, chunk: tb.Chunk, st: WorldState) -> None:
     """True effect of each action on each open account's 90-day churn, as of the history end.
 
-    Customers who already decided to leave cannot be kept: their effect is 0.
+    Customers under notice (they decided to leave) cannot be kept: their effect is 0.
     """
     pop = chunk.pop
     open_ = (pop.signup_month < len(clock.day0) - 1) & (

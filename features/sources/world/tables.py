@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import mechanisms as mech
+from .campaigns import STRATA
 from .dynamics import TICKET_CATEGORIES, TICKET_CHANNELS, WorldState
 from .export import Clock, Sink, pick
 from .population import (
@@ -183,6 +184,7 @@ def write_interventions(sink: Sink, clock: Clock, ch: Chunk, iv: dict) -> None:
         "action": pick(mech.ACTIONS, iv["action"]), "assigned_at": clock.stamps(iv["assigned_day"]),
         "rep_id": pa.array(ch.rep[iv["cust"]]), "cost": iv["cost"],
         "control_group": pa.array(iv["control"]), "outcome": pick(mech.OUTCOMES, iv["outcome"]),
+        "stratum": pick(STRATA, iv["stratum"]), "assignment_probability": iv["probability"],
     })
     sink.write("intervention_effects", {
         "intervention_id": ids, "customer_id": ch.cid(iv["cust"]),
@@ -213,6 +215,9 @@ def write_customers(sink: Sink, clock: Clock, ch: Chunk, st: WorldState) -> None
         "app_id": pa.array(ch.app, mask=~pop.has_app),
         "status": pa.array(np.where(churned, "churned", "active")),
         "churn_date": clock.optional_dates(np.where(churned, st.churn_day, -1)),
+        "notice_date": clock.optional_dates(np.where(st.notice_day < clock.end_day, st.notice_day, -1)),
+        "email_opt_out": pa.array(pop.email_opt_out, mask=~pop.has_email),
+        "phone_opt_out": pa.array(pop.phone_opt_out, mask=~pop.has_phone),
     })
     sink.write("customer_traits", {
         "customer_id": ch.ids, "price_sensitivity": pop.price_sens, "engagement": pop.engagement,

@@ -94,7 +94,8 @@ EXPECTED_REASONS = {
     ("survey_responses", 5): "nps: must not be null",
     ("survey_responses", 6): "csat: must be between 1 and 5",
     ("interventions", 2): "control_group: not a boolean (true/false)",
-    ("interventions", 3): "outcome: must be one of accepted, declined, no_answer, holdout",
+    ("interventions", 3): "outcome: must be one of accepted, declined, no_answer, "
+                          "complaint_after_contact, holdout",
 }
 
 
