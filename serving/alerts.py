@@ -47,3 +47,10 @@ def risk_review_reason(p_churn: float, value_at_risk: float) -> str:
     return (f"High churn risk: {100 * p_churn:.0f} % with {value}. "
             "Action effects are not measured yet (no randomized interventions in the data), "
             "so no action is recommended: review this customer")
+
+
+def save_desk_reason(notice: date, as_of: date) -> str:
+    """Why a customer under notice is on the list: a save-desk call, with no model claim."""
+    days = (as_of - notice).days
+    return (f"Gave notice on {notice:%d %B %Y} ({days} days ago): a save-desk case. Retention "
+            "models do not apply to a decision already taken; no action is planned")

@@ -35,12 +35,13 @@ from models.bundle import MODEL_NAMES, ModelBundle, load_champions
 from models.prescribe import arbitrate
 from models.prescribe.rationale import action_why
 from models.scoring import ScoreResult, check_features, reasons_json, score_customers
-from serving.alerts import detractor_reason, risk_review_reason
+from serving.alerts import detractor_reason, risk_review_reason, save_desk_reason
 from serving.batch_inputs import (
     active_customers,
     feature_rows,
     latest_comments,
     latest_snapshot,
+    notices_given,
     recent_contacts,
 )
 from serving.db.write import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
@@ -115,6 +116,16 @@ def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd
         "kind": "high_risk",
         "reason": [risk_review_reason(p, v) for p, v in
                    zip(top["churn_probability"], top["value_at_risk"], strict=True)],
+        "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
+
+
+def save_desk_alerts(customers: pd.DataFrame, notices: pd.Series, as_of: date) -> pd.DataFrame:
+    """One alert per scored customer under notice, for the owning rep's save desk."""
+    rows = customers[customers["customer_id"].isin(notices.index)]
+    return pd.DataFrame({
+        "customer_id": rows["customer_id"].to_numpy(), "rep_id": rows["rep_id"].to_numpy(),
+        "kind": "save_desk",
+        "reason": [save_desk_reason(notices[c].date(), as_of) for c in rows["customer_id"]],
         "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
 
 
@@ -198,7 +209,9 @@ def plan_rows(
     contacts = features[["customer_id", "days_since_last_action", "days_since_last_invitation"]].assign(
         contacts_7d=recent_contacts(settings.clean_dir, features["customer_id"], as_of).to_numpy()
     )
-    plan = arbitrate(scored.candidates, contacts, bundle.catalogue, settings.prescribe)
+    notices = notices_given(settings.clean_dir, as_of)   # save desk: never a retention target
+    candidates = scored.candidates[~scored.candidates["customer_id"].isin(notices.index)]
+    plan = arbitrate(candidates, contacts, bundle.catalogue, settings.prescribe)
     actions = plan.actions.rename(columns={"rank_in_rep": "rank"})
     actions["control_group"] = holdout(actions, settings.prescribe.holdout_share, as_of)
     return plan, actions, contacts
@@ -246,6 +259,8 @@ def score_as_of(
         if bundle.uplift is None:
             review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of)
             alerts = pd.concat([alerts, review], ignore_index=True)
+        alerts = pd.concat([save_desk_alerts(customers, notices_given(settings.clean_dir, as_of), as_of),
+                            alerts], ignore_index=True)
         first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
         customers["alert"] = customers["customer_id"].map(first)
     summary = {

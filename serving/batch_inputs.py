@@ -86,3 +86,15 @@ def latest_comments(clean_dir: Path, as_of: date) -> pd.Series:
         .drop_duplicates("customer_id", keep="last")
         .set_index("customer_id")["comment"]
     )
+
+
+def notices_given(clean_dir: Path, as_of: date) -> pd.Series:
+    """Notice date of every customer who gave notice by ``as_of`` and has not left yet
+    (index customer_id): save-desk cases, not retention targets."""
+    path = Path(clean_dir) / "crm_customers.parquet"
+    if "notice_date" not in pq.read_schema(path).names:
+        return pd.Series(dtype="datetime64[ns]")
+    crm = pd.read_parquet(path, columns=["customer_id", "notice_date", "churn_date"])
+    day = pd.Timestamp(as_of)
+    open_notice = (crm["notice_date"] <= day) & ~(crm["churn_date"] <= day)
+    return crm.loc[open_notice].set_index("customer_id")["notice_date"]

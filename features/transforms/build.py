@@ -28,7 +28,7 @@ from .attributes import Attributes, publish_schema
 from .experience import Experience
 from .fused import fused_features
 from .inputs import history_bounds, load_clean
-from .labels import churned_within, horizon_observed, nps_labels
+from .labels import churned_within, decision_dates, horizon_observed, nps_labels, under_notice
 from .operations import Operations
 from .schema import (
     ATTRIBUTE_VIEW,
@@ -39,7 +39,7 @@ from .schema import (
     LABEL_SCHEMA,
 )
 from .spine import open_mask, snapshot_dates
-from .window import observation_window
+from .window import crm_extra, observation_window
 
 TS_NS = pa.timestamp("ns", tz="UTC")
 TS = pa.timestamp("us", tz="UTC")  # what Feast's DuckDB materialization can cast
@@ -100,6 +100,9 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     gets two snapshots instead: ``features.transforms.window``.
     """
     clean = load_clean(Path(clean_dir))
+    notice = crm_extra(Path(clean_dir), ("notice_date",))
+    if "notice_date" in notice:
+        clean.customers["notice_date"] = notice["notice_date"].to_numpy()
     window = observation_window(Path(clean_dir), clean, as_of)
     if window is None:
         start, end = history_bounds(clean)
@@ -156,8 +159,14 @@ def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool) -> di
     batch = {name: (ids, stamps, {c: cols[c][idx] for c in FEATURE_SCHEMA[name]})
              for name, cols in tables.items()}
     if labelled:
-        label = churned_within(clean.customers["churn_date"], snap, params.churn_horizon_days)
-        batch["churn_labels"] = (ids, stamps, {"churned_within_horizon": label[idx]})
+        notice = clean.customers.get("notice_date")
+        decided = decision_dates(clean.customers["churn_date"], notice)
+        label = churned_within(decided, snap, params.churn_horizon_days)
+        saved = under_notice(notice, snap)
+        keep = idx[~saved[idx]] if len(saved) else idx      # under notice: save desk, no label
+        kept_stamps = pa.array(np.full(len(keep), snap.value), pa.int64()).cast(TS_NS)
+        batch["churn_labels"] = (ids_all.take(pa.array(keep)), kept_stamps,
+                                 {"churned_within_horizon": label[keep]})
     return batch
 
 

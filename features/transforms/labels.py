@@ -1,12 +1,14 @@
 """Training labels: churn within a horizon after each snapshot, and answered NPS.
 
-Churn: a spine row (customer open at snapshot S) is labelled 1 when
-``churn_date`` falls in ``[S, S + horizon]`` (dates, both ends included: an account
+Churn: a spine row (customer open at snapshot S) is labelled 1 when the customer's
+decision to leave falls in ``[S, S + horizon]``: the cancellation notice when the CRM
+export has ``notice_date``, else ``churn_date`` (dates, both ends included: an account
 that closes on the snapshot day is open at the snapshot and leaves within the
 horizon). Censoring: churn is observed only for dates before ``as_of`` (the end
 of the history), so a snapshot whose horizon is not entirely observed
 (``S + horizon >= as_of``) gets no churn labels at all; keeping it would label
-every late leaver 0.
+every late leaver 0. A customer already under notice at S is a save-desk case, not a
+prediction: no label row (their features are still written, for scoring).
 
 NPS: one row per kept survey response, at its ``responded_at``. The point-in-time
 join (feature rows at or before ``responded_at``) therefore never sees the answer.
@@ -47,3 +49,20 @@ def nps_labels(responses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     })
     return out.sort_values(["event_timestamp", "customer_id"], kind="stable",
                            ignore_index=True)
+
+
+def decision_dates(churn_date: pd.Series, notice_date: pd.Series | None) -> pd.Series:
+    """The day each leaver decided: their cancellation notice, else their churn date."""
+    if notice_date is None:
+        return churn_date
+    notice = pd.to_datetime(notice_date, utc=True).dt.as_unit("ns").reset_index(drop=True)
+    churn = pd.to_datetime(churn_date, utc=True).dt.as_unit("ns").reset_index(drop=True)
+    return notice.where(notice.notna(), churn).set_axis(churn_date.index)
+
+
+def under_notice(notice_date: pd.Series | None, snapshot: pd.Timestamp) -> np.ndarray:
+    """Per customer, whether they gave notice before ``snapshot`` (False without notice dates)."""
+    if notice_date is None:
+        return np.zeros(0, bool)
+    notice = pd.to_datetime(notice_date, utc=True)
+    return (notice < snapshot).fillna(False).to_numpy(bool)

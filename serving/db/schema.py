@@ -33,7 +33,7 @@ from configs.settings import Settings
 
 metadata = MetaData()
 WRITING, COMPLETE, REPLACED = "writing", "complete", "replaced"
-ALERT_KINDS = ("detractor", "usage_drop", "high_risk")
+ALERT_KINDS = ("detractor", "usage_drop", "high_risk", "save_desk")
 
 
 def _lineage() -> list[Column]:
