@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +181,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = PROJECT_ROOT / "data"
     params_file: Path = DEFAULT_PARAMS_FILE
+
+    @field_validator("data_dir", "params_file")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Resolved once, against the working directory: Feast and MLflow resolve relative
+        paths against their own folders."""
+        return Path(value).expanduser().resolve()
     # Feast: embedded defaults (Parquet offline store joined with DuckDB ASOF, SQLite online
     # store; `duckdb`/`file` select Feast's own offline stores);
     # teams switch the online store to Redis with CEM_FEAST_ONLINE_STORE=redis.

@@ -5,6 +5,7 @@ Commands only parse options, call the step functions and print through Rich.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -43,6 +44,8 @@ def _defaults(
         # a failing step is reported in one or two lines by `main`, not by Prefect's logs
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
         warnings.simplefilter("ignore")   # library warnings are for `--debug` runs
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     # third-party deprecation chatter (ibis under Feast) is not for the user's eyes
@@ -56,7 +59,7 @@ def _progress() -> Progress:
 
 def _settings(data_dir: Path | None) -> Settings:
     settings = load_settings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+    return settings.model_copy(update={"data_dir": Path(data_dir).resolve()}) if data_dir else settings
 
 
 def _run_steps(description: str, steps: int, flow, *args):

@@ -41,7 +41,8 @@ def print_training(console: Console, result: dict) -> None:
     console.print(f"churn model version {churn['version']}: {gate['decision']} "
                   f"(valid_roc_auc {gate['candidate_value']:.3f} vs champion "
                   f"{gate['champion_value'] if gate['champion_value'] is not None else 'none'})")
-    drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in churn["key_drivers"])
+    drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in churn["key_drivers"]
+                        if d["share"] >= 0.005)
     console.print(f"churn key drivers: {drivers}")
     if nps and nps.get("skipped"):
         console.print(f"predicted-NPS model skipped: {nps['skipped']}")
@@ -50,7 +51,8 @@ def print_training(console: Console, result: dict) -> None:
         gate = nps["gate"]
         console.print(f"NPS model version {nps['version']}: {gate['decision']} "
                       f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")
-        drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"])
+        drivers = ", ".join(f"{d['label']} {d['share']:.0%}" for d in nps["key_drivers"]
+                            if d["share"] >= 0.005)
         console.print(f"NPS key drivers: {drivers}")
     uplift = result.get("uplift")
     if uplift and uplift.get("skipped"):

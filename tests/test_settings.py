@@ -40,3 +40,11 @@ def test_unknown_key_is_refused(tmp_path):
 def test_missing_params_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_relative_data_folder_is_resolved_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(data_dir="data")
+    assert settings.data_dir == tmp_path / "data" and settings.feast_dir.is_absolute()
+    monkeypatch.setenv("CEM_DATA_DIR", "elsewhere")
+    assert load_settings().data_dir == tmp_path / "elsewhere"
