@@ -50,6 +50,9 @@ def plan_frame(candidates: pd.DataFrame, catalogue: Catalogue, enc: Encoded, cho
     for c in ("expected_value", "cost", "handling_minutes", "p_churn", "uplift", "value_at_risk"):
         out[c] = candidates[c].to_numpy(np.float64)[rows] if c in candidates.columns else np.nan
     out["priority"] = net[chosen_c, chosen_a][order]
+    if "expected_value_low" in candidates.columns:   # the safe rule's bound, for the "why"
+        out["expected_value_low"] = candidates["expected_value_low"].to_numpy(np.float64)[rows]
+        return out[[*PLAN_COLUMNS, "expected_value_low"]]
     return out[PLAN_COLUMNS]
 
 

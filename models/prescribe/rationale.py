@@ -47,15 +47,19 @@ def action_why(actions: pd.DataFrame, reasons: pd.Series, catalogue: Catalogue) 
     after = np.maximum(before + 100 * actions["uplift"].to_numpy(np.float64), 0.0)
     money = {}  # costs repeat (one per action): worded once each
     out = []
-    for action_id, b, a, value, cost, payload in zip(
+    low = (actions["expected_value_low"].tolist() if "expected_value_low" in actions
+           else [None] * len(actions))
+    for action_id, b, a, value, cost, payload, floor in zip(
         ids, before.tolist(), after.tolist(), actions["expected_value"].tolist(), actions["cost"].tolist(),
-        reasons, strict=True,
+        reasons, low, strict=True,
     ):
         label, concepts = known[action_id]
         if cost not in money:
             money[cost] = fmt_money(cost)
         head = (f"{label}: expected to cut the 90-day churn risk from {fmt_percent(b)} % "
-                f"to {fmt_percent(a)} %, worth {fmt_money(value)} after its cost of {money[cost]}.")
+                f"to {fmt_percent(a)} %, worth {fmt_money(value)} after its cost of {money[cost]}"
+                + (f" (at least {fmt_money(floor)} at the plan's confidence level)." if floor is not None
+                   and floor == floor else "."))
         tail = _addressed(_reasons(payload), concepts)
         out.append(f"{head} {tail}".strip())
     return out

@@ -111,3 +111,14 @@ def test_the_driver_learner_on_the_programme_log(model_world):
     assert (worst.fillna(0) >= effects.fillna(0)).all().all()
     for action, arm in model.arms.items():
         assert set(arm.driver.drivers) <= set(drivers[action]) and arm.driver.treated > 0
+
+
+def test_the_why_states_the_value_and_its_lower_bound():
+    from models.prescribe.rationale import action_why
+
+    cat = load_catalogue("configs/actions.yaml")
+    actions = pd.DataFrame({"action_id": ["discount_offer"], "p_churn": [0.3], "uplift": [-0.1],
+                            "expected_value": [120.0], "cost": [45.0], "expected_value_low": [35.0]})
+    why = action_why(actions, pd.Series([None]), cat)[0]
+    assert "from 30 % to 20 %" in why and "at least" in why and "35" in why
+    assert "at least" not in action_why(actions.drop(columns="expected_value_low"), pd.Series([None]), cat)[0]
