@@ -95,6 +95,7 @@ class SearchParams(_Section):
 class TrainParams(_Section):
     valid_share: float = Field(0.25, gt=0, lt=1)   # latest share of snapshots held out (out-of-time)
     cv_folds: int = Field(5, ge=2, le=20)           # customer folds when out of time is impossible
+    refit_all: bool = True                          # final trees on every training customer
     calibration: str = Field("isotonic", pattern="^(isotonic|sigmoid)$")
     churn: LightGBMParams = LightGBMParams()
     search: SearchParams = SearchParams()
