@@ -86,6 +86,17 @@ def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, 
     )
 
 
+def uplift_effects(frame: pd.DataFrame, bundle: ModelBundle,
+                   quantile: float) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Each action's effect per customer and, when the model has a posterior, the effect at
+    ``quantile`` (the safe rule's bound)."""
+    if bundle.uplift is None:
+        return no_effects(frame, bundle), None
+    if hasattr(bundle.uplift, "effects_with_bound"):
+        return bundle.uplift.effects_with_bound(frame, quantile)
+    return bundle.uplift.effects(frame), None
+
+
 def no_effects(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
     """Without an uplift model no action has a measured effect: every effect is zero, so
     no action's expected value covers its cost and nothing is planned on a guess."""
@@ -181,9 +192,7 @@ def score_customers(
     rep = frame["rep_id"].to_numpy() if "rep_id" in frame else np.full(n, None, dtype=object)
     last_nps = numeric_column(frame["last_nps"])
     var = value_at_risk_array(frame, settings.prescribe)
-    effects = no_effects(frame, bundle) if bundle.uplift is None else bundle.uplift.effects(frame)
-    pessimistic = (None if bundle.uplift is None or not hasattr(bundle.uplift, "pessimistic_effects")
-                   else bundle.uplift.pessimistic_effects(frame, settings.prescribe.value_quantile))
+    effects, pessimistic = uplift_effects(frame, bundle, settings.prescribe.value_quantile)
     basis = candidate_basis(frame, bundle, rep, p_churn, var)
     candidates = candidate_actions(basis, effects, bundle.catalogue, pessimistic)
     k = len(bundle.catalogue)

@@ -86,20 +86,16 @@ def scoring_alerts(
                 f"Usage drop: last month {100 * (1 - v):.0f} % below the usual level for the season"
                 for v in sel["usage_vs_usual"]
             ]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "customer_id": sel["customer_id"].to_numpy(),
-                    "rep_id": sel["rep_id"].to_numpy(),
-                    "kind": kind,
-                    "reason": reasons,
-                }
-            )
-        )
-    out = pd.concat(rows, ignore_index=True)
-    out["raised_at"] = datetime.combine(as_of, datetime.min.time())
-    out["source"] = "scoring"
-    return out
+        rows.append(alert_rows(sel, kind, reasons, as_of))
+    return pd.concat(rows, ignore_index=True)
+
+
+def alert_rows(customers: pd.DataFrame, kind: str, reasons: list[str], as_of: date) -> pd.DataFrame:
+    """Scoring alerts of one kind for ``customers`` (customer_id, rep_id), raised on ``as_of``."""
+    return pd.DataFrame({
+        "customer_id": customers["customer_id"].to_numpy(), "rep_id": customers["rep_id"].to_numpy(),
+        "kind": kind, "reason": reasons,
+        "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
 
 
 def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd.DataFrame:
@@ -111,22 +107,16 @@ def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd
     customers = customers if known else customers.assign(value_at_risk=np.nan)
     ranked = customers.assign(_loss=loss).sort_values("_loss", ascending=False, kind="stable")
     top = ranked.groupby(ranked["rep_id"].fillna(""), sort=False).head(per_rep)
-    return pd.DataFrame({
-        "customer_id": top["customer_id"].to_numpy(), "rep_id": top["rep_id"].to_numpy(),
-        "kind": "high_risk",
-        "reason": [risk_review_reason(p, v) for p, v in
-                   zip(top["churn_probability"], top["value_at_risk"], strict=True)],
-        "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
+    return alert_rows(top, "high_risk", [risk_review_reason(p, v) for p, v in
+                                         zip(top["churn_probability"], top["value_at_risk"], strict=True)],
+                      as_of)
 
 
 def save_desk_alerts(customers: pd.DataFrame, notices: pd.Series, as_of: date) -> pd.DataFrame:
     """One alert per scored customer under notice, for the owning rep's save desk."""
     rows = customers[customers["customer_id"].isin(notices.index)]
-    return pd.DataFrame({
-        "customer_id": rows["customer_id"].to_numpy(), "rep_id": rows["rep_id"].to_numpy(),
-        "kind": "save_desk",
-        "reason": [save_desk_reason(notices[c].date(), as_of) for c in rows["customer_id"]],
-        "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
+    return alert_rows(rows, "save_desk",
+                      [save_desk_reason(notices[c].date(), as_of) for c in rows["customer_id"]], as_of)
 
 
 @contextmanager
@@ -203,13 +193,14 @@ def reasons_blocks(bundle: ModelBundle, rows: pd.DataFrame, workers: int) -> lis
 
 
 def plan_rows(
-    scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings, as_of: date
+    scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings, as_of: date,
+    notices: pd.Series,
 ) -> tuple[object, pd.DataFrame, pd.DataFrame]:
-    """Arbitrated plan (with hold-out flags), its action rows, and the contact history used."""
+    """Arbitrated plan (with hold-out flags), its action rows, and the contact history used;
+    customers under notice (``notices``) are a save-desk case, never a retention target."""
     contacts = features[["customer_id", "days_since_last_action", "days_since_last_invitation"]].assign(
         contacts_7d=recent_contacts(settings.clean_dir, features["customer_id"], as_of).to_numpy()
     )
-    notices = notices_given(settings.clean_dir, as_of)   # save desk: never a retention target
     candidates = scored.candidates[~scored.candidates["customer_id"].isin(notices.index)]
     plan = arbitrate(candidates, contacts, bundle.catalogue, settings.prescribe)
     actions = plan.actions.rename(columns={"rank_in_rep": "rank"})
@@ -237,7 +228,8 @@ def score_as_of(
     with _step(timings, "score"):
         scored = score_blocks(features, bundle, settings, as_of, previous, settings.serving.batch_workers)
     with _step(timings, "plan"):
-        plan, actions, contacts = plan_rows(scored, features, bundle, settings, as_of)
+        notices = notices_given(settings.clean_dir, as_of)
+        plan, actions, contacts = plan_rows(scored, features, bundle, settings, as_of, notices)
     customers = scored.customers
     with _step(timings, "reasons"):
         pos = pd.Index(customers["customer_id"]).get_indexer(actions["customer_id"])
@@ -259,8 +251,7 @@ def score_as_of(
         if bundle.uplift is None:
             review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of)
             alerts = pd.concat([alerts, review], ignore_index=True)
-        alerts = pd.concat([save_desk_alerts(customers, notices_given(settings.clean_dir, as_of), as_of),
-                            alerts], ignore_index=True)
+        alerts = pd.concat([save_desk_alerts(customers, notices, as_of), alerts], ignore_index=True)
         first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
         customers["alert"] = customers["customer_id"].map(first)
     summary = {

@@ -27,7 +27,7 @@ from configs.settings import FeaturesParams
 from .attributes import Attributes, publish_schema
 from .experience import Experience
 from .fused import fused_features
-from .inputs import history_bounds, load_clean
+from .inputs import crm_extra, history_bounds, load_clean
 from .labels import churned_within, decision_dates, horizon_observed, nps_labels, under_notice
 from .operations import Operations
 from .schema import (
@@ -39,7 +39,7 @@ from .schema import (
     LABEL_SCHEMA,
 )
 from .spine import open_mask, snapshot_dates
-from .window import crm_extra, observation_window
+from .window import observation_window
 
 TS_NS = pa.timestamp("ns", tz="UTC")
 TS = pa.timestamp("us", tz="UTC")  # what Feast's DuckDB materialization can cast
@@ -97,13 +97,13 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     start after the latest event in the clean tables. Snapshots run from
     ``first_snapshot_after_months`` after the first month to ``as_of`` inclusive. An
     export that is one observation window (no events, or churners without a churn date)
-    gets two snapshots instead: ``features.transforms.window``.
+    gets one snapshot instead, at the end of the export day: ``features.transforms.window``.
     """
     clean = load_clean(Path(clean_dir))
-    notice = crm_extra(Path(clean_dir), ("notice_date",))
-    if "notice_date" in notice:
-        clean.customers["notice_date"] = notice["notice_date"].to_numpy()
-    window = observation_window(Path(clean_dir), clean, as_of)
+    extra = crm_extra(Path(clean_dir), ("status", "observed_until", "notice_date"))
+    if "notice_date" in extra:
+        clean.customers["notice_date"] = extra["notice_date"].to_numpy()
+    window = observation_window(clean, extra, as_of)
     if window is None:
         start, end = history_bounds(clean)
         as_of_ts = end if as_of is None else _as_utc(as_of)

@@ -93,6 +93,13 @@ def load_clean(clean_dir: Path) -> Clean:
     return Clean(customers, tables)
 
 
+def crm_extra(clean_dir: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The crm columns the window needs that the feature reader does not load (when present)."""
+    path = Path(clean_dir) / "crm_customers.parquet"
+    present = [c for c in columns if c in pq.read_schema(path).names]
+    return pq.read_table(path, columns=present).to_pandas() if present else pd.DataFrame()
+
+
 def read_table(clean_dir: Path, name: str, columns: list[str]) -> pa.Table:
     """One clean table; an optional table that was not exported reads as no rows.
 

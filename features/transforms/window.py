@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .inputs import Clean, history_bounds
 
@@ -38,21 +36,14 @@ class Window:
         return self.export
 
 
-def crm_extra(clean_dir: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The crm columns the window needs that the feature reader does not load (when present)."""
-    path = Path(clean_dir) / "crm_customers.parquet"
-    present = [c for c in columns if c in pq.read_schema(path).names]
-    return pq.read_table(path, columns=present).to_pandas() if present else pd.DataFrame()
-
-
 def _utc_day(value) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).normalize().as_unit("ns")
 
 
-def observation_window(clean_dir: Path, clean: Clean, as_of: date | None) -> Window | None:
-    """The window of a one-window export, or None when the clean tables hold a history."""
-    extra = crm_extra(clean_dir, ("status", "observed_until"))
+def observation_window(clean: Clean, extra: pd.DataFrame, as_of: date | None) -> Window | None:
+    """The window of a one-window export, or None when the clean tables hold a history.
+    ``extra``: the crm columns ``status`` and ``observed_until`` when the export has them."""
     churn = clean.customers["churn_date"]
     undated = (extra["status"].astype(str).eq("churned").to_numpy() & churn.isna().to_numpy()
                if "status" in extra else churn.isna().to_numpy() & False)

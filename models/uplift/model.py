@@ -181,13 +181,19 @@ class UpliftModel:
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One column per action: change in P(churn within the horizon) if delivered (NaN: not eligible)."""
+        return self.effects_with_bound(frame, None)[0]
+
+    def effects_with_bound(self, frame: pd.DataFrame,
+                           quantile: float | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """``effects``, and for a learner with a posterior the effects at its ``quantile`` (a high
+        quantile: the least churn reduction believable; None otherwise), from one encoding."""
         x = self.spec.array(frame)
         r = self.risk.logit_x(x)
         z = np.column_stack([x, r])
         elig = self.eligible(frame)
         strata = elig.sum(axis=1).to_numpy()
         p0 = sigmoid(logit_of(self.control, x, r)) if self.learner == "t" else None
-        out = {}
+        out, worst = {}, {}
         for action in self.actions:
             arm = self.arms[action]
             if self.learner == "shift":
@@ -199,22 +205,14 @@ class UpliftModel:
                 g = lookup[strata]
                 eff = g * raw(arm.tau_control, z) + (1 - g) * raw(arm.tau_treated, z)
             elif self.learner == "driver":
-                eff = arm.driver.effect(x, r)[0]
+                eff, sd = arm.driver.effect(x, r)
+                if quantile is not None:
+                    worst[action] = np.where(elig[action].to_numpy(), upper(eff, sd, quantile), np.nan)
             else:
                 eff = raw(arm.tau, z)
             out[action] = np.where(elig[action].to_numpy(), eff, np.nan)
-        return pd.DataFrame(out, index=frame.index, columns=self.actions)
-
-    def pessimistic_effects(self, frame: pd.DataFrame, quantile: float) -> pd.DataFrame | None:
-        """Per action the ``quantile`` of the effect's posterior (a high quantile: the least
-        churn reduction believable); None for the learners without uncertainty."""
-        if self.learner != "driver":
-            return None
-        x, elig = self.spec.array(frame), self.eligible(frame)
-        r = self.risk.logit_x(x)
-        out = {a: np.where(elig[a].to_numpy(), upper(*self.arms[a].driver.effect(x, r), quantile), np.nan)
-               for a in self.actions}
-        return pd.DataFrame(out, index=frame.index, columns=self.actions)
+        bound = pd.DataFrame(worst, index=frame.index, columns=self.actions) if worst else None
+        return pd.DataFrame(out, index=frame.index, columns=self.actions), bound
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Effects as an array (rows x actions): what the MLflow pyfunc wrapper calls."""

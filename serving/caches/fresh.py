@@ -204,7 +204,7 @@ class FreshScorer:
         """Kind of every feature the champions read, the company's attributes included."""
         bundle = self.bundle()
         spec = getattr(getattr(bundle, "churn", None), "spec", None)
-        return FEATURE_KINDS | feature_kinds(attributes=getattr(spec, "attributes", None) or {})
+        return feature_kinds(attributes=getattr(spec, "attributes", None) or {})
 
 
 def row_errors(rows: list[dict], features: list[str], kinds: dict[str, str] | None = None) -> list[dict]:

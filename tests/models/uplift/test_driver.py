@@ -106,7 +106,7 @@ def test_the_driver_learner_on_the_programme_log(model_world):
     model = pickle.loads(pickle.dumps(fit_uplift(frame, features, "driver", settings.train.uplift,
                                                  drivers=drivers)))
     rows = frame.head(400)
-    effects, worst = model.effects(rows), model.pessimistic_effects(rows, 0.9)
+    effects, worst = model.effects_with_bound(rows, 0.9)
     assert effects.notna().any().all() and effects.isna().equals(worst.isna())
     assert (worst.fillna(0) >= effects.fillna(0)).all().all()
     for action, arm in model.arms.items():
