@@ -24,9 +24,10 @@ def churn_table(churn: dict) -> Table:
 
 def nps_table(nps: dict) -> Table:
     wave = nps.get("latest_wave", "latest relationship wave")
-    table = Table(title=f"company NPS, {wave} (counts every invitee)")
-    for col in ("estimate", "NPS"):
-        table.add_column(col, justify="right" if col == "NPS" else "left")
+    label = "mean CSAT" if nps.get("satisfaction_scale") == "csat" else "NPS"
+    table = Table(title=f"company {label}, {wave} (counts every invitee)")
+    for col in ("estimate", label):
+        table.add_column(col, justify="right" if col == label else "left")
     for label, value in nps.get("headline", {}).items():
         table.add_row(label, value if isinstance(value, str) else f"{value:.1f}")
     return table

@@ -14,6 +14,7 @@ from features.ingest.schemas import (
     DATE_DTYPE,
     SCHEMAS,
     STRING,
+    SURVEY_SCORES,
     TIMESTAMP_DTYPE,
     clean_schema,
     column_kind,
@@ -25,10 +26,12 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "crm_customers": ("signup_date", "segment", "region", "rep_id", "email", "phone", "app_id",
                       "status", "churn_date", "observed_until", "notice_date", "email_opt_out",
                       "phone_opt_out"),
+    "survey_responses": SURVEY_SCORES,
     "interventions": ("stratum", "assignment_probability"),
 }
 #: At least one column of each group must be present in the table.
-ONE_OF: dict[str, tuple[str, ...]] = {"crm_customers": ("status", "churn_date")}
+ONE_OF: dict[str, tuple[str, ...]] = {"crm_customers": ("status", "churn_date"),
+                                      "survey_responses": SURVEY_SCORES}
 
 
 def required_columns(table: str) -> list[str]:
@@ -41,7 +44,9 @@ def one_of_problem(table: str, columns: tuple[str, ...]) -> str | None:
     """Why the table lacks every column of its one-of group, or None."""
     group = ONE_OF.get(table, ())
     if group and not set(group) & set(columns):
-        return f"needs a {' or a '.join(group)} column"
+        if len(group) == 2:
+            return f"needs a {' or a '.join(group)} column"
+        return f"needs at least one of the columns {', '.join(group)}"
     return None
 
 

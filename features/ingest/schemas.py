@@ -105,6 +105,20 @@ def _first_of_month(column: str) -> pa.Check:
     return pa.Check(check, name="first_of_month", error=f"{column}: not the first day of a month")
 
 
+#: The answer columns of a survey response; each answer carries at least one of them.
+SURVEY_SCORES = ("nps", "csat", "effort")
+
+
+def _one_score() -> pa.Check:
+    """Frame check: a survey response answers at least one scored question."""
+
+    def check(df: pd.DataFrame) -> pd.Series:
+        return df[list(SURVEY_SCORES)].notna().any(axis=1).astype(bool)
+
+    return pa.Check(check, name="one_score",
+                    error="nps, csat, effort: no score (a response needs at least one)")
+
+
 def _schema(name: str, columns: dict, checks=(), unique=None) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         columns, checks=list(checks), unique=unique, name=name, strict=False, ordered=False
@@ -221,11 +235,12 @@ SURVEY_RESPONSES = _schema(
         "channel": _col("str", one_of(SURVEY_CHANNELS)),
         "respondent": _col("str"),
         "responded_at": _col("timestamp"),
-        "nps": _col("int", between(0, 10)),
+        "nps": _col("int", between(0, 10), nullable=True),
         "csat": _col("int", between(1, 5), nullable=True),
         "effort": _col("int", between(1, 7), nullable=True),
         "comment": _col("str", nullable=True),
     },
+    checks=[_one_score()],
 )
 
 INTERVENTIONS = _schema(

@@ -6,6 +6,8 @@ feature row it is joined to (that row's snapshot is at or before ``responded_at`
 Who answers is not random (happy, engaged customers answer more), so the
 engagement features (invitations, responses, response rate, ``ever_responded``)
 matter as much as the scores; a customer who never answered has NaN scores, not 0.
+Each score (NPS, CSAT, effort) is read from the answers that carry it: a company that
+runs CSAT surveys only gets NaN NPS features and its CSAT features.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ class Experience:
         resp = t["survey_responses"]
         self.touchpoints = resp["touchpoint"].cat.categories
         self.responses = Events.from_frame(resp, resp["responded_at"], n,
-                                           nps=resp["nps"].to_numpy(float),
                                            touchpoint=resp["touchpoint"].cat.codes.to_numpy())
+        self.nps = _answered(resp, "nps", n)
         self.csat = _answered(resp, "csat", n)
         self.effort = _answered(resp, "effort", n)
         inv = t["survey_invitations"]
@@ -52,16 +54,16 @@ class Experience:
         return self._scores(t) | self._engagement(t) | self._voice(t)
 
     def _scores(self, t: int) -> dict[str, np.ndarray]:
-        r = self.responses
-        last = r.latest("nps", t)
+        s = self.nps
+        last = s.latest("value", t)
         return {
             "last_nps": last,
             "last_csat": self.csat.latest("value", t),
             "last_effort": self.effort.latest("value", t),
-            "nps_trend": last - r.latest("nps", t, back=1),
-            "mean_nps_365d": r.mean("nps", t, 365),
-            "min_nps_365d": r.reduce("nps", t, 365, np.minimum),
-            "last_touchpoint": categorical(r.latest("touchpoint", t), self.touchpoints),
+            "nps_trend": last - s.latest("value", t, back=1),
+            "mean_nps_365d": s.mean("value", t, 365),
+            "min_nps_365d": s.reduce("value", t, 365, np.minimum),
+            "last_touchpoint": categorical(self.responses.latest("touchpoint", t), self.touchpoints),
         }
 
     def _engagement(self, t: int) -> dict[str, np.ndarray]:
@@ -95,6 +97,8 @@ class Experience:
 
 
 def _answered(resp: pd.DataFrame, col: str, n: int) -> Events:
-    """The responses that carry ``col`` (csat and effort are optional questions)."""
-    rows = resp[resp[col].notna()]
-    return Events.from_frame(rows, rows["responded_at"], n, value=rows[col].to_numpy(float))
+    """The responses that carry ``col``: each score is an optional question (a CSAT-only
+    survey has no NPS answers, so its NPS features are NaN, never a crash)."""
+    values = pd.to_numeric(resp[col], errors="coerce").astype(np.float64)
+    rows = resp[values.notna().to_numpy()]
+    return Events.from_frame(rows, rows["responded_at"], n, value=values[values.notna()].to_numpy())

@@ -10,7 +10,8 @@ of the history), so a snapshot whose horizon is not entirely observed
 every late leaver 0. A customer already under notice at S is a save-desk case, not a
 prediction: no label row (their features are still written, for scoring).
 
-NPS: one row per kept survey response, at its ``responded_at``. The point-in-time
+NPS: one row per kept survey response that carries an NPS answer (a CSAT-only
+response has none), at its ``responded_at``. The point-in-time
 join (feature rows at or before ``responded_at``) therefore never sees the answer.
 """
 
@@ -38,7 +39,8 @@ def churned_within(churn_date: pd.Series, snapshot: pd.Timestamp, horizon_days: 
 
 def nps_labels(responses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """customer_id, event_timestamp (= responded_at), nps, invitation_id, touchpoint, survey_id."""
-    kept = responses[responses["responded_at"] < as_of].reset_index(drop=True)
+    nps = pd.to_numeric(responses["nps"], errors="coerce")
+    kept = responses[(responses["responded_at"] < as_of) & nps.notna()].reset_index(drop=True)
     out = pd.DataFrame({
         "customer_id": kept["customer_id"].astype(str),
         "event_timestamp": kept["responded_at"],            # already datetime64[ns, UTC]

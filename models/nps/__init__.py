@@ -1,4 +1,5 @@
-"""Predicted NPS for non-respondents: data, boosters, selection correction, company NPS,
+"""Predicted satisfaction (NPS, or CSAT 1-5 where a company asks CSAT only) for
+non-respondents: data, answer scales, boosters, selection correction, company figure,
 the model, its training run, evaluation against the world's hidden answers, and plots.
 
 The model classes are re-exported: models registered before this package existed were

@@ -1,11 +1,12 @@
 """The invitation frame of the predicted-NPS model: one row per survey invitation.
 
 Every invitee counts, not only those who answered: ``responded`` says whether a kept
-(clean) response carries the invitation's id and ``nps`` is that answer (NaN for the
-silent majority). Rows are dated at ``sent_at``, so the point-in-time join gives each
-invitation the features known when it was sent: the answer that follows can never be
-a feature of its own row (features only use answers given before the snapshot, and the
-snapshot precedes the invitation).
+(clean) response carries the invitation's id and an answer on the model's scale, and the
+answer column (``nps``, or ``csat`` for a company that asks CSAT only:
+``models.nps.scale``) holds that answer (NaN for the silent majority). Rows are dated
+at ``sent_at``, so the point-in-time join gives each invitation the features known when
+it was sent: the answer that follows can never be a feature of its own row (features
+only use answers given before the snapshot, and the snapshot precedes the invitation).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from feast import FeatureStore
 
 from features.services import NPS_SERVICE
 from features.store import training_frame
+from models.nps.scale import AUTO, NPS, SCALES, Scale, answered_counts, choose_scale
 
 SERVICE = NPS_SERVICE
 TOUCHPOINTS = ("relationship", "support", "purchase")
 FRAME_COLUMNS = ("customer_id", "invitation_id", "survey_id", "touchpoint", "event_timestamp",
-                 "responded", "nps", "responded_at")
+                 "responded", "nps", "responded_at")   # "nps": the answer column of the NPS scale
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -30,19 +33,24 @@ def _utc(values: pd.Series) -> pd.Series:
 
 
 def invitation_frame(invitations: pd.DataFrame, responses: pd.DataFrame,
-                     as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+                     as_of: pd.Timestamp | None = None, scale: Scale = NPS) -> pd.DataFrame:
     """One row per invitation: who was asked, when, whether they answered and what.
 
     ``invitations`` and ``responses`` are the clean ``survey_invitations`` and
     ``survey_responses`` tables. With ``as_of``, only invitations sent and responses
     received strictly before it are known (an invitation sent just before the cut-off
     whose answer arrives after it counts as unanswered, as it would have at the time).
-    Columns: customer_id, invitation_id, survey_id, touchpoint, event_timestamp
-    (= sent_at, UTC), responded (0/1), nps (float, NaN unless answered), responded_at.
+    A response without an answer on ``scale`` (a CSAT-only answer to an NPS model) does
+    not count as an answer. Columns: customer_id, invitation_id, survey_id, touchpoint,
+    event_timestamp (= sent_at, UTC), responded (0/1), the scale's answer column (``nps``
+    or ``csat``, float, NaN unless answered), responded_at.
     """
+    col = scale.name
     inv = invitations[["invitation_id", "customer_id", "survey_id", "touchpoint", "sent_at"]].copy()
     inv["sent_at"] = _utc(inv["sent_at"])
-    resp = responses[["invitation_id", "nps", "responded_at"]].copy()
+    resp = responses[["invitation_id", col, "responded_at"]].copy()
+    resp[col] = pd.to_numeric(resp[col], errors="coerce").astype(np.float64)
+    resp = resp[resp[col].notna()]
     resp["responded_at"] = _utc(resp["responded_at"])
     if as_of is not None:
         cut = pd.Timestamp(as_of)
@@ -58,43 +66,73 @@ def invitation_frame(invitations: pd.DataFrame, responses: pd.DataFrame,
         "survey_id": out["survey_id"].astype(str),
         "touchpoint": out["touchpoint"].astype(str),
         "event_timestamp": out["sent_at"],
-        "responded": out["nps"].notna().astype(np.int64),
-        "nps": pd.to_numeric(out["nps"], errors="coerce").astype(np.float64),
+        "responded": out[col].notna().astype(np.int64),
+        col: out[col].astype(np.float64),
         "responded_at": out["responded_at"],
     })
     return frame.sort_values(["event_timestamp", "invitation_id"], kind="stable", ignore_index=True)
 
 
 MIN_WAVES = 2   # one wave to validate on, at least one before it to learn from
+MIN_ANSWERS = 20   # answered invitations a model is trained on, at the least
 
 
-def nps_support(clean_dir: Path) -> str | None:
-    """Why the predicted-NPS model cannot be trained on this data, or None when it can."""
+def nps_support(clean_dir: Path, setting: str = AUTO) -> str | None:
+    """Why the predicted-satisfaction model cannot be trained on this data, or None when it
+    can (``setting``: ``train.satisfaction_scale``)."""
     clean_dir = Path(clean_dir)
     for table in ("survey_invitations", "survey_responses"):
         if not (clean_dir / f"{table}.parquet").is_file():
             return f"no {table} table in the data"
-    frame = load_invitation_frame(clean_dir)
+    scale = load_scale(clean_dir, setting)
+    frame = load_invitation_frame(clean_dir, scale=scale)
     if frame.empty:
         return "no survey invitations in the data"
     if not frame["responded"].any():
-        return "no survey answers linked to an invitation"
+        return f"no {scale.name.upper()} answers linked to an invitation (satisfaction scale {scale.name})"
     waves = relationship_waves(frame)
     if len(waves) < MIN_WAVES:
         return (f"{len(waves)} relationship survey wave(s) (touchpoint 'relationship'); the model "
                 f"needs at least {MIN_WAVES}: one to validate on and one before it")
+    latest = frame[frame["survey_id"] == waves[-1]]
+    if not latest["responded"].any():
+        return f"the latest relationship wave {waves[-1]} has no {scale.name.upper()} answers to validate on"
+    before = int(known_at(frame, latest["event_timestamp"].min())["responded"].sum())
+    if before < MIN_ANSWERS:
+        return (f"{before} {scale.name.upper()} answers before the latest relationship wave; the model "
+                f"needs at least {MIN_ANSWERS}")
     return None
 
 
-def load_invitation_frame(clean_dir: Path, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-    """``invitation_frame`` over the clean Parquet tables in ``clean_dir``."""
+def _responses(clean_dir: Path) -> pd.DataFrame:
+    """The clean responses' link, time and answer columns (scores a table lacks read as empty)."""
+    path = Path(clean_dir) / "survey_responses.parquet"
+    have = set(pq.read_schema(path).names)
+    cols = ["invitation_id", "responded_at", *[c for c in SCALES if c in have]]
+    resp = pd.read_parquet(path, columns=cols)
+    return resp.assign(**{c: np.nan for c in SCALES if c not in have})
+
+
+def load_scale(clean_dir: Path, setting: str = AUTO) -> Scale:
+    """The scale the model predicts on this data (``scale.choose_scale``)."""
+    return choose_scale(_responses(clean_dir), setting)
+
+
+def scale_counts(clean_dir: Path) -> dict[str, int]:
+    """Responses carrying an answer on each scale (logged beside the chosen scale)."""
+    return answered_counts(_responses(clean_dir))
+
+
+def load_invitation_frame(clean_dir: Path, as_of: pd.Timestamp | None = None,
+                          scale: Scale | None = None) -> pd.DataFrame:
+    """``invitation_frame`` over the clean Parquet tables in ``clean_dir``, on ``scale``
+    (by default the one ``choose_scale`` picks from the responses)."""
     clean_dir = Path(clean_dir)
     inv = pd.read_parquet(clean_dir / "survey_invitations.parquet",
                           columns=["invitation_id", "customer_id", "survey_id", "touchpoint",
                                    "sent_at"])
-    resp = pd.read_parquet(clean_dir / "survey_responses.parquet",
-                           columns=["invitation_id", "nps", "responded_at"])
-    return invitation_frame(inv, resp, as_of)
+    resp = _responses(clean_dir)
+    return invitation_frame(inv, resp, as_of, scale or choose_scale(resp))
 
 
 def with_features(store: FeatureStore, frame: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +157,9 @@ def known_at(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     out = frame[frame["event_timestamp"] < cut].copy()
     late = (out["responded"] == 1) & ~(out["responded_at"] < cut)
     out.loc[late, "responded"] = 0
-    out.loc[late, "nps"] = np.nan
+    for col in SCALES:
+        if col in out.columns:
+            out.loc[late, col] = np.nan
     out.loc[late, "responded_at"] = pd.NaT
     return out
 

@@ -1,7 +1,8 @@
-"""Predicted NPS: what would a customer who does not answer the survey have said?
+"""Predicted satisfaction: what would a customer who does not answer the survey have said?
 
-Propensity, score and distribution models with a selection correction, so the company NPS
-of a wave counts every invitee. Public names of ``models.nps.boosters``, ``selection`` and
+Propensity, score and distribution models with a selection correction, so the company
+figure of a wave (NPS, or mean CSAT when the company asks CSAT only: ``models.nps.scale``)
+counts every invitee. Public names of ``models.nps.boosters``, ``selection`` and
 ``company`` are re-exported here (pickled models keep loading). Design: docs/models.md#predicted-nps
 """
 
@@ -37,6 +38,8 @@ from models.nps.company import (
     nps_of_scores,
     wave_nps,
 )
+from models.nps.data import MIN_ANSWERS
+from models.nps.scale import NPS, SCALES, Scale, frame_scale
 from models.nps.selection import (
     ANCHOR_DAYS,
     GAMMA_BOUNDS,
@@ -62,6 +65,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Prediction columns; on CSAT ``nps_pred`` is the expected CSAT (1-5) and the three
+#: probabilities are dissatisfied (1-2) / neutral (3) / satisfied (4-5), in that order.
 PRED_COLUMNS = ["nps_pred", "p_detractor", "p_passive", "p_promoter"]
 
 
@@ -81,6 +86,12 @@ class NpsModel:
     offset_gamma_se: float = 0.0
     respondent_residual: dict = field(default_factory=dict)   # mean answer - E[p1], per touchpoint
     info: dict = field(default_factory=dict)
+    scale_name: str = NPS.name       # models pickled before CSAT support predict NPS
+
+    @property
+    def scale(self) -> Scale:
+        """The answer scale the model predicts (``models.nps.scale``)."""
+        return SCALES[self.scale_name]
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.spec.matrix(with_touchpoint(frame))
@@ -100,22 +111,24 @@ class NpsModel:
         return self._booster_predict(self.propensity, self.encode(frame))
 
     def respondent_distribution(self, frame: pd.DataFrame) -> np.ndarray:
-        """(n, 11) score distribution of customers like these *who answer* (untilted)."""
+        """(n, scores) score distribution of customers like these *who answer* (untilted)."""
         return self._booster_predict(self.distribution, self.encode(frame))
 
     def gamma(self, answered: bool = False) -> float:
         return self.offset_gamma + (0.0 if answered else self.selection_gamma)
 
     def score_distribution(self, frame: pd.DataFrame, answered: bool = False) -> np.ndarray:
-        """(n, 11) would-be score distribution; ``answered=False``: of a non-respondent."""
+        """(n, scores) would-be score distribution; ``answered=False``: of a non-respondent."""
         return tilt(self.respondent_distribution(frame), self.gamma(answered))
 
     def _shift(self, p1: np.ndarray, answered: bool) -> np.ndarray:
         g = self.gamma(answered)
-        return np.zeros(len(p1)) if g == 0 else p1 @ SCORES - tilt(p1, g) @ SCORES
+        scores = self.scale.scores
+        return np.zeros(len(p1)) if g == 0 else p1 @ scores - tilt(p1, g) @ scores
 
     def predict(self, frame: pd.DataFrame, answered: bool = False) -> pd.DataFrame:
-        """nps_pred (0-10 expected score) and detractor / passive / promoter probabilities.
+        """nps_pred (expected score: 0-10, or 1-5 on CSAT) and the low / middle / high class
+        probabilities (detractor / passive / promoter on NPS).
 
         By default for a customer who does not answer (the silent majority);
         ``answered=True`` predicts a respondent like them. A frame without a touchpoint
@@ -159,7 +172,7 @@ class NpsModel:
             return out
         p1 = self.respondent_distribution(answered)
         usual = answered["touchpoint"].map(self.respondent_residual).fillna(0.0).to_numpy()
-        target = answered["nps"].to_numpy(np.float64) - usual
+        target = answered[self.scale.name].to_numpy(np.float64) - usual
         out.offset_gamma = gamma_for_mean(p1, float(target.mean()))
         if len(answered) > 1:     # the respondents' mean is itself a sample: its error, as a tilt
             se = float(target.std(ddof=1) / np.sqrt(len(answered)))
@@ -175,7 +188,8 @@ class NpsModel:
 
     def summary(self) -> dict:
         """Scalars worth logging: the correction and the model sizes."""
-        return {"corrected": self.corrected, "selection_gamma": self.selection_gamma,
+        return {"scale": self.scale_name, "corrected": self.corrected,
+                "selection_gamma": self.selection_gamma,
                 "selection_gamma_se": self.selection_gamma_se, "selection_gap": self.gap.gap,
                 "selection_gap_se": self.gap.se, "anchor_pairs": self.gap.pairs,
                 "anchor_pairs_answered": self.gap.pairs_answered,
@@ -187,21 +201,23 @@ class NpsModel:
 
 def fit_nps_model(frame: pd.DataFrame, params: TrainParams, corrected: bool = True,
                   features: list[str] | None = None) -> NpsModel:
-    """Train on an invitation frame with features (``nps_data.with_features``).
+    """Train on an invitation frame with features (``nps_data.with_features``), on the
+    scale of its answer column (``nps`` or ``csat``: ``models.nps.scale.frame_scale``).
 
     ``corrected=True``: IPW-weighted outcome models and the anchor-identified selection
     tilt; ``False``: plain models on the respondents (the comparison).
     """
     frame = with_touchpoint(frame)
+    scale = frame_scale(frame)
     spec = model_spec(frame, features)
     X = spec.matrix(frame)
     answered = frame["responded"].to_numpy() == 1
-    if answered.sum() < 20:
+    if answered.sum() < MIN_ANSWERS:
         raise ValueError(f"only {int(answered.sum())} answered invitations: too few to train")
     times, seed, share = frame["event_timestamp"], params.seed, params.valid_share
     propensity = fit_booster(X, answered.astype(float), None, times, params.propensity, seed,
                              "binary", share)
-    Xr, yr = X[answered], frame.loc[answered, "nps"].to_numpy(np.float64)
+    Xr, yr = X[answered], frame.loc[answered, scale.name].to_numpy(np.float64)
     rtimes = times[answered]
     if corrected:
         pi = _out_of_fold_propensity(X, answered, frame["customer_id"].to_numpy(), params,
@@ -210,8 +226,8 @@ def fit_nps_model(frame: pd.DataFrame, params: TrainParams, corrected: bool = Tr
     else:
         weights = np.ones(int(answered.sum()))
     score = fit_booster(Xr, yr, weights, rtimes, params.nps, seed, "regression", share)
-    dist = fit_booster(Xr, yr, weights, rtimes, params.nps, seed, "multiclass", share,
-                       num_class=len(SCORES))
+    dist = fit_booster(Xr, yr - scale.low, weights, rtimes, params.nps, seed, "multiclass",
+                       share, num_class=len(scale.scores))
     info = {"rows": len(frame), "answered": int(answered.sum()),
             "response_rate": float(answered.mean()),
             "weight_max": float(weights.max()),
@@ -219,8 +235,8 @@ def fit_nps_model(frame: pd.DataFrame, params: TrainParams, corrected: bool = Tr
             "trees_score": score.current_iteration(), "trees_distribution": dist.current_iteration(),
             "trees_propensity": propensity.current_iteration()}
     model = NpsModel(spec=spec, score=score, distribution=dist, propensity=propensity,
-                     corrected=corrected, info=info)
-    expected = dist.predict(Xr) @ SCORES
+                     corrected=corrected, info=info, scale_name=scale.name)
+    expected = dist.predict(Xr) @ scale.scores
     tps = frame.loc[answered, "touchpoint"].to_numpy()
     model.respondent_residual = {tp: float((yr - expected)[tps == tp].mean())
                                  for tp in np.unique(tps)}
@@ -243,12 +259,13 @@ def _out_of_fold_propensity(X, answered, groups, params: TrainParams, rounds: in
 def _fit_selection(model: NpsModel, frame, X, answered, weights, params: TrainParams,
                    rounds: int) -> None:
     """Estimate the anchor gap and the tilt that reproduces it on the anchored non-respondents."""
-    pairs = anchor_pairs(frame)
+    column = model.scale.name
+    pairs = anchor_pairs(frame, column=column)
     if pairs.empty:
         log.warning("no anchor answers: the NPS model cannot correct selection on latent satisfaction")
         return
     pairs["residual"] = anchor_residuals(frame, X, pairs, answered, weights, params.nps, params.seed,
-                                         rounds)
+                                         rounds, column=column)
     gap = selection_gap(pairs, params.bootstrap_samples, params.seed)
     model.gap = gap
     if gap.pairs_answered < 2 or gap.pairs - gap.pairs_answered < 2:

@@ -1,5 +1,5 @@
-"""Figures of the predicted-NPS report: predicted against actual scores, and company NPS
-per wave with its interval beside the respondents-only figure.
+"""Figures of the predicted-satisfaction report: predicted against actual scores, and the
+company figure (NPS or mean CSAT) per wave with its interval beside the respondents-only one.
 
 Agg canvas like ``models.churn.plots``: no display needed, no pyplot global state.
 """
@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.figures import titled_figure
+from models.nps.scale import NPS, Scale
 
 
 def predicted_vs_actual_figure(pairs: pd.DataFrame, title: str) -> Figure:
@@ -35,19 +36,21 @@ def predicted_vs_actual_figure(pairs: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def wave_nps_figure(table: pd.DataFrame, title: str = "Company NPS per relationship wave") -> Figure:
-    """Company NPS (every invitee, with its interval) and respondents-only NPS per wave;
-    with a ``true_nps`` column (the simulated world) the true NPS too."""
-    fig, ax = titled_figure(title)
+def wave_nps_figure(table: pd.DataFrame, title: str | None = None, scale: Scale = NPS) -> Figure:
+    """Company figure on ``scale`` (NPS or mean CSAT: every invitee, with its interval) and
+    the respondents-only figure per wave; with a ``true_nps`` column (the simulated world)
+    the true NPS too. Takes ``wave_nps`` output or the evaluation table (``company_nps``)."""
+    fig, ax = titled_figure(title or f"Company {scale.label} per relationship wave")
     x = np.arange(len(table))
-    est = table["company_nps"].to_numpy()
+    est = table["company_nps" if "company_nps" in table else scale.name].to_numpy()
     ax.errorbar(x, est, yerr=[est - table["low"].to_numpy(), table["high"].to_numpy() - est],
-                fmt="o", capsize=4, label="company NPS (everyone, 90 % interval)")
-    ax.plot(x, table["respondents_nps"], "s", label="respondents only")
+                fmt="o", capsize=4, label=f"company {scale.label} (everyone, 90 % interval)")
+    ax.plot(x, table[f"respondents_{scale.name}"], "s", label="respondents only")
     if "true_nps" in table:
         ax.plot(x, table["true_nps"], "x", color="black", markersize=9, label="true NPS (simulation)")
     ax.set_xticks(x, [str(s) for s in table["survey_id"]], rotation=20)
-    ax.set_ylabel("NPS")
-    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_ylabel(scale.label)
+    if scale is NPS:
+        ax.axhline(0, color="grey", linewidth=0.5)
     ax.legend(loc="best", fontsize=8)
     return fig

@@ -18,8 +18,9 @@ from scipy.optimize import brentq
 
 from configs.settings import LightGBMParams
 from models.boosting import lgbm_kwargs
+from models.nps.scale import NPS, scale_of
 
-SCORES = np.arange(11, dtype=np.float64)
+SCORES = NPS.scores                   # the NPS scale; a distribution's width names its scale
 SNAPSHOT_KEY = "tenure_days"          # same customer + same tenure at the snapshot = same snapshot
 ANCHOR_DAYS = 45                      # later anchors: at most this long after the invitation
 GAMMA_BOUNDS = (-5.0, 5.0)
@@ -33,7 +34,8 @@ def tilt(dist: np.ndarray, gamma) -> np.ndarray:
     tilts compose additively (``tilt(tilt(p, a), b) == tilt(p, a + b)``).
     """
     g = np.broadcast_to(np.asarray(gamma, dtype=np.float64), (len(dist),))[:, None]
-    logw = np.log(np.clip(dist, 1e-300, None)) - g * (SCORES - 5.0)
+    scores = scale_of(dist).scores
+    logw = np.log(np.clip(dist, 1e-300, None)) - g * (scores - scores.mean())
     logw -= logw.max(axis=1, keepdims=True)
     w = np.exp(logw) * (dist > 0)
     return w / w.sum(axis=1, keepdims=True)
@@ -42,7 +44,8 @@ def tilt(dist: np.ndarray, gamma) -> np.ndarray:
 def gamma_for_mean(dist: np.ndarray, target_mean: float) -> float:
     """The tilt whose rows' mean expected score equals ``target_mean`` (clipped to bounds)."""
     def f(g: float) -> float:
-        return float((tilt(dist, g) @ SCORES).mean() - target_mean)
+        return float((tilt(dist, g) @ scores).mean() - target_mean)
+    scores = scale_of(dist).scores
     lo, hi = GAMMA_BOUNDS
     if f(lo) * f(hi) > 0:                 # target outside what a tilt can reach
         return lo if abs(f(lo)) < abs(f(hi)) else hi
@@ -51,7 +54,7 @@ def gamma_for_mean(dist: np.ndarray, target_mean: float) -> float:
 
 def gamma_for_shift(dist: np.ndarray, shift: float) -> float:
     """The tilt that lowers the rows' mean expected score by ``shift`` score points."""
-    return gamma_for_mean(dist, float((dist @ SCORES).mean()) - shift)
+    return gamma_for_mean(dist, float((dist @ scale_of(dist).scores).mean()) - shift)
 
 
 @dataclass
@@ -65,7 +68,7 @@ class SelectionGap:
     customers: int = 0
 
 
-def anchor_pairs(frame: pd.DataFrame, max_days: int = ANCHOR_DAYS) -> pd.DataFrame:
+def anchor_pairs(frame: pd.DataFrame, max_days: int = ANCHOR_DAYS, column: str = "nps") -> pd.DataFrame:
     """(invitation i, anchor answer j) of one customer whose answer is not in i's features.
 
     An anchor is another answered invitation of the same customer sent under the same
@@ -73,7 +76,7 @@ def anchor_pairs(frame: pd.DataFrame, max_days: int = ANCHOR_DAYS) -> pd.DataFra
     answer is compared with a prediction from *i's* feature row (which cannot contain
     either answer), so it measures the customer's satisfaction around i whether or not
     they answered i. Columns: customer_id, invitation_id, responded (of i), row (i's
-    position in ``frame``), touchpoint_anchor, nps_anchor, days (j minus i).
+    position in ``frame``), touchpoint_anchor, answer_anchor (its ``column``), days (j minus i).
     """
     has = frame[SNAPSHOT_KEY].notna().to_numpy()
     pos = np.arange(len(frame))
@@ -87,7 +90,7 @@ def anchor_pairs(frame: pd.DataFrame, max_days: int = ANCHOR_DAYS) -> pd.DataFra
     right = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy()[ans],
                           "invitation_id_anchor": frame["invitation_id"].to_numpy()[ans],
                           "touchpoint_anchor": frame["touchpoint"].to_numpy()[ans],
-                          "nps_anchor": frame["nps"].to_numpy(np.float64)[ans],
+                          "answer_anchor": frame[column].to_numpy(np.float64)[ans],
                           "snap_anchor": frame[SNAPSHOT_KEY].to_numpy(np.float64)[ans],
                           "t_anchor": sent[ans]})
     pairs = left.merge(right, on="customer_id")
@@ -96,7 +99,7 @@ def anchor_pairs(frame: pd.DataFrame, max_days: int = ANCHOR_DAYS) -> pd.DataFra
     later = (pairs["snap_anchor"].to_numpy() > pairs["snap"].to_numpy()) & (days > 0) & (days <= max_days)
     keep = (pairs["invitation_id"].to_numpy() != pairs["invitation_id_anchor"].to_numpy()) & (same | later)
     pairs = pairs.loc[keep, ["customer_id", "invitation_id", "responded", "row", "touchpoint_anchor",
-                             "nps_anchor"]].assign(days=days[keep])
+                             "answer_anchor"]].assign(days=days[keep])
     return pairs.reset_index(drop=True)
 
 
@@ -125,7 +128,8 @@ def selection_gap(pairs: pd.DataFrame, samples: int, seed: int) -> SelectionGap:
 
 
 def anchor_residuals(frame: pd.DataFrame, X: pd.DataFrame, pairs: pd.DataFrame, answered: np.ndarray,
-                     weights: np.ndarray, params: LightGBMParams, seed: int, rounds: int) -> np.ndarray:
+                     weights: np.ndarray, params: LightGBMParams, seed: int, rounds: int,
+                     column: str = "nps") -> np.ndarray:
     """Anchor answer minus the score predicted from i's features and the anchor's touchpoint.
 
     The score models are cross-fitted by customer: a pair is predicted by a model that
@@ -135,7 +139,7 @@ def anchor_residuals(frame: pd.DataFrame, X: pd.DataFrame, pairs: pd.DataFrame, 
     folds = min(RESIDUAL_FOLDS, len(uniq))
     fold = np.random.default_rng(seed).integers(0, folds, len(uniq))[codes]
     p = lgbm_kwargs(params, seed, "regression", native=True)
-    y = frame["nps"].to_numpy(np.float64)
+    y = frame[column].to_numpy(np.float64)
     w = np.zeros(len(frame))
     w[answered] = weights
     rows = pairs["row"].to_numpy()
@@ -149,5 +153,5 @@ def anchor_residuals(frame: pd.DataFrame, X: pd.DataFrame, pairs: pd.DataFrame, 
             if len(sel):
                 Xi = X.iloc[rows[sel]].copy()
                 Xi["touchpoint"] = pd.Categorical([tp] * len(sel), categories=X["touchpoint"].cat.categories)
-                out[sel] = pairs["nps_anchor"].to_numpy()[sel] - booster.predict(Xi)
+                out[sel] = pairs["answer_anchor"].to_numpy()[sel] - booster.predict(Xi)
     return out

@@ -1,5 +1,6 @@
-"""Training run of the predicted-NPS model: Feast features at each invitation, the
-selection-corrected model, an out-of-time check, the company NPS, MLflow logging.
+"""Training run of the predicted-satisfaction model: Feast features at each invitation, the
+selection-corrected model, an out-of-time check, the company figure (NPS, or mean CSAT
+when the company asks CSAT only: ``models.nps.scale``), MLflow logging.
 
 Validation needs no hidden answers, so it works on real data: a model fitted on what
 was known before the latest relationship wave predicts that wave's respondents
@@ -21,9 +22,17 @@ from features.store import feature_store
 from models import registry
 from models.drivers import driver_figure, key_drivers
 from models.nps import evaluate
-from models.nps.data import known_at, load_invitation_frame, relationship_waves, with_features
-from models.nps.model import NpsModel, company_nps, fit_nps_model, nps_class, wave_nps
+from models.nps.data import (
+    known_at,
+    load_invitation_frame,
+    load_scale,
+    relationship_waves,
+    scale_counts,
+    with_features,
+)
+from models.nps.model import NpsModel, company_nps, fit_nps_model, wave_nps
 from models.nps.plots import predicted_vs_actual_figure, wave_nps_figure
+from models.nps.scale import NPS, Scale
 
 log = logging.getLogger(__name__)
 SHAP_ROWS = 5000
@@ -33,8 +42,8 @@ def respondent_metrics(model: NpsModel, wave: pd.DataFrame) -> dict[str, float]:
     """How well the model predicts the answers a wave's respondents actually gave."""
     answered = wave[wave["responded"] == 1]
     pred = model.predict(answered, answered=True)
-    y = answered["nps"].to_numpy(np.float64)
-    is_det = nps_class(y) == 0
+    y = answered[model.scale.name].to_numpy(np.float64)
+    is_det = model.scale.classify(y) == 0     # detractor, or dissatisfied on CSAT
     p_det = pred["p_detractor"].to_numpy()
     brier = float(np.mean((p_det - is_det) ** 2))
     return {"respondent_mae": float(np.abs(pred["nps_pred"].to_numpy() - y).mean()),
@@ -87,10 +96,12 @@ def world_evaluation(settings: Settings, store, frame: pd.DataFrame) -> dict:
             "metrics": metrics}
 
 
-def headline(latest: dict, evaluation: dict | None) -> dict:
-    """What `cem train` prints: the latest wave's company NPS and how far off it was."""
-    out = {"company NPS (everyone)": f"{latest['nps']:+.1f} [{latest['low']:+.1f}, {latest['high']:+.1f}]",
-           "respondents only": f"{latest['respondents_nps']:+.1f}"}
+def headline(latest: dict, evaluation: dict | None, scale: Scale = NPS) -> dict:
+    """What `cem train` prints: the latest wave's company figure and how far off it was."""
+    f = "{:+.1f}" if scale is NPS else "{:.2f}"
+    est, lo, hi = (f.format(latest[k]) for k in (scale.name, "low", "high"))
+    out = {f"company {scale.label} (everyone)": f"{est} [{lo}, {hi}]",
+           "respondents only": f.format(latest[f"respondents_{scale.name}"])}
     if evaluation is not None:
         row = evaluation["corrected"].iloc[-1]
         out["true NPS (simulation)"] = f"{row['true_nps']:+.1f}"
@@ -101,9 +112,10 @@ def headline(latest: dict, evaluation: dict | None) -> dict:
 
 
 def train_and_log_nps(settings: Settings) -> dict:
-    """Fit, check, explain, log and register the predicted-NPS model."""
+    """Fit, check, explain, log and register the predicted-satisfaction model."""
     store = feature_store(settings)
-    frame = with_features(store, load_invitation_frame(settings.clean_dir))
+    scale = load_scale(settings.clean_dir, settings.train.satisfaction_scale)
+    frame = with_features(store, load_invitation_frame(settings.clean_dir, scale=scale))
     valid, valid_plain, _ = out_of_time_check(frame, settings)
     model = fit_nps_model(frame, settings.train, corrected=True)
     plain = fit_nps_model(frame, settings.train, corrected=False)
@@ -115,8 +127,9 @@ def train_and_log_nps(settings: Settings) -> dict:
     sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=settings.train.seed)
     drivers = customer_drivers(served, sample)
     evaluation = (world_evaluation(settings, store, frame)
-                  if evaluate.world_answers_available(settings) else None)
-    figures = {"shap_key_drivers": driver_figure(drivers, "Predicted NPS: key drivers (mean |SHAP|)")}
+                  if scale is NPS and evaluate.world_answers_available(settings) else None)
+    figures = {"shap_key_drivers": driver_figure(
+        drivers, f"Predicted {scale.label}: key drivers (mean |SHAP|)")}
     tables = {"key_drivers": drivers, "company_nps_per_wave": per_wave}
     metrics = (_prefixed(valid, "valid_") | _prefixed(valid_plain, "uncorrected_valid_")
                | _prefixed(latest.as_dict(), "latest_wave_") | _prefixed(model.summary(), "model_"))
@@ -128,12 +141,13 @@ def train_and_log_nps(settings: Settings) -> dict:
         figures["predicted_vs_true_nps"] = predicted_vs_actual_figure(
             pairs, f"Non-respondents of {waves[-1]}: predicted vs would-be answer")
     else:
-        figures["company_nps_per_wave"] = wave_nps_figure(per_wave)
+        figures["company_nps_per_wave"] = wave_nps_figure(per_wave, scale=scale)
     tags = {"feature_service": NPS_SERVICE, "data_version": registry.data_version(settings)}
     logged = registry.log_model_run(
         settings, experiment_name="nps", registered_name="nps", model=served,
         params={"train": settings.train.model_dump(mode="json"), "latest_wave": waves[-1],
-                "rows": len(frame)},
+                "rows": len(frame), "satisfaction_scale": scale.name,
+                "satisfaction_answers": scale_counts(settings.clean_dir)},
         metrics=metrics, tags=tags | {"model_type": "lightgbm_ipw_selection_tilt"},
         input_example=sample[served.spec.features].head(5), figures=figures, tables=tables,
         gate_metric="valid_respondent_mae", higher_is_better=False, datasets={"training": frame})
@@ -146,7 +160,8 @@ def train_and_log_nps(settings: Settings) -> dict:
                                     "company_nps": latest.as_dict(),
                                     **({"evaluation": evaluation["metrics"]} if evaluation else {})})
     return {"valid": valid, "uncorrected_valid": valid_plain, "latest_wave": waves[-1],
-            "company_nps": latest.as_dict(), "headline": headline(latest.as_dict(), evaluation),
+            "satisfaction_scale": scale.name,
+            "company_nps": latest.as_dict(), "headline": headline(latest.as_dict(), evaluation, scale),
             "evaluation": evaluation["metrics"] if evaluation else None,
             "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
             "key_drivers": drivers.head(5)[["label", "share"]].to_dict("records")}

@@ -56,7 +56,7 @@ def test_clean_tables_match_the_declared_schema_and_dtypes(seeded_run):
     crm = pq.read_schema(tmp_path / "clean" / "crm_customers.parquet")
     assert crm.field("signup_date").type == pa.timestamp("us")
     responses = pd.read_parquet(tmp_path / "clean" / "survey_responses.parquet")
-    assert str(responses["nps"].dtype) == "int64" and str(responses["csat"].dtype) == "Int64"
+    assert str(responses["nps"].dtype) == "Int64" and str(responses["csat"].dtype) == "Int64"
     assert list(responses.columns)[-2:] == ["customer_id", "invitation_id"]
     interventions = pd.read_parquet(tmp_path / "clean" / "interventions.parquet")
     assert interventions["control_group"].dtype == bool

@@ -28,14 +28,14 @@ def test_missing_required_table_names_the_file(world, fmt, tmp_path):
 
 
 def test_missing_column_names_file_and_column_and_writes_nothing(world, fmt, tmp_path):
-    world["survey_responses"] = world["survey_responses"].drop(columns=["nps", "csat"])
+    world["survey_responses"] = world["survey_responses"].drop(columns=["respondent", "comment"])
     world["interventions"] = world["interventions"].drop(columns=["outcome"])
     src = write_world(world, tmp_path / "src", fmt)
     clean, quarantine = _dirs(tmp_path)
     with pytest.raises(SourceContractError) as err:
         run_ingest(src, clean, quarantine, IngestParams())
     msg = str(err.value)
-    assert f"{src / f'survey_responses.{fmt}'}: missing required column(s) nps, csat" in msg
+    assert f"{src / f'survey_responses.{fmt}'}: missing required column(s) respondent, comment" in msg
     assert f"{src / f'interventions.{fmt}'}: missing required column(s) outcome" in msg
     assert not clean.exists() and not quarantine.exists()
 

@@ -52,7 +52,7 @@ def seed_bad_rows(frames: dict) -> dict[str, int]:
     add_rows(frames, "survey_responses", [
         ("S90", "support-2024-03", "sms", "2125550199", "2024-03-07T10:00:00", 11, NULL, NULL,
          NULL),
-        ("S91", "support-2024-03", "sms", "2125550199", "2024-03-07T10:00:00", NULL, 1, 1, NULL),
+        ("S91", "support-2024-03", "sms", "2125550199", "2024-03-07T10:00:00", NULL, NULL, NULL, NULL),
         ("S92", "support-2024-03", "sms", "2125550199", "2024-03-07T10:00:00", 5, 0, 1, NULL),
     ])
     add_rows(frames, "interventions", [
@@ -91,7 +91,7 @@ EXPECTED_REASONS = {
     ("survey_invitations", 5): "channel: must be one of email, sms, app",
     ("survey_invitations", 6): "sent_at: must not be null",
     ("survey_responses", 4): "nps: must be between 0 and 10",
-    ("survey_responses", 5): "nps: must not be null",
+    ("survey_responses", 5): "nps, csat, effort: no score (a response needs at least one)",
     ("survey_responses", 6): "csat: must be between 1 and 5",
     ("interventions", 2): "control_group: not a boolean (true/false)",
     ("interventions", 3): "outcome: must be one of accepted, declined, no_answer, "

@@ -169,7 +169,7 @@ def test_anchor_pairs_are_answers_outside_the_invitations_features():
         "nps": [np.nan, 6, 8, 2, 9, np.nan, 4],
     })
     pairs = anchor_pairs(frame, max_days=45)
-    got = sorted(zip(pairs["invitation_id"], pairs["nps_anchor"], pairs["touchpoint_anchor"], strict=True))
+    got = sorted(zip(pairs["invitation_id"], pairs["answer_anchor"], pairs["touchpoint_anchor"], strict=True))
     # a1: a2 (same snapshot) and a3 (next snapshot, 40 days later); a4 is too late.
     # a2: a3 only (a1 unanswered); a3: nothing after it within 45 days, a2 is in its features.
     # b2: b1 (same snapshot, earlier); c1 has no snapshot; nobody is their own anchor.
