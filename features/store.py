@@ -16,7 +16,7 @@ import pandas as pd
 from feast import FeatureStore, RepoConfig
 
 from configs.settings import Settings
-from features.feast_defs import build_definitions
+from features.feast_defs import ABSENT_TAG, build_definitions
 from features.offline_store import STORE_TYPE as ASOF_STORE
 from features.transforms.schema import ENTITY, EVENT_TIMESTAMP, is_attribute
 
@@ -78,7 +78,7 @@ def training_frame(store: FeatureStore, entity_df: pd.DataFrame, service: str) -
         raise ValueError(f"entity rows need columns {sorted(missing)}")
     job = store.get_historical_features(entity_df=entity_df,
                                         features=store.get_feature_service(service))
-    frame = job.to_df()
+    frame = with_absent(job.to_df(), absent_features(store, service))
     frame.attrs[ATTRIBUTES] = service_attributes(store, service)
     return frame
 
@@ -89,7 +89,27 @@ def online_features(store: FeatureStore, customer_ids: list[str], service: str) 
         features=store.get_feature_service(service),
         entity_rows=[{ENTITY: cid} for cid in customer_ids],
     )
-    return response.to_df()
+    return with_absent(response.to_df(), absent_features(store, service))
+
+
+def absent_features(store, service: str) -> list[str]:
+    """The features a service leaves out because the export lacks their table."""
+    tag = store.get_feature_service(service).tags.get(ABSENT_TAG, "")
+    return [f for f in tag.split(",") if f]
+
+
+def with_absent(frame: pd.DataFrame, absent: list[str]) -> pd.DataFrame:
+    """``frame`` with every absent feature as an unknown (NaN) column.
+
+    No model sees them (``service_features`` lists only what the service serves); rules that
+    name them (the action catalogue's ``eligible_if``, alerts) read "unknown" and do not
+    hold, instead of failing on a missing column.
+    """
+    missing = [f for f in absent if f not in frame.columns]
+    if not missing:
+        return frame
+    return pd.concat([frame, pd.DataFrame(float("nan"), index=frame.index, columns=missing)],
+                     axis=1)
 
 
 def service_features(store, service: str) -> list[str]:

@@ -25,16 +25,19 @@ import pyarrow.parquet as pq
 from configs.settings import FeaturesParams
 
 from .attributes import Attributes, publish_schema
+from .event_tables import EventTables, publish_event_schema
 from .experience import Experience
 from .fused import fused_features
 from .inputs import crm_extra, history_bounds, load_clean
 from .labels import churned_within, decision_dates, horizon_observed, nps_labels, under_notice
 from .operations import Operations
+from .present import missing_tables, present_schema, publish_absent
 from .schema import (
     ATTRIBUTE_VIEW,
     CREATED_TIMESTAMP,
     ENTITY,
     EVENT_TIMESTAMP,
+    EVENT_VIEW,
     FEATURE_SCHEMA,
     LABEL_SCHEMA,
 )
@@ -91,7 +94,9 @@ def _as_utc(as_of: date | datetime | pd.Timestamp) -> pd.Timestamp:
 def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
                          as_of: date | None = None) -> dict[str, int]:
     """Write customer_o, customer_x, customer_fused, churn_labels, nps_labels (and
-    customer_attributes when the export maps attributes); rows per table.
+    customer_attributes / customer_events when the export maps attributes / event tables);
+    rows per table. The features of a table the export lacks are left out
+    (``features.transforms.present``).
 
     ``as_of`` is the end of the observed history (exclusive); by default the month
     start after the latest event in the clean tables. Snapshots run from
@@ -119,8 +124,11 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     labels.to_parquet(out_dir / "nps_labels.parquet", index=False)
     ops, exp = Operations(clean), Experience(clean)
     clean.tables.clear()                      # indexed copies live on; free the frames
+    schema = present_schema(publish_absent(missing_tables(Path(clean_dir)), out_dir))
+    for name in set(FEATURE_SCHEMA) - set(schema):    # a view the export has no data for
+        (out_dir / f"{name}.parquet").unlink(missing_ok=True)
     writers = {name: TableWriter(out_dir / f"{name}.parquet", kinds, as_of_ts)
-               for name, kinds in FEATURE_SCHEMA.items()}
+               for name, kinds in schema.items()}
     writers["churn_labels"] = TableWriter(out_dir / "churn_labels.parquet",
                                           LABEL_SCHEMA["churn_labels"], None)
     attributes = Attributes.load(Path(clean_dir))    # the export's own columns, if mapped
@@ -128,6 +136,11 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     if attributes is not None:
         writers[ATTRIBUTE_VIEW] = TableWriter(out_dir / f"{ATTRIBUTE_VIEW}.parquet",
                                               attributes.kinds, as_of_ts)
+    event_tables = EventTables.load(Path(clean_dir), clean.customers["customer_id"])
+    publish_event_schema(event_tables, out_dir)
+    if event_tables is not None:
+        writers[EVENT_VIEW] = TableWriter(out_dir / f"{EVENT_VIEW}.parquet", event_tables.kinds,
+                                          as_of_ts)
     ids_all = pa.array(clean.customers["customer_id"].astype(str).to_numpy(), pa.string())
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -135,9 +148,12 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
             for snap in snapshots:
                 labelled = (snap == window.export if window is not None
                             else horizon_observed(snap, params.churn_horizon_days, as_of_ts))
-                batch = _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled)
+                batch = _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled,
+                                       schema)
                 if attributes is not None:        # same spine rows as the other views
                     batch[ATTRIBUTE_VIEW] = attributes.rows(batch["customer_o"], snap)
+                if event_tables is not None:
+                    batch[EVENT_VIEW] = event_tables.rows(batch["customer_o"], snap)
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(_write_batch, writers, batch)
@@ -149,15 +165,17 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     return rows
 
 
-def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool) -> dict:
-    """Features of every open account at one snapshot, and their churn labels, per table."""
+def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool,
+                   schema: dict[str, dict[str, str]]) -> dict:
+    """Features of every open account at one snapshot, and their churn labels, per table
+    (``schema``: the views and features the export supports)."""
     idx = np.flatnonzero(open_mask(clean.customers, snap))
     ids = ids_all.take(pa.array(idx))
     stamps = pa.array(np.full(len(idx), snap.value), pa.int64()).cast(TS_NS)
     o, x = ops.at(snap), exp.at(snap)
     tables = {"customer_o": o, "customer_x": x, "customer_fused": fused_features(o, x)}
-    batch = {name: (ids, stamps, {c: cols[c][idx] for c in FEATURE_SCHEMA[name]})
-             for name, cols in tables.items()}
+    batch = {name: (ids, stamps, {c: cols[c][idx] for c in schema[name]})
+             for name, cols in tables.items() if name in schema}
     if labelled:
         notice = clean.customers.get("notice_date")
         decided = decision_dates(clean.customers["churn_date"], notice)

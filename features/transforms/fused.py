@@ -11,6 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The customer_o / customer_x features each fused feature reads: it is absent when one of
+#: them is (``features.transforms.present``).
+FUSED_INPUTS: dict[str, tuple[str, ...]] = {
+    "detractor_with_open_ticket": ("last_nps", "tickets_open_now"),
+    "promoter_with_usage_drop": ("last_nps", "usage_drop_ratio"),
+    "nps_trend_minus_usage_trend": ("nps_trend", "usage_90d_trend"),
+    "sentiment_x_usage_trend": ("sentiment_90d", "usage_90d_trend"),
+    "complaint_and_price_rise": ("complaints_90d", "price_change_90d_pct"),
+    "silent_with_tickets": ("ever_responded", "tickets_90d"),
+    "negative_comment_with_unresolved": ("sentiment_90d", "tickets_unresolved_90d"),
+    "price_topic_x_price_change": ("topic_price_180d", "price_change_90d_pct"),
+    "reliability_topic_x_outage_tickets": ("topic_reliability_180d", "outage_tickets_90d"),
+    "support_topic_x_unresolved": ("topic_support_180d", "tickets_unresolved_90d"),
+}
+
 
 def flag(cond: np.ndarray, known: np.ndarray) -> np.ndarray:
     """1.0 / 0.0 where the inputs are known, NaN elsewhere."""

@@ -103,8 +103,8 @@ def crm_extra(clean_dir: Path, columns: tuple[str, ...]) -> pd.DataFrame:
 def read_table(clean_dir: Path, name: str, columns: list[str]) -> pa.Table:
     """One clean table; an optional table that was not exported reads as no rows.
 
-    No rows means "nothing happened" to the features (counts of 0); telling "absent" from
-    "zero" apart is for a later slice (docs/data_contract.md#optional-tables).
+    The rows are only indexed: the features of a missing table are left out of the feature
+    tables (``features.transforms.present``), so its zeros never reach a model.
     """
     path = clean_dir / f"{name}.parquet"
     if not path.is_file():

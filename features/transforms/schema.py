@@ -109,6 +109,18 @@ ATTRIBUTE_KINDS = {"numeric": "float", "boolean": "float", "date": "float",
                    "categorical": "string"}
 
 
+#: The optional view of the company's own event tables (a mapping's ``events:``): counts,
+#: sums and means of each measure per window, named ``evt_<event>_...``; their kinds and
+#: labels come from the event schema file (``features.transforms.event_tables``).
+EVENT_VIEW = "customer_events"
+EVENT_PREFIX = "evt_"
+#: The folder (under staged, clean and quarantine) holding one table per event kind and
+#: the schema file naming their measures and labels.
+EVENT_DIR = "events"
+EVENT_SCHEMA_FILE = "schema.json"
+
+
 def is_attribute(name: str) -> bool:
-    """Whether a feature (or one-hot column) is one of the company's own attributes."""
-    return name.startswith(ATTRIBUTE_PREFIX)
+    """Whether a feature (or one-hot column) is one of the company's own: an attribute, or
+    an aggregate of its own event tables (both are named in reasons by their label)."""
+    return name.startswith((ATTRIBUTE_PREFIX, EVENT_PREFIX))

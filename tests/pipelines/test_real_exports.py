@@ -1,18 +1,27 @@
 """A company's export, mapped by a YAML file alone, goes through every `cem` step: the
 committed samples of IBM Telco and the e-commerce churn set (one observation window, no
-surveys, no tickets, no interventions) reach scores, reasons and a reps' list."""
+surveys, no tickets, no interventions) reach scores, reasons and a reps' list; an event table
+of the company's own reaches the churn model, and the missing tables' features do not."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from configs.settings import load_settings
+from features.services import CHURN_SERVICE
 from features.sources.mapping import load_mapping
+from features.store import feature_store, service_features
+from features.transforms.present import absent_features
+from features.transforms.schema import is_attribute
+from models.bundle import load_champions
 from pipelines.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +85,52 @@ def test_the_company_columns_drive_the_model(mapped):
     labels = [a.label for a in spec.attributes.values()]
     named = [label for label in labels if label in drivers]
     assert named, drivers      # the mapping's own labels name the key drivers
+
+
+EVENTS = ROOT / "tests/fixtures/ecommerce_events"
+
+
+@pytest.fixture(scope="module")
+def with_events(tmp_path_factory):
+    """The e-commerce sample plus a synthetic app-sessions table, mapped under ``events:``."""
+    root = tmp_path_factory.mktemp("ecommerce_events")
+    source = root / "source"
+    shutil.copytree(SAMPLES["ecommerce"], source)
+    shutil.copy(EVENTS / "app_sessions.csv", source)
+    mapping = yaml.safe_load((ROOT / "configs/sources/ecommerce.yaml").read_text())
+    mapping["files"]["sessions"] = {"path": "app_sessions.csv", "key": "customer"}
+    mapping["events"] = {"app_sessions": {
+        "file": "sessions", "label": "App sessions",
+        "timestamp": {"column": "started_at", "date_format": "%d/%m/%Y %H:%M"},
+        "measures": {"minutes": {"column": "duration_min", "label": "Minutes in the app"},
+                     "crashes": {"column": "crash_count", "label": "App crashes"}}}}
+    (root / "mapping.yaml").write_text(yaml.safe_dump(mapping, sort_keys=False))
+    data = root / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CEM_TRAIN__SEARCH__TRIALS", "4")
+        for step in (["ingest", "--source", str(source), "--mapping", str(root / "mapping.yaml")],
+                     ["features"], ["train"]):
+            result = runner.invoke(app, [*step, "--data-dir", str(data)])
+            assert result.exit_code == 0, f"cem {step[0]}: {result.output}"
+        yield load_settings(data_dir=data)
+
+
+@pytest.mark.slow
+def test_an_event_table_reaches_the_churn_model(with_events):
+    report = json.loads((with_events.clean_dir / "ingest_report.json").read_text())
+    sessions = report["tables"]["events/app_sessions"]
+    assert sessions["rows_in"] == sessions["rows_kept"] == 1221
+    features = load_champions(with_events).churn.spec.features
+    assert "evt_app_sessions_crashes_sum_365d" in features
+    assert "attr_tenure_months" in features
+
+
+@pytest.mark.slow
+def test_missing_tables_have_no_features(with_events):
+    served = service_features(feature_store(with_events), CHURN_SERVICE)
+    gone = absent_features(["support_tickets", "orders", "product_usage", "billing_invoices",
+                            "survey_invitations", "survey_responses", "complaints",
+                            "interventions"])
+    assert not set(gone) & set(served)
+    assert [f for f in served if not is_attribute(f)] == ["segment", "region", "tenure_days"]
+    assert not set(gone) & set(load_champions(with_events).churn.spec.features)

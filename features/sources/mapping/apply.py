@@ -3,7 +3,8 @@
 
 Only mapped contract columns are written (an unmapped optional column is left out and read
 as empty by ingest); a contract table the mapping does not name is not written (ingest
-reports it missing). The ``attributes:`` are staged as ``customer_attributes`` (:mod:`.attributes`).
+reports it missing). The ``attributes:`` are staged as ``customer_attributes`` (:mod:`.attributes`),
+the ``events:`` as ``events/<name>.csv`` (:mod:`.events`).
 Staged files of an earlier run are removed first.
 """
 
@@ -16,6 +17,7 @@ import pandas as pd
 from features.ingest.attributes import ATTRIBUTE_TABLE, schema_path
 from features.ingest.schemas import SCHEMAS, column_kind
 from features.sources.mapping.attributes import build_attributes, write_attributes
+from features.sources.mapping.events import build_event, write_events
 from features.sources.mapping.load import load_mapping
 from features.sources.mapping.read import TableSources, read_table_sources
 from features.sources.mapping.spec import ExportColumn, MappingError, MappingSpec, TableSpec
@@ -38,6 +40,7 @@ def stage_tables(spec: MappingSpec, source_dir: Path, staging_dir: Path) -> dict
     tables = {table: build_table(spec, table, ts, Path(source_dir))
               for table, ts in spec.tables.items()}   # all read before anything is written
     attributes = build_attributes(spec, Path(source_dir)) if spec.attributes else None
+    events = {name: build_event(spec, name, Path(source_dir)) for name in spec.events}
     staging_dir = Path(staging_dir)
     staging_dir.mkdir(parents=True, exist_ok=True)
     for table in (*SCHEMAS, ATTRIBUTE_TABLE):
@@ -50,6 +53,8 @@ def stage_tables(spec: MappingSpec, source_dir: Path, staging_dir: Path) -> dict
     if attributes is not None:
         write_attributes(spec, attributes, staging_dir)
         rows[ATTRIBUTE_TABLE] = len(attributes)
+    write_events(spec, events, staging_dir)
+    rows |= {f"events/{name}": len(frame) for name, frame in events.items()}
     return rows
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from features.ingest.requirements import ONE_OF, required_columns
 from features.ingest.schemas import SCHEMAS, column_kind
 from features.sources.mapping.attributes import attribute_problems
+from features.sources.mapping.events import event_problems
 from features.sources.mapping.spec import SCALES, ColumnSpec, MappingSpec, TableSpec
 
 #: The only contract columns an outcome (``never_features``) column may feed.
@@ -35,7 +36,7 @@ def check_spec(spec: MappingSpec) -> list[str]:
             problems.append(f"{where}: unknown contract table (known: {', '.join(SCHEMAS)})")
             continue
         problems += _table_problems(spec, table, ts, where)
-    return problems + attribute_problems(spec)
+    return problems + attribute_problems(spec) + event_problems(spec)
 
 
 def _table_problems(spec: MappingSpec, table: str, ts: TableSpec, where: str) -> list[str]:

@@ -36,6 +36,7 @@ class FileSpec(_Strict):
 
     path: str
     key: str | None = None
+    encoding: str = "utf-8"     # text encoding of a CSV file (e.g. cp1252, latin-1)
 
 
 class ExportColumn(_Strict):
@@ -114,6 +115,23 @@ class AttributeSpec(_Strict):
         return ColumnSpec._text_keys(values)
 
 
+class MeasureSpec(_Strict):
+    """One numeric measure of an event table: its source column and the words that name it."""
+
+    column: str
+    label: str = Field(min_length=1)
+
+
+class EventSpec(_Strict):
+    """One table of timestamped events (``events:``): its file (with the customer ``key``),
+    when each event happened and the numeric measures it carries."""
+
+    file: str
+    label: str | None = None                  # what one event is called (default: the name)
+    timestamp: ExportColumn
+    measures: dict[str, MeasureSpec] = {}
+
+
 class MappingSpec(_Strict):
     """A whole mapping file."""
 
@@ -123,3 +141,4 @@ class MappingSpec(_Strict):
     never_features: list[str] = []
     tables: dict[str, TableSpec]
     attributes: dict[str, AttributeSpec] = {}
+    events: dict[str, EventSpec] = {}
