@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from configs.settings import Settings, load_settings
@@ -66,10 +67,18 @@ def _run_steps(description: str, steps: int, flow, *args):
     """Run a flow whose tasks report finished steps through ``pipelines.progress``."""
     from pipelines import progress as hook
 
+    _flows_may_start_a_server()
     with _progress() as progress:
         task = progress.add_task(description, total=steps)
         hook.install(advance=lambda: progress.advance(task))
         return flow(*args)
+
+
+def _flows_may_start_a_server() -> None:
+    """Prefect's temporary API server stops with `cem`, even a `cem` killed by SIGKILL."""
+    from pipelines.prefect_server import guard_api_server
+
+    guard_api_server()
 
 
 def _date_option(name: str, value: str) -> None:
@@ -103,6 +112,7 @@ def simulate(
                  if v is not None}
     params = settings.simulate.model_copy(update=overrides)
     started = time.perf_counter()
+    _flows_may_start_a_server()
     with _progress() as progress:
         task = progress.add_task(f"simulating {params.customers:,} customers", total=None)
         hook.install(report=lambda i, n: progress.update(task, completed=i, total=n))
@@ -128,6 +138,7 @@ def ingest(
 
     settings = _settings(data_dir)
     source = source or settings.raw_dir
+    _flows_may_start_a_server()
     with _progress() as progress:
         task = progress.add_task("ingesting", total=9)
         hook.install(advance=lambda: progress.advance(task))
@@ -136,7 +147,7 @@ def ingest(
                                  settings.ingest, mapping, settings.staged_dir)
         except SourceContractError as err:
             progress.stop()
-            console.print(f"[red]ingest stopped:[/] {err}")
+            console.print("[red]ingest stopped:[/]", escape(str(err)), soft_wrap=True)
             raise typer.Exit(code=2) from err
     console.print(report.rich_table())
     rows_in = sum(t.rows_in for t in report.tables.values())
@@ -144,6 +155,8 @@ def ingest(
     console.print(f"rows in = kept + quarantined in every table; in all: {rows_in:,} = {kept:,} "
                   f"+ {report.rows_quarantined:,}")
     console.print(f"clean tables in {settings.clean_dir}, quarantined rows in {settings.quarantine_dir}")
+    if report.empty_tables:
+        console.print(f"[yellow]empty tables (a header, no rows):[/] {', '.join(report.empty_tables)}")
     for line in coverage_lines(report.tables, report.missing_tables):
         console.print(line)
 
@@ -227,18 +240,32 @@ def serve(
 
 
 @app.command()
-def tokens(data_dir: DataDir = None) -> None:
+def tokens(
+    expires_in: Annotated[float | None, typer.Option(
+        "--expires-in", min=0, metavar="DAYS",
+        help="Days the tokens stay valid (default: serving.token_days; 0: never expire).")] = None,
+    rep: Annotated[str | None, typer.Option(
+        help="Rotate only this rep's (or 'manager') token; the old one stops working.")] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Issue access tokens for the latest run's reps and a manager (earlier tokens stop working)."""
-    from pipelines.serve import issue_demo_tokens
+    from pipelines.serve import issue_demo_tokens, token_days, token_expiry
 
+    settings = _settings(data_dir)
     try:
-        path, issued = issue_demo_tokens(_settings(data_dir))
-    except RuntimeError as err:
-        console.print(f"[red]no tokens:[/] {err}")
+        path, issued = issue_demo_tokens(settings, expires_in, rep)
+    except (RuntimeError, LookupError) as err:
+        console.print(f"[red]no tokens:[/] {escape(str(err))}")
         raise typer.Exit(code=2) from err
+    expires = token_expiry(token_days(settings, expires_in))
+    until = f"valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else "no expiry"
+    if rep is not None:
+        console.print(f"new token for {escape(rep)} ({until}) written to {path}; its old token and "
+                      "sign-ins stop working")
+        return
     reps = sorted(r for r in issued if r != "manager")
-    console.print(f"{len(issued)} tokens ({len(reps)} reps and a manager) written to {path} (mode 0600); "
-                  "the database keeps only their SHA-256 hashes")
+    console.print(f"{len(issued)} tokens ({len(reps)} reps and a manager; {until}) written to {path} "
+                  "(mode 0600); the database keeps only their SHA-256 hashes")
 
 
 @app.command()

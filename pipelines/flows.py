@@ -15,7 +15,10 @@ from pathlib import Path
 from prefect import flow, task
 
 from configs.settings import SOURCE_NOTE, FeaturesParams, IngestParams, SimulateParams, load_settings
+from features.staging import staged
 from pipelines import progress
+
+REGISTRY_FILE = "registry.db"   # the Feast registry in feast_dir (features.store.repo_config)
 
 
 @task(name="simulate-world")
@@ -53,14 +56,18 @@ def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params:
     """Validate sources, resolve identities, write clean tables and quarantine.
 
     With a ``mapping`` file the company export in ``source_dir`` is first written as contract
-    tables into ``staged_dir``, which is then ingested.
+    tables into ``staged_dir``, which is then ingested. Clean tables, report and quarantine
+    are written whole or not at all (:func:`features.staging.staged`): a failed run leaves
+    the previous ones.
     """
     name = source_name(source_dir, mapping)
     if mapping is not None:
-        stage_task(mapping, source_dir, staged_dir)
+        with staged(Path(staged_dir)) as out:
+            stage_task(mapping, source_dir, out)
         source_dir, params = staged_dir, params.model_copy(update={"source_format": "csv"})
-    report = ingest_task(source_dir, clean_dir, quarantine_dir, params)
-    (Path(clean_dir) / SOURCE_NOTE).write_text(json.dumps({"name": name}))
+    with staged(Path(clean_dir)) as clean, staged(Path(quarantine_dir)) as quarantine:
+        report = ingest_task(source_dir, clean, quarantine, params)
+        (clean / SOURCE_NOTE).write_text(json.dumps({"name": name}))
     return report
 
 
@@ -86,11 +93,17 @@ def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesPara
 
 
 @task(name="feast-apply", retries=2, retry_delay_seconds=2)
-def feast_apply_task(data_dir: Path) -> list[str]:
-    from features.store import apply_definitions, feature_store
+def feast_apply_task(data_dir: Path, registry: Path | None = None) -> list[str]:
+    """Register the definitions, in ``registry`` when given (a staged copy of the registry)."""
+    from feast import FeatureStore
+
+    from features.store import apply_definitions, repo_config
 
     settings = load_settings(data_dir=data_dir)
-    return apply_definitions(feature_store(settings), settings)
+    config = repo_config(settings)
+    if registry is not None:
+        config = config.model_copy(update={"registry_config": str(registry)})
+    return apply_definitions(FeatureStore(config=config), settings)
 
 
 @task(name="feast-materialize", retries=2, retry_delay_seconds=2)
@@ -104,9 +117,17 @@ def feast_materialize_task(data_dir: Path) -> None:
 def features_flow(data_dir: Path, as_of: str | None = None) -> dict:
     """Build the fused X+O feature tables, register them in Feast, fill the online store."""
     settings = load_settings(data_dir=data_dir)
-    rows = build_features_task(settings.clean_dir, settings.feature_dir, settings.features, as_of)
-    progress.advance()
-    names = feast_apply_task(data_dir)
+    names: list[str] = []
+    # tables and registry change together: the registry is applied (in a staged copy) once
+    # the new tables are at their final paths, and a failure puts the previous tables back;
+    # the online store is a cache that every run refills from the tables
+    with staged(settings.feast_dir / REGISTRY_FILE, file=True, seed=True) as registry:
+        def register() -> None:
+            names.extend(feast_apply_task(data_dir, registry))
+
+        with staged(settings.feature_dir, after_swap=register) as out:
+            rows = build_features_task(settings.clean_dir, out, settings.features, as_of)
+            progress.advance()
     progress.advance()
     feast_materialize_task(data_dir)
     progress.advance()
@@ -127,7 +148,7 @@ def train_nps_task(data_dir: Path) -> dict:
     from models.nps.train import train_and_log_nps
 
     settings = load_settings(data_dir=data_dir)
-    why = nps_support(settings.clean_dir)
+    why = nps_support(settings.clean_dir, settings.train.satisfaction_scale)
     return {"skipped": why} if why else train_and_log_nps(settings)
 
 
@@ -163,7 +184,8 @@ def recorded_outcomes(settings):
     return export_outcomes(engine_for(settings))
 
 
-RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_value_shown")
+RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_value_shown",
+               "blocked_by_consent")
 
 
 @task(name="score-customers")
@@ -177,7 +199,7 @@ def score_task(data_dir: Path, as_of: str | None) -> dict:
     settings = load_settings(data_dir=data_dir)
 
     def review(result, bundle) -> dict:
-        return {"policy_value": policy_value(settings, result.scored.candidates, result.contacts,
+        return {"policy_value": policy_value(settings, result.candidates, result.contacts,
                                              bundle.catalogue, result.actions, result.as_of)}
 
     day = date.fromisoformat(as_of) if as_of else None

@@ -4,9 +4,12 @@ Sources are checked for presence and required columns *before* anything is read
 in full or written: :func:`check_sources` raises :class:`SourceContractError`
 naming every missing file and every missing column at once.
 
-CSV files are read with every column as text (identifiers keep leading zeros,
-phone numbers their formatting) and only empty fields as null; typing is the
-job of :mod:`features.ingest.coerce`.
+CSV files: the delimiter (``,`` ``;`` or tab) is sniffed from the header line and a
+UTF-8 byte-order mark is skipped. A file that cannot be read (not UTF-8, a broken row,
+a corrupt Parquet body) stops the run with a :class:`SourceContractError` naming the
+file (and the line of a bad byte). CSV files are read with every column as text
+(identifiers keep leading zeros, phone numbers their formatting) and only empty fields
+as null; typing is the job of :mod:`features.ingest.coerce`.
 
 Text is held as Arrow-backed ``string[pyarrow]`` while processing (a fraction of
 the memory of Python str objects; null checks, ``isin`` and key hashing run in
@@ -16,6 +19,7 @@ Arrow). Parquet outputs are marked so that ``pd.read_parquet`` gives the usual
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Iterable
@@ -41,6 +45,7 @@ class Source:
     table: str
     path: Path
     columns: tuple[str, ...]
+    delimiter: str = ","
 
     @property
     def format(self) -> str:
@@ -63,12 +68,76 @@ def locate(source_dir: Path, table: str, source_format: str) -> Path:
     raise SourceContractError(f"missing source table {table!r}: {wanted} not found")
 
 
-def read_columns(path: Path) -> tuple[str, ...]:
+BOM = b"\xef\xbb\xbf"
+DELIMITERS = (",", ";", "\t")
+ENCODING_HINT = ("save it as UTF-8, or name its encoding in the mapping's `files:` entry "
+                 "(e.g. `encoding: cp1252`)")
+
+
+def first_line(path: Path, encoding: str = "utf-8") -> str:
+    """The header line of a CSV file, without a byte-order mark."""
+    with open(path, "rb") as fh:
+        raw = fh.readline(1 << 20)
+    if not raw.strip():
+        raise SourceContractError(f"{path}: empty file (no header line)")
+    try:
+        return raw.removeprefix(BOM).decode(encoding).rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        name = "UTF-8" if encoding.lower().replace("-", "") == "utf8" else encoding
+        raise SourceContractError(f"{path}: not {name} text at line 1 (byte {exc.start}); "
+                                  f"{ENCODING_HINT}") from exc
+
+
+def sniff_delimiter(header: str) -> str:
+    """The most frequent of ``,`` ``;`` tab in the header line (``,`` when none)."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def csv_header(path: Path, encoding: str = "utf-8") -> tuple[tuple[str, ...], str]:
+    """Column names of a CSV file and its delimiter."""
+    line = first_line(path, encoding)
+    delimiter = sniff_delimiter(line)
+    names = next(csv.reader([line], delimiter=delimiter))
+    return tuple(names), delimiter
+
+
+def read_columns(path: Path, encoding: str = "utf-8") -> tuple[str, ...]:
     """Column names of a source file, without reading its rows."""
     if path.suffix == ".parquet":
         return tuple(pq.read_schema(path).names)
-    header = pd.read_csv(path, nrows=0, dtype=str)
-    return tuple(str(c) for c in header.columns)
+    return csv_header(path, encoding)[0]
+
+
+def bad_byte(path: Path, encoding: str = "utf-8") -> tuple[int, int] | None:
+    """(line, byte offset) of the first byte that is not valid ``encoding``, or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, offset = 1, 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start - len(decoder.getstate()[0])
+                fh.seek(0)
+                return line + fh.read(max(bad, 0)).count(b"\n"), bad
+            line, offset = line + chunk.count(b"\n"), offset + len(chunk)
+    return None
+
+
+def unreadable(path: Path, exc: Exception) -> SourceContractError:
+    """The error of a source file the readers reject, naming the file (and a bad byte)."""
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else type(exc).__name__
+    if path.suffix != ".parquet" and ("UTF8" in detail or isinstance(exc, UnicodeDecodeError)):
+        where = bad_byte(path)
+        at = f" at line {where[0]} (byte {where[1]})" if where else ""
+        return SourceContractError(f"{path}: not UTF-8 text{at}; {ENCODING_HINT}")
+    kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+    return SourceContractError(f"{path}: cannot read the {kind} file ({detail})")
 
 
 def absent(source_dir: Path, table: str) -> bool:
@@ -96,36 +165,59 @@ def check_sources(
         path = Path(source_dir) / table
         try:
             path = locate(Path(source_dir), table, source_format)
-            found = read_columns(path)
+            found, delimiter = (read_columns(path), ",") if path.suffix == ".parquet" else (
+                csv_header(path))
         except SourceContractError as exc:
             problems.append(str(exc))
             continue
         except Exception as exc:  # unreadable file: name it
-            problems.append(f"cannot read source table {table!r} at {path}: {exc}")
+            problems.append(str(unreadable(path, exc)))
             continue
         missing = [c for c in columns if c not in found]
         if missing:
-            problems.append(f"{path}: missing required column(s) {', '.join(missing)}")
-        sources[table] = Source(table, path, found)
+            problems.append(f"{path}: missing required column(s) {', '.join(missing)}"
+                            + _one_column_hint(found))
+        sources[table] = Source(table, path, found, delimiter)
     if problems:
-        raise SourceContractError("source data breaks the contract:\n  " + "\n  ".join(problems))
+        raise contract_error(problems)
     return sources
+
+
+def contract_error(problems: list[str]) -> SourceContractError:
+    """One line for one problem; a list for several."""
+    if len(problems) == 1:
+        return SourceContractError(f"source data breaks the contract: {problems[0]}")
+    return SourceContractError("source data breaks the contract:\n  " + "\n  ".join(problems))
+
+
+def _one_column_hint(found: tuple[str, ...]) -> str:
+    if len(found) != 1:
+        return ""
+    return (f" (the header reads as one column {found[0][:60]!r}: "
+            "the delimiter is none of ',' ';' tab)")
 
 
 def read_source(source: Source) -> pd.DataFrame:
     """All columns of a source table with a fresh RangeIndex; CSV as text, '' as null."""
-    if source.format == "parquet":
-        table = pq.read_table(source.path)
-    else:
-        convert = pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in source.columns},
-            null_values=[""],
-            strings_can_be_null=True,
-        )
-        parse = pacsv.ParseOptions(newlines_in_values=True)  # free text may span lines
-        table = pacsv.read_csv(source.path, parse_options=parse, convert_options=convert)
+    try:
+        table = _read_arrow(source)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise unreadable(source.path, exc) from exc
     df = table.to_pandas(date_as_object=False, types_mapper=_ARROW_STRINGS.get)
     return df.reset_index(drop=True)
+
+
+def _read_arrow(source: Source) -> pa.Table:
+    if source.format == "parquet":
+        return pq.read_table(source.path)
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in source.columns},
+        null_values=[""],
+        strings_can_be_null=True,
+    )
+    # free text may span lines
+    parse = pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True)
+    return pacsv.read_csv(source.path, parse_options=parse, convert_options=convert)
 
 
 _ARROW_STRINGS = {pa.string(): STRING, pa.large_string(): STRING}

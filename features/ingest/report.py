@@ -75,6 +75,11 @@ class IngestReport:
         return {name: t.extra_columns for name, t in self.tables.items()}
 
     @property
+    def empty_tables(self) -> list[str]:
+        """Tables whose file has a header and no rows."""
+        return [name for name, t in self.tables.items() if t.rows_in == 0]
+
+    @property
     def rows_quarantined(self) -> int:
         return sum(t.rows_quarantined for t in self.tables.values())
 
@@ -86,6 +91,7 @@ class IngestReport:
             "identity_counts": asdict(self.identity),
             "extra_columns": self.extra_columns,
             "missing_tables": self.missing_tables,
+            "empty_tables": self.empty_tables,
         }
 
     def write_json(self, path: Path) -> None:

@@ -30,10 +30,12 @@ from features.ingest.attributes import (
     locate_attributes,
     remove_attributes,
 )
+from features.ingest.coerce import to_date
+from features.ingest.event_tables import ingest_events, locate_events
 from features.ingest.io import (
     Source,
-    SourceContractError,
     check_sources,
+    contract_error,
     read_source,
     write_parquet,
 )
@@ -49,7 +51,7 @@ from features.ingest.requirements import (
     required_columns,
 )
 from features.ingest.schemas import SCHEMAS, STRING, clean_schema, with_known_customers
-from features.ingest.validate import validate_rows
+from features.ingest.validate import export_end, validate_rows
 
 REPORT_FILE = "ingest_report.json"
 NO_INVITATION = "survey_id: no invitation to this customer sent at or before responded_at"
@@ -61,6 +63,7 @@ class _Context:
 
     params: IngestParams
     identity: IdentityCounts
+    until: pd.Timestamp | None = None        # end of the export (validate.export_end)
     customer_ids: pd.Index | None = None
     identifiers: dict[str, pd.DataFrame] | None = None
     invitations: pd.DataFrame | None = None
@@ -125,7 +128,10 @@ def process_table(
         schema.checks = [c for c in schema.checks if c.name != "churn_date_required"]
     if "customer_id" in schema.columns and table != "crm_customers":
         schema = with_known_customers(schema, ctx.customer_ids)
-    typed, reasons = validate_rows(raw, schema)
+    if table == "crm_customers":
+        observed = to_date(raw["observed_until"]) if "observed_until" in raw else None
+        ctx.until = export_end(observed)
+    typed, reasons = validate_rows(raw, schema, ctx.until)
     if table == "complaints":
         typed = resolve_complaints(typed, reasons, ctx)
     elif table == "survey_responses":
@@ -166,7 +172,7 @@ def check_one_of(sources: dict[str, Source]) -> None:
     problems = [f"{s.path}: {why}" for s in sources.values()
                 if (why := one_of_problem(s.table, s.columns))]
     if problems:
-        raise SourceContractError("source data breaks the contract:\n  " + "\n  ".join(problems))
+        raise contract_error(problems)
 
 
 def skip_table(
@@ -194,6 +200,7 @@ def run_ingest(
     sources = check_sources(Path(source_dir), required, params.source_format, optional)
     check_one_of(sources)
     attributes = locate_attributes(Path(source_dir))
+    events = locate_events(Path(source_dir))
     report = IngestReport()
     ctx = _Context(params=params, identity=report.identity)
     for table in SCHEMAS:
@@ -210,5 +217,8 @@ def run_ingest(
     else:
         report.tables[ATTRIBUTE_TABLE] = ingest_attributes(
             attributes, ctx.customer_ids, Path(clean_dir), Path(quarantine_dir))
+    for table_report in ingest_events(events, ctx.customer_ids, Path(clean_dir),
+                                      Path(quarantine_dir)):
+        report.tables[table_report.table] = table_report
     report.write_json(Path(clean_dir) / REPORT_FILE)
     return report

@@ -12,6 +12,9 @@ is a failure.
 Primary keys: among the rows that pass every other check, the first occurrence
 of a key is kept and the later ones are quarantined (``duplicate key``). A row
 that fails another check does not claim its key.
+
+Event times after the export (the CRM's ``observed_until``, else the time of ingest)
+are quarantined: a clock or export error, not something that happened.
 """
 
 from __future__ import annotations
@@ -68,11 +71,43 @@ def duplicate_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema, reasons:
     reasons.add(dup, f"{'+'.join(key)}: duplicate key (first occurrence kept)")
 
 
-def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, Reasons]:
-    """Typed contract columns of ``raw`` and the reasons of every failing row."""
+# when something happened (a term end date or a churn date may lie ahead; these may not)
+EVENT_TIMES = ("signup_date", "invoice_date", "month", "opened_at", "closed_at", "received_at",
+               "ordered_at", "sent_at", "responded_at", "assigned_at")
+
+
+def export_end(observed_until: pd.Series | None, now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The end of the export (UTC, exclusive): the day after the latest ``observed_until``,
+    or the time of ingest when the export does not say."""
+    latest = observed_until.max() if observed_until is not None else pd.NaT
+    if pd.isna(latest):
+        return pd.Timestamp.now(tz="UTC") if now is None else now
+    return pd.Timestamp(latest).normalize().tz_localize("UTC") + pd.Timedelta(days=1)
+
+
+def future_failures(typed: pd.DataFrame, until: pd.Timestamp, reasons: Reasons) -> None:
+    """Event dates after the export day, event timestamps at or after ``until``."""
+    last_day = (until - pd.Timedelta(microseconds=1)).tz_convert("UTC").tz_localize(None)
+    label = last_day.date().isoformat()
+    for name in (c for c in EVENT_TIMES if c in typed.columns):
+        values = typed[name]
+        if getattr(values.dtype, "tz", None) is not None:
+            late = values >= until
+        else:
+            late = values > last_day.normalize()
+        reasons.add(late.fillna(False).to_numpy(dtype=bool),
+                    f"{name}: after the export date ({label})")
+
+
+def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema,
+                  until: pd.Timestamp | None = None) -> tuple[pd.DataFrame, Reasons]:
+    """Typed contract columns of ``raw`` and the reasons of every failing row; ``until``:
+    the end of the export (see :func:`export_end`)."""
     reasons = Reasons(len(raw))
     typed, unparseable = coerce_frame(raw, schema, reasons)
     column_failures(typed, schema, reasons, unparseable)
     frame_failures(typed, schema, reasons)
+    if until is not None:
+        future_failures(typed, until, reasons)
     duplicate_failures(typed, schema, reasons)
     return typed, reasons

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.ingest.io import read_columns
+from features.ingest.io import SourceContractError, csv_header, read_columns, unreadable
 from features.sources.mapping.spec import MappingError, MappingSpec, TableSpec
 
 
@@ -49,15 +49,34 @@ def locate_column(headers: dict[str, tuple[str, ...]], paths: dict[str, Path], f
     raise MappingError(f"{where}: column {column!r} not in {searched}")
 
 
-def read_text(path: Path, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of a CSV or Parquet file as stripped text, ``""`` where empty."""
-    if path.suffix == ".parquet":
-        frame = pq.read_table(path, columns=columns).to_pandas()
-        frame = frame.astype(object).where(frame.notna(), "").astype(str)
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                            usecols=columns)
+def read_text(path: Path, columns: list[str], encoding: str = "utf-8") -> pd.DataFrame:
+    """``columns`` of a CSV or Parquet file as stripped text, ``""`` where empty; a file that
+    cannot be read is named (with the line of a byte not in ``encoding``)."""
+    try:
+        if path.suffix == ".parquet":
+            frame = pq.read_table(path, columns=columns).to_pandas()
+            frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        else:
+            delimiter = csv_header(path, encoding)[1]
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                                usecols=columns, sep=delimiter, encoding=encoding)
+    except SourceContractError as exc:
+        raise MappingError(str(exc)) from exc
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        if isinstance(exc, UnicodeDecodeError) and encoding.lower().replace("-", "") != "utf8":
+            raise MappingError(f"{path}: not {encoding} text ({exc.reason}); check the "
+                               "`encoding:` of its `files:` entry") from exc
+        raise MappingError(str(unreadable(path, exc))) from exc
     return frame[columns].apply(lambda s: s.str.strip())
+
+
+def _header(path: Path, encoding: str) -> tuple[str, ...]:
+    try:
+        return read_columns(path, encoding)
+    except SourceContractError as exc:
+        raise MappingError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - an unreadable file is named, whatever broke
+        raise MappingError(str(unreadable(path, exc))) from exc
 
 
 def read_table_sources(spec: MappingSpec, source_dir: Path, ts: TableSpec,
@@ -68,7 +87,7 @@ def read_table_sources(spec: MappingSpec, source_dir: Path, ts: TableSpec,
     a customer missing there gets empty values; a key twice there is an error).
     """
     paths = {f: file_path(spec, source_dir, f) for f in ts.files}
-    headers = {f: read_columns(p) for f, p in paths.items()}
+    headers = {f: _header(p, spec.files[f].encoding) for f, p in paths.items()}
     keyed = len(ts.files) > 1
     for f in ts.files if keyed else ():
         key = spec.files[f].key
@@ -81,7 +100,8 @@ def read_table_sources(spec: MappingSpec, source_dir: Path, ts: TableSpec,
                         | ({spec.files[f].key} if keyed else set())) for f in ts.files}
     base = ts.files[0]
     needed[base] = needed[base] or [headers[base][0]]     # the first file gives the rows
-    frames = {f: read_text(paths[f], cols) for f, cols in needed.items() if cols}
+    frames = {f: read_text(paths[f], cols, spec.files[f].encoding)
+              for f, cols in needed.items() if cols}
     rows = len(frames[base])
     values = {}
     for f, frame in frames.items():
