@@ -82,6 +82,9 @@ class UpliftParams(_Section):
     cv_folds: int = Field(3, ge=2)                 # folds of the cross-validation that picks the learner
     learner: str | None = Field(None, pattern="^(shift|t|x|dr|driver)$")  # force one (None: choose)
     bootstrap: int = Field(200, ge=20)             # customer-bootstrap draws behind each Qini interval
+    # an action is planned only if its cross-validated policy value on the log is above 0 at
+    # this bootstrap quantile (models.uplift.evidence); None: no gate
+    evidence_quantile: float | None = Field(0.1, gt=0, lt=0.5)
     seed: int = 0
 
 
@@ -103,6 +106,7 @@ class TrainParams(_Section):
     propensity: LightGBMParams = LightGBMParams(n_estimators=200)
     max_ipw_weight: float = Field(20.0, ge=1)       # clip inverse-propensity weights
     bootstrap_samples: int = Field(300, ge=20)
+    satisfaction_scale: str = Field("auto", pattern="^(auto|nps|csat)$")  # auto: NPS if answered, else CSAT
     uplift: UpliftParams = UpliftParams()
     seed: int = 0
 
@@ -171,6 +175,10 @@ class ServingParams(_Section):
     view_cache_size: int = Field(250_000, ge=0)        # customers whose latest-run view is kept (~1 KB each)
     fresh_cache_size: int = Field(250_000, ge=0)       # customers whose fresh score is kept (~1 KB each)
     batch_workers: int = Field(2, ge=1, le=64)         # threads scoring row blocks in a batch run
+    max_body_bytes: int = Field(4_000_000, ge=1024)    # request bodies above this get 413, unread
+    token_days: float | None = Field(90.0, gt=0)       # `cem tokens` expiry (None: never expire)
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)  # the reps' page sign-in lasts this long
+    https: bool = False                                # served over HTTPS: Secure cookie, HSTS
 
 
 class Settings(BaseSettings):

@@ -33,8 +33,10 @@ from serving.deps import EngineDep, MetricsDep, ModelsDep, Services, ServicesDep
 from serving.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from serving.routes import fast_path
 from serving.routes.api import router as api_router
+from serving.routes.docs import add_static_and_docs
 from serving.routes.pages import router as pages_router
 from serving.schemas import DatabaseReady, FreshCacheReady, Health, Readiness
+from serving.security import BodyLimit, SecurityHeaders
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -191,6 +193,8 @@ def create_app(
         description="Churn risk, predicted NPS, reasons and next-best actions per customer; "
         "reps' action lists and outcomes. Bearer token per rep (`cem tokens`).",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by add_static_and_docs
+        redoc_url=None,
     )
     services = Services(
         settings,
@@ -209,7 +213,10 @@ def create_app(
     _ops_routes(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    add_static_and_docs(app)
     route = next(r for r in api_router.routes if getattr(r, "path", None) == fast_path.ROUTE)
-    app.add_middleware(fast_path.CustomerViewFastPath, route=route)  # inside the metrics (added last)
+    app.add_middleware(fast_path.CustomerViewFastPath, route=route)  # innermost (added first)
+    app.add_middleware(BodyLimit, limit=settings.serving.max_body_bytes)  # before any route reads a body
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
+    app.add_middleware(SecurityHeaders, https=settings.serving.https)  # outermost: every response
     return app

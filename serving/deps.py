@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from configs.settings import Settings
-from serving.auth import COOKIE, Principal, PrincipalCache
+from serving.auth import SESSION_COOKIE, Principal, PrincipalCache
 from serving.caches.fresh import FreshScorer
 from serving.caches.model_cache import ModelCache
 from serving.caches.view_cache import ViewCache
@@ -68,11 +68,15 @@ async def get_metrics(services: ServicesDep) -> Metrics:
 bearer = HTTPBearer(auto_error=False, description="A rep's or manager's token (`cem tokens`)")
 
 
-def request_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    """The bearer token of the Authorization header, else the reps' page sign-in cookie."""
+def request_principal(
+    request: Request, services: Services, credentials: HTTPAuthorizationCredentials | None
+) -> Principal | None:
+    """The caller of the bearer token in the Authorization header, else of the reps' page
+    session cookie; expired ones included (``authenticated`` tells them apart)."""
     if credentials is not None and credentials.credentials:
-        return credentials.credentials
-    return request.cookies.get(COOKIE) or None
+        return services.principals.get(services.engine, credentials.credentials)
+    session = request.cookies.get(SESSION_COOKIE)
+    return services.principals.get(services.engine, session, session=True)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -87,21 +91,34 @@ async def optional_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
-    return services.principals.get(services.engine, request_token(request, credentials))
+    """The caller, or None without a valid, unexpired token or session (the page then signs in)."""
+    principal = request_principal(request, services, credentials)
+    return None if principal is None or principal.expired() else principal
 
 
 def authenticated(principal: Principal | None) -> Principal:
-    """The caller; 401 without a valid token."""
+    """The caller; 401 without a valid token, or with an expired one (saying so)."""
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing or invalid token", headers={"WWW-Authenticate": "Bearer"}
         )
+    if principal.expired():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"token or session expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC: "
+            "ask for a new token (`cem tokens`) or sign in again",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return principal
 
 
-async def get_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def get_principal(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     """The caller; 401 without a valid token."""
-    return authenticated(principal)
+    return authenticated(request_principal(request, services, credentials))
 
 
 async def caller(request: Request) -> tuple[Principal, Services]:
@@ -110,8 +127,7 @@ async def caller(request: Request) -> tuple[Principal, Services]:
     solver's tens of microseconds per dependency and request cost more than the route's own work.
     Such a route declares ``BEARER_DOC`` so OpenAPI still shows the bearer token."""
     services: Services = request.app.state.services
-    token = request_token(request, await bearer(request))
-    return authenticated(services.principals.get(services.engine, token)), services
+    return authenticated(request_principal(request, services, await bearer(request))), services
 
 
 BEARER_DOC = {"security": [{"HTTPBearer": []}]}  # a route's OpenAPI security, as ``bearer`` declares it
@@ -131,7 +147,21 @@ async def get_manager(principal: PrincipalDep) -> Principal:
 ManagerDep = Annotated[Principal, Depends(get_manager)]
 
 
+NOT_FOUND = "unknown customer"  # also the answer for another rep's customer
+
+
+def not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+
+
 def require_access(principal: Principal, rep_id: str | None) -> None:
-    """403 unless the caller may see this rep's data."""
+    """403 unless the caller may see this rep's list (rep ids are no secret; customer ids are)."""
     if not principal.may_see(rep_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this customer or list belongs to another rep")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this list belongs to another rep")
+
+
+def require_customer(principal: Principal, owner: str | None) -> None:
+    """404, the very answer an unknown id gets, unless the caller may see this customer: a 403
+    would tell a rep which ids exist in other reps' books."""
+    if not principal.may_see(owner):
+        raise not_found()

@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from serving.input_rules import contract_bounds, day_not_in_future, not_in_future
+
+NPS_MIN, NPS_MAX = contract_bounds("survey_responses", "nps")
+USAGE_MIN, _ = contract_bounds("product_usage", "usage_units")
+PastDate = Annotated[date, AfterValidator(day_not_in_future)]
+PastTime = Annotated[datetime, AfterValidator(not_in_future)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Posted bodies: unknown fields refused, numbers finite (no NaN or Infinity)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 # ------------------------------------------------------------------ customer view
@@ -104,7 +113,7 @@ class CustomerView(CustomerScore):
 
 
 class ScoreRequest(_In):
-    as_of: date | None = Field(None, description="Scoring date (default: today)")
+    as_of: PastDate | None = Field(None, description="Scoring date (default: today); not in the future")
     rows: list[dict[str, Any]] = Field(
         ..., min_length=1, description="Feature rows: customer_id plus the FeatureService's features"
     )
@@ -170,16 +179,23 @@ class OutcomeIn(_In):
 class SurveyEvent(_In):
     type: Literal["survey"]
     customer_id: str = Field(..., min_length=1, max_length=64)
-    nps: int = Field(..., ge=0, le=10)
+    nps: int = Field(..., ge=NPS_MIN, le=NPS_MAX)
     comment: str | None = Field(None, max_length=5000)
-    answered_at: datetime | None = None
+    answered_at: PastTime | None = Field(None, description="When answered; not in the future")
 
 
 class UsageEvent(_In):
     type: Literal["usage"]
     customer_id: str = Field(..., min_length=1, max_length=64)
-    month: date = Field(..., description="First day of the month the reading covers")
-    usage_units: float = Field(..., ge=0)
+    month: PastDate = Field(..., description="First day of the month the reading covers; not in the future")
+    usage_units: float = Field(..., ge=USAGE_MIN, description="Units used that month (finite)")
+
+    @field_validator("month")
+    @classmethod
+    def _first_of_month(cls, month: date) -> date:
+        if month.day != 1:
+            raise ValueError("must be the first day of a month")
+        return month
 
 
 Event = Annotated[SurveyEvent | UsageEvent, Field(discriminator="type")]

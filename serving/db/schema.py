@@ -282,6 +282,18 @@ reps = Table(
     Column("role", String(16), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex; never the token
     Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime),  # None: no expiry
+)
+
+# Signed-in sessions of the reps' page: the cookie holds a random id, never the API token;
+# a session ends at its own expiry or when the token it was opened with is rotated.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # sha256 hex of the cookie's value
+    Column("token_hash", String(64), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
 )
 
 SHARED_RUN_TABLES = (action_plan, alerts)  # shared tables with rows keyed by run_id

@@ -31,8 +31,11 @@ from serving.deps import (
     ServicesDep,
     SettingsDep,
     caller,
+    not_found,
     require_access,
+    require_customer,
 )
+from serving.input_rules import feature_row_errors
 from serving.logsafe import mark_sensitive
 from serving.schemas import (
     ActionPageOut,
@@ -47,7 +50,6 @@ from serving.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
-NOT_FOUND = "unknown customer"
 USAGE_SERVICE = CHURN_SERVICE  # a FeatureService that carries usage_last_month
 
 
@@ -70,7 +72,8 @@ def json_bytes(body: bytes) -> Response:
 
 
 async def customer_body(request: Request, customer_id: str, fresh: bool) -> bytes:
-    """The customer view for the caller of ``request``: 401, 403, 404 or 503 as ``HTTPException``.
+    """The customer view for the caller of ``request``: 401, 404 (unknown or another rep's) or 503
+    as ``HTTPException``.
 
     Both answers are bytes serialized once: the latest run's view per customer
     (``serving.caches.view_cache``) and the fresh score per feature values (``serving.caches.fresh``).
@@ -81,17 +84,17 @@ async def customer_body(request: Request, customer_id: str, fresh: bool) -> byte
     engine, runs, scorer = services.engine, services.runs, services.fresh
     stored = lookup(services.views, runs, engine, customer_id)
     if stored is not None:
-        require_access(principal, stored.rep_id)
+        require_customer(principal, stored.rep_id)
     elif not principal.is_manager:  # a rep only reaches customers the latest run gave them
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        raise not_found()
     if not fresh:
         if stored is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+            raise not_found()
         return stored.body_for(principal.is_manager)
     as_of = _scoring_date(runs, engine)
     row, score, bundle = _models_or_503(lambda: scorer.lookup(customer_id, as_of))
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        raise not_found()
     if score is None:  # features or models changed since the cache was warmed: score now, off the loop
         score = await run_in_threadpool(scorer.compute, row, bundle, as_of)
     lineage = views.lineage_json(tuple(bundle.versions.items()), bundle.feature_service, as_of)
@@ -128,7 +131,8 @@ def score(
         )
     mark_sensitive(*(r.get(ENTITY) for r in body.rows))
     features = _models_or_503(fresh_scorer.feature_names)
-    errors = row_errors(body.rows, features, _models_or_503(fresh_scorer.feature_kinds))
+    kinds = _models_or_503(fresh_scorer.feature_kinds)
+    errors = row_errors(body.rows, features, kinds) or feature_row_errors(body.rows, kinds)
     if errors:
         raise RequestValidationError(errors)
     as_of = body.as_of or _scoring_date(services.runs, engine)
@@ -163,8 +167,8 @@ def save_outcome(services: Services, principal, body: OutcomeIn) -> dict:
     engine = services.engine
     found, owner = db_read.owner_of(engine, body.customer_id)
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    require_access(principal, owner)
+        raise not_found()
+    require_customer(principal, owner)
     outcome = db_events.Outcome(
         body.customer_id, body.action_id, body.status, body.decline_reason, body.customer_response
     )
@@ -194,7 +198,7 @@ def post_event(event: Event, _: ManagerDep, services: ServicesDep):
     engine, fresh_scorer = services.engine, services.fresh
     found, owner = db_read.owner_of(engine, event.customer_id)
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+        raise not_found()
     if isinstance(event, SurveyEvent):
         kind, reason, comment, when = (
             "detractor",

@@ -1,6 +1,8 @@
 """The reps' page: server-rendered HTML (Jinja2, autoescaped) over the same readers as the API.
 
-``/login`` takes a token and sets it as an HttpOnly, SameSite=Strict cookie;
+``/login`` takes a token and opens a session: the cookie holds a random session id (stored
+hashed, with its expiry), never the token; HttpOnly, SameSite=Lax, Secure under
+``serving.https``;
 ``/reps/{rep_id}`` lists the rep's actions (alerts first) with forms that record the
 outcome. Forms are parsed from ``application/x-www-form-urlencoded`` bodies directly
 (no multipart dependency) and validated with the API's own ``OutcomeIn``.
@@ -22,7 +24,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from serving import views
-from serving.auth import COOKIE, principal_for
+from serving.auth import SESSION_COOKIE, close_session, open_session, principal_for
 from serving.db import read as db_read
 from serving.db.action_pages import rep_actions
 from serving.db.events import FOLLOW_UP
@@ -65,28 +67,41 @@ def login_form(request: Request, next: str | None = None):
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, engine: EngineDep):
-    """Check the token; set it as an HttpOnly cookie and go to the rep's list."""
+async def login(request: Request, services: ServicesDep):
+    """Check the token; open a session (its id in an HttpOnly cookie) and go to the rep's list."""
     form = await _form(request)
     token = form.get("token", "").strip()
-    principal = await run_in_threadpool(principal_for, engine, token)
-    if principal is None:
+    principal = await run_in_threadpool(principal_for, services.engine, token)
+    if principal is None or principal.expired():
+        error = "Unknown token." if principal is None else "This token has expired: ask for a new one."
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"next": _safe_next(form.get("next")), "error": "Unknown token."},
+            {"next": _safe_next(form.get("next")), "error": error},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    serving = services.settings.serving
+    session = await run_in_threadpool(open_session, services.engine, token, serving.session_hours)
     home = "/reps" if principal.is_manager else f"/reps/{principal.rep_id}"
     response = RedirectResponse(_safe_next(form.get("next")) or home, status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", max_age=12 * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session,
+        max_age=int(serving.session_hours * 3600),
+        path="/",
+        secure=serving.https,
+        httponly=True,
+        samesite="lax",
+    )
     return response
 
 
 @router.post("/logout")
-def logout():
+def logout(request: Request, services: ServicesDep):
+    """End the session here and in the database."""
+    close_session(services.engine, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=services.settings.serving.https, httponly=True)
     return response
 
 

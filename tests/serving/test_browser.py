@@ -71,3 +71,23 @@ def test_sign_in_see_the_list_record_an_outcome_and_see_it_saved(browser, settin
 
         page.reload()                                                             # stored, not just shown
         assert "Recorded: Declined" in page.locator('section.item[data-customer="C0000001"]').inner_text()
+
+
+def test_swagger_ui_and_redoc_render_offline_under_the_csp(browser, settings, runs, tmp_path):
+    """Every request the pages make goes to the service itself; none is refused by the CSP."""
+    with live_service(settings.data_dir, tmp_path / "serve.log") as base:
+        page = browser.new_page()
+        outside, refused = [], []
+        page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith(("data:", "blob:"))
+                else outside.append(r.url))
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        assert "CEM scoring service" in page.inner_text(".swagger-ui .info .title")
+        assert page.locator(".opblock").count() > 5                    # the routes are listed
+        page.goto(f"{base}/redoc")
+        page.wait_for_selector("h1", timeout=20_000)
+        assert "CEM scoring service" in page.inner_text("h1")
+        # ReDoc's bundle links its maker's logo from a CDN: the CSP (img-src 'self') blocks it
+        assert [u for u in outside if not u.endswith("/logo-mini.svg")] == []
+        assert [m for m in refused if "logo-mini.svg" not in m] == []

@@ -90,7 +90,7 @@ def test_missing_or_unknown_token_is_401(client):
 def test_a_rep_cannot_see_another_reps_customer_or_list(client, runs, tokens):
     rep = owner(runs.latest, "C0000001")
     other = next(r for r in ("R001", "R002", "R003") if r != rep)
-    assert client.get("/v1/customers/C0000001", headers=auth(tokens[other])).status_code == 403
+    assert client.get("/v1/customers/C0000001", headers=auth(tokens[other])).status_code == 404
     assert client.get(f"/v1/reps/{rep}/actions", headers=auth(tokens[other])).status_code == 403
     assert client.get(f"/v1/reps/{rep}/actions", headers=auth(tokens[rep])).status_code == 200
     assert client.get(f"/v1/reps/{rep}/actions", headers=auth(tokens["manager"])).status_code == 200
@@ -99,7 +99,7 @@ def test_a_rep_cannot_see_another_reps_customer_or_list(client, runs, tokens):
 def test_a_rep_cannot_fresh_score_a_customer_outside_their_book(client, runs, tokens):
     rep = owner(runs.latest, "C0000001")
     other = next(r for r in ("R001", "R002", "R003") if r != rep)
-    assert client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens[other])).status_code == 403
+    assert client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens[other])).status_code == 404
 
 
 def test_scoring_and_events_need_a_manager_token(client, tokens):
@@ -173,7 +173,7 @@ def test_outcomes_respect_ownership_and_holdouts(client, runs, tokens):
     planned, held = _planned(runs, control=False), _planned(runs, control=True)
     other = next(r for r in ("R001", "R002", "R003") if r != planned["rep_id"])
     body = {"customer_id": planned["customer_id"], "action_id": planned["action_id"], "status": "done"}
-    assert client.post("/v1/outcomes", json=body, headers=auth(tokens[other])).status_code == 403
+    assert client.post("/v1/outcomes", json=body, headers=auth(tokens[other])).status_code == 404
     held_body = {"customer_id": held["customer_id"], "action_id": held["action_id"], "status": "done"}
     refused = client.post("/v1/outcomes", json=held_body, headers=auth(tokens[held["rep_id"]]))
     assert refused.status_code == 422
@@ -253,7 +253,7 @@ def test_bad_events_are_422_naming_the_field(client, tokens):
 
 def _row(cid: str, tickets: int = 1) -> dict:
     return {"customer_id": cid, "tenure_days": 100, "monthly_charge": 30.0, "tickets_open_now": tickets,
-            "usage_last_month": 5.0, "contract": "annual"}
+            "usage_last_month": 5.0, "contract": "one_year"}
 
 
 def test_batch_scoring_uses_the_shared_scoring_function(client, tokens):

@@ -14,7 +14,8 @@ def test_sign_in_sets_an_httponly_cookie_and_goes_to_the_list(client, tokens):
     r = _sign_in(client, tokens["R002"])
     assert r.status_code == 303 and r.headers["location"] == "/reps/R002"
     cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    assert cookie.startswith("cem_session=") and tokens["R002"].lower() not in cookie
     page = client.get("/reps/R002")
     assert page.status_code == 200 and "Actions for R002" in page.text
 
