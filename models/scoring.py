@@ -89,12 +89,28 @@ def model_inputs(frame: pd.DataFrame, bundle: ModelBundle) -> tuple[np.ndarray, 
 def uplift_effects(frame: pd.DataFrame, bundle: ModelBundle,
                    quantile: float) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Each action's effect per customer and, when the model has a posterior, the effect at
-    ``quantile`` (the safe rule's bound)."""
+    ``quantile`` (the safe rule's bound). An action the log does not show to pay (the
+    uplift model's evidence gate) counts as having no measured effect, like every action
+    without an uplift model: it is never planned on an estimate alone."""
     if bundle.uplift is None:
         return no_effects(frame, bundle), None
     if hasattr(bundle.uplift, "effects_with_bound"):
-        return bundle.uplift.effects_with_bound(frame, quantile)
-    return bundle.uplift.effects(frame), None
+        effects, bound = bundle.uplift.effects_with_bound(frame, quantile)
+    else:
+        effects, bound = bundle.uplift.effects(frame), None
+    unshown = [a for a in effects.columns if a not in shown_actions(bundle)]
+    if unshown:
+        effects = effects.assign(**dict.fromkeys(unshown, 0.0))
+        bound = None if bound is None else bound.assign(**dict.fromkeys(unshown, 0.0))
+    return effects, bound
+
+
+def shown_actions(bundle: ModelBundle) -> list[str]:
+    """The actions with measured value: those the uplift model's evidence shows to pay."""
+    uplift = bundle.uplift
+    if uplift is None:
+        return []
+    return uplift.shown_actions() if hasattr(uplift, "shown_actions") else list(uplift.actions)
 
 
 def no_effects(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:

@@ -40,12 +40,17 @@ def baseline_months(month: date, months: int = USAGE_BASELINE_MONTHS) -> tuple[d
     return (date(first_index // 12, first_index % 12 + 1, 1), date(last_index // 12, last_index % 12 + 1, 1))
 
 
-def risk_review_reason(p_churn: float, value_at_risk: float) -> str:
-    """Why a customer is on the list when no action effect has been measured yet."""
+NOT_MEASURED = "no randomized interventions in the data"
+NOT_SHOWN = "the randomized hold-outs do not show any action to pay yet"
+
+
+def risk_review_reason(p_churn: float, value_at_risk: float, why: str = NOT_MEASURED) -> str:
+    """Why a customer is on the list when no action has a measured value (``why``: there is
+    no log of randomized actions, or the log does not show any action to pay)."""
     value = ("value at risk unknown (no billing data)" if value_at_risk != value_at_risk
              else f"{value_at_risk:,.0f} of value at risk")
     return (f"High churn risk: {100 * p_churn:.0f} % with {value}. "
-            "Action effects are not measured yet (no randomized interventions in the data), "
+            f"No action has a measured value ({why}), "
             "so no action is recommended: review this customer")
 
 

@@ -33,11 +33,19 @@ from configs.settings import Settings
 from models import registry
 from models.bundle import MODEL_NAMES, ModelBundle, load_champions
 from models.prescribe import arbitrate
+from models.prescribe.consent import checked_channels, planning_candidates
 from models.prescribe.rationale import action_why
-from models.scoring import ScoreResult, check_features, reasons_json, score_customers
-from serving.alerts import detractor_reason, risk_review_reason, save_desk_reason
+from models.scoring import ScoreResult, check_features, reasons_json, score_customers, shown_actions
+from serving.alerts import (
+    NOT_MEASURED,
+    NOT_SHOWN,
+    detractor_reason,
+    risk_review_reason,
+    save_desk_reason,
+)
 from serving.batch_inputs import (
     active_customers,
+    contact_consent,
     feature_rows,
     latest_comments,
     latest_snapshot,
@@ -61,6 +69,7 @@ class BatchResult:
     alerts: pd.DataFrame
     contacts: pd.DataFrame
     summary: dict
+    candidates: pd.DataFrame   # what the plan chose from (notice and consent rules applied)
 
 
 def holdout(plan_actions: pd.DataFrame, share: float, as_of: date) -> np.ndarray:
@@ -98,7 +107,8 @@ def alert_rows(customers: pd.DataFrame, kind: str, reasons: list[str], as_of: da
         "raised_at": datetime.combine(as_of, datetime.min.time()), "source": "scoring"})
 
 
-def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd.DataFrame:
+def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date,
+                       why: str = NOT_MEASURED) -> pd.DataFrame:
     """Without an uplift model: each rep's ``per_rep`` customers of highest expected loss
     (churn probability x value at risk), listed for review with no action claim."""
     value = customers["value_at_risk"]
@@ -107,7 +117,7 @@ def risk_review_alerts(customers: pd.DataFrame, per_rep: int, as_of: date) -> pd
     customers = customers if known else customers.assign(value_at_risk=np.nan)
     ranked = customers.assign(_loss=loss).sort_values("_loss", ascending=False, kind="stable")
     top = ranked.groupby(ranked["rep_id"].fillna(""), sort=False).head(per_rep)
-    return alert_rows(top, "high_risk", [risk_review_reason(p, v) for p, v in
+    return alert_rows(top, "high_risk", [risk_review_reason(p, v, why) for p, v in
                                          zip(top["churn_probability"], top["value_at_risk"], strict=True)],
                       as_of)
 
@@ -195,17 +205,20 @@ def reasons_blocks(bundle: ModelBundle, rows: pd.DataFrame, workers: int) -> lis
 def plan_rows(
     scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings, as_of: date,
     notices: pd.Series,
-) -> tuple[object, pd.DataFrame, pd.DataFrame]:
-    """Arbitrated plan (with hold-out flags), its action rows, and the contact history used;
-    customers under notice (``notices``) are a save-desk case, never a retention target."""
+    consent: pd.DataFrame,
+) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
+    """Arbitrated plan (with hold-out flags), its action rows, the contact history and the
+    candidates used, and how many pairs consent blocked. Customers under notice
+    (``notices``) are a save-desk case, never a retention target; a channel the customer
+    opted out of (``consent``) is never planned."""
     contacts = features[["customer_id", "days_since_last_action", "days_since_last_invitation"]].assign(
         contacts_7d=recent_contacts(settings.clean_dir, features["customer_id"], as_of).to_numpy()
     )
-    candidates = scored.candidates[~scored.candidates["customer_id"].isin(notices.index)]
+    candidates, blocked = planning_candidates(scored.candidates, notices.index, consent, bundle.catalogue)
     plan = arbitrate(candidates, contacts, bundle.catalogue, settings.prescribe)
     actions = plan.actions.rename(columns={"rank_in_rep": "rank"})
     actions["control_group"] = holdout(actions, settings.prescribe.holdout_share, as_of)
-    return plan, actions, contacts
+    return plan, actions, contacts, candidates, blocked
 
 
 def score_as_of(
@@ -229,7 +242,9 @@ def score_as_of(
         scored = score_blocks(features, bundle, settings, as_of, previous, settings.serving.batch_workers)
     with _step(timings, "plan"):
         notices = notices_given(settings.clean_dir, as_of)
-        plan, actions, contacts = plan_rows(scored, features, bundle, settings, as_of, notices)
+        consent = contact_consent(settings.clean_dir)
+        plan, actions, contacts, candidates, blocked = plan_rows(
+            scored, features, bundle, settings, as_of, notices, consent)
     customers = scored.customers
     with _step(timings, "reasons"):
         pos = pd.Index(customers["customer_id"]).get_indexer(actions["customer_id"])
@@ -248,8 +263,9 @@ def score_as_of(
         customers["expected_value"] = customers["customer_id"].map(chosen["expected_value"])
         customers["latest_comment"] = customers["customer_id"].map(latest_comments(settings.clean_dir, as_of))
         alerts = scoring_alerts(features, customers, settings, as_of)
-        if bundle.uplift is None:
-            review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of)
+        if not shown_actions(bundle):   # no action with measured value: review by risk instead
+            why = NOT_MEASURED if bundle.uplift is None else NOT_SHOWN
+            review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of, why)
             alerts = pd.concat([alerts, review], ignore_index=True)
         alerts = pd.concat([save_desk_alerts(customers, notices, as_of), alerts], ignore_index=True)
         first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
@@ -262,9 +278,11 @@ def score_as_of(
         "alerts": len(alerts),
         "expected_value_shown": float(shown["expected_value"].sum()),
         "skipped": plan.skipped["reason"].value_counts().to_dict(),
+        "consent_checked": checked_channels(consent),
+        "blocked_by_consent": blocked,
         "models_missing": [name for name in MODEL_NAMES if name not in bundle.versions],
     }
-    return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary)
+    return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary, candidates)
 
 
 def run_batch_scoring(

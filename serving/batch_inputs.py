@@ -1,5 +1,6 @@
 """What a batch scoring run reads as of a date: the active customers, their point-in-time
-features from Feast, their recent contacts and their latest survey comments."""
+features from Feast, their recent contacts, notices, contact consent and their latest
+survey comments."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 
 from configs.settings import Settings
 from features.store import feature_store, training_frame
+from models.prescribe.consent import CONSENT_COLUMNS
 
 DAY = pd.Timedelta(days=1)
 
@@ -86,6 +88,14 @@ def latest_comments(clean_dir: Path, as_of: date) -> pd.Series:
         .drop_duplicates("customer_id", keep="last")
         .set_index("customer_id")["comment"]
     )
+
+
+def contact_consent(clean_dir: Path) -> pd.DataFrame:
+    """The CRM's opt-out flags (index customer_id; only the flags the export records, so a
+    channel whose consent the company does not record is not checked)."""
+    path = Path(clean_dir) / "crm_customers.parquet"
+    columns = [c for c in CONSENT_COLUMNS if c in pq.read_schema(path).names]
+    return pd.read_parquet(path, columns=["customer_id", *columns]).set_index("customer_id")
 
 
 def notices_given(clean_dir: Path, as_of: date) -> pd.Series:

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 LABEL = "churned_within_horizon"
 TREATED = "treated"
 ACTION = "action"
+STRATUM = "stratum"        # interventions.stratum: the programme's targeting stratum
+UNRECORDED = "unrecorded"  # rows whose log gives no stratum: one stratum of their own
 REQUIRED = ("intervention_id", "customer_id", "action", "assigned_at", "control_group")
 # Who may be drawn for an action: feature -> values that rule the customer out.
 # The programme never offers an upgrade to a customer already on the top plan.
@@ -73,6 +75,9 @@ def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as
         ACTION: iv["action"].astype(str),
         TREATED: (~iv["control_group"].astype(bool)).astype(np.int64),
         LABEL: churned_between(churn, iv["assigned_at"], horizon_days),
+        # the programme's targeting stratum: the hold-out is random within it (evidence gate)
+        STRATUM: (interventions["stratum"].astype(object).fillna(UNRECORDED).astype(str).to_numpy()
+                  if "stratum" in interventions else UNRECORDED),
     })[keep.to_numpy()]
     return out.sort_values(["event_timestamp", "intervention_id"], kind="stable", ignore_index=True)
 

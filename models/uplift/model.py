@@ -170,6 +170,16 @@ class UpliftModel:
     risk: RiskPrior
     control: OutcomeModel | None
     arms: dict[str, ArmModel]
+    # per action the log's evidence that planning it pays (models.uplift.evidence), set by
+    # training; None (models trained before the gate): every action may be planned
+    evidence: dict[str, dict] | None = None
+
+    def shown_actions(self) -> list[str]:
+        """The actions the log shows to pay (all of them when the model carries no evidence)."""
+        evidence = getattr(self, "evidence", None)
+        if evidence is None:
+            return list(self.actions)
+        return [a for a in self.actions if evidence.get(a, {}).get("shown", False)]
 
     @property
     def features(self) -> list[str]:

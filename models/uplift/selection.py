@@ -8,13 +8,22 @@ chance, and the per-action average effect (``shift``) otherwise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from models.frame import FrameSpec
 from models.uplift.data import ACTION, LABEL, TREATED, arm_rows
 from models.uplift.metrics import qini_area
-from models.uplift.model import LEARNERS, UpliftParams, customer_folds, fit_risk, fit_uplift
+from models.uplift.model import (
+    LEARNERS,
+    UpliftParams,
+    customer_folds,
+    fit_risk,
+    fit_uplift,
+    sigmoid,
+)
 
 
 def arm_scores(frame: pd.DataFrame, effects: pd.DataFrame, action: str,
@@ -35,10 +44,22 @@ def qini_by_action(frame: pd.DataFrame, effects: pd.DataFrame, prevent: bool = T
     return {a: qini_area(*arm_scores(frame, effects, a, prevent)) for a in effects.columns}
 
 
-def out_of_fold_effects(frame: pd.DataFrame, features: list[str], learners, params: UpliftParams,
-                        folds: int = 3, snapshots: pd.DataFrame | None = None,
-                        spec: FrameSpec | None = None) -> tuple[dict[str, pd.DataFrame], np.ndarray]:
-    """Per learner, every row's effects from a model that never saw the row's customer; the folds.
+@dataclass
+class OutOfFold:
+    """Every row's estimates from models that never saw the row's customer."""
+
+    effects: dict[str, pd.DataFrame]        # per learner: rows x actions
+    low: dict[str, pd.DataFrame | None]     # per learner: the effects' bound (posterior learners)
+    p: np.ndarray                           # each row's churn probability (the fold's risk prior)
+    fold: np.ndarray
+
+
+def out_of_fold(frame: pd.DataFrame, features: list[str], learners, params: UpliftParams,
+                folds: int = 3, snapshots: pd.DataFrame | None = None,
+                spec: FrameSpec | None = None, drivers: dict[str, list[str]] | None = None,
+                quantile: float | None = None) -> OutOfFold:
+    """Per learner, every row's effects (and their ``quantile`` bound where the learner has
+    a posterior) from a model that never saw the row's customer.
 
     Folds are by customer; the risk prior of a fold is fitted without the fold's
     customers too (their snapshot labels overlap the rows' own labels).
@@ -47,16 +68,33 @@ def out_of_fold_effects(frame: pd.DataFrame, features: list[str], learners, para
     actions = sorted(frame[ACTION].unique().tolist())
     fold = customer_folds(frame["customer_id"].astype(str).to_numpy(), folds, params.seed + 99)
     out = {name: pd.DataFrame(np.nan, index=frame.index, columns=actions) for name in learners}
+    low: dict[str, pd.DataFrame | None] = dict.fromkeys(learners)
+    p = np.full(len(frame), np.nan)
     for k in range(folds):
         fit, held = frame[fold != k].reset_index(drop=True), frame[fold == k]
         shown = None if snapshots is None else snapshots[
             ~snapshots["customer_id"].astype(str).isin(set(held["customer_id"].astype(str)))]
         base_spec = FrameSpec.fit(fit, features) if spec is None else spec
         risk = fit_risk(base_spec, shown, fit, params)
+        p[held.index] = sigmoid(risk.logit(held))
         for name in learners:
-            model = fit_uplift(fit, features, name, params, actions=actions, spec=base_spec, risk=risk)
-            out[name].loc[held.index] = model.effects(held).to_numpy()
-    return out, fold
+            model = fit_uplift(fit, features, name, params, actions=actions, spec=base_spec,
+                               risk=risk, drivers=drivers)
+            eff, bound = model.effects_with_bound(held, quantile)
+            out[name].loc[held.index] = eff.to_numpy()
+            if bound is not None:
+                if low[name] is None:
+                    low[name] = pd.DataFrame(np.nan, index=frame.index, columns=actions)
+                low[name].loc[held.index] = bound.to_numpy()
+    return OutOfFold(out, low, p, fold)
+
+
+def out_of_fold_effects(frame: pd.DataFrame, features: list[str], learners, params: UpliftParams,
+                        folds: int = 3, snapshots: pd.DataFrame | None = None,
+                        spec: FrameSpec | None = None) -> tuple[dict[str, pd.DataFrame], np.ndarray]:
+    """Per learner, every row's out-of-fold effects; the folds (see ``out_of_fold``)."""
+    oof = out_of_fold(frame, features, learners, params, folds, snapshots, spec)
+    return oof.effects, oof.fold
 
 
 def fold_arms(frame: pd.DataFrame, effects: pd.DataFrame, fold: np.ndarray, prevent: bool = True) -> list:
@@ -101,7 +139,8 @@ def mean_qini_interval(arms: list, n_boot: int = 200, seed: int = 0,
 
 def select_learner(frame: pd.DataFrame, features: list[str], params: UpliftParams,
                    learners=LEARNERS, folds: int = 3, snapshots: pd.DataFrame | None = None,
-                   spec: FrameSpec | None = None, prevent: bool = True) -> tuple[str, pd.DataFrame]:
+                   spec: FrameSpec | None = None, prevent: bool = True,
+                   oof: OutOfFold | None = None) -> tuple[str, pd.DataFrame]:
     """The learner to use, and the table behind the choice (learner x action Qini, mean, interval).
 
     Candidates are scored by their cross-validated Qini (within-fold, averaged over folds
@@ -111,10 +150,13 @@ def select_learner(frame: pd.DataFrame, features: list[str], params: UpliftParam
     its mean Qini is above 0. Otherwise the choice falls back to ``shift`` (per-action
     average effects on the risk scale): with a few dozen churners per action, as in the
     built-in world's programme, even the true effects rank held-out customers no better
-    than chance, and per-customer estimates are mostly noise.
+    than chance, and per-customer estimates are mostly noise. ``oof``: out-of-fold
+    estimates already computed for the same rows (``out_of_fold``).
     """
     frame = frame.reset_index(drop=True)
-    effects, fold = out_of_fold_effects(frame, features, learners, params, folds, snapshots, spec)
+    if oof is None:
+        oof = out_of_fold(frame, features, learners, params, folds, snapshots, spec)
+    effects, fold = {n: oof.effects[n] for n in learners}, oof.fold
     rows = {}
     for name, eff in effects.items():
         arms = fold_arms(frame, eff, fold, prevent)

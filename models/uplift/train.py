@@ -28,12 +28,22 @@ from models import registry
 from models.concepts import concept_of
 from models.frame import FrameSpec
 from models.prescribe.actions import load_catalogue
+from models.prescribe.value import value_at_risk_array
 from models.split import customer_parts
 from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
+from models.uplift.evidence import choose_by_evidence, confirm, policy_evidence, shown_value
 from models.uplift.metrics import qini_interval, uplift_metrics
-from models.uplift.model import FORCED_ONLY, LEARNERS, UpliftModel, UpliftParams, fit_risk, fit_uplift
+from models.uplift.model import (
+    FORCED_ONLY,
+    LEARNERS,
+    UpliftModel,
+    UpliftParams,
+    fit_risk,
+    fit_uplift,
+    sigmoid,
+)
 from models.uplift.plots import qini_figure
-from models.uplift.selection import arm_scores, select_learner
+from models.uplift.selection import OutOfFold, arm_scores, out_of_fold, select_learner
 
 log = logging.getLogger(__name__)
 SERVICE = CHURN_SERVICE
@@ -146,22 +156,68 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     train, test = customer_parts(frame, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed)
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     seen = without(snapshots, test["customer_id"])
-    chosen, cv = select_learner(train, features, params, folds=params.cv_folds, snapshots=seen)
+    drivers = action_drivers(settings, features)
+    oof = out_of_fold(train, features, (*LEARNERS, *FORCED_ONLY), params, params.cv_folds, seen,
+                      drivers=drivers, quantile=settings.prescribe.value_quantile)
+    by_qini, cv = select_learner(train, features, params, folds=params.cv_folds, oof=oof)
+    evidence = learner_evidence(settings, train, oof, params)
+    chosen = choose_by_evidence(evidence, fallback=by_qini) if params.evidence_quantile else by_qini
     if params.learner is not None:
         if params.learner not in (*LEARNERS, *FORCED_ONLY):
             raise ValueError(f"unknown learner {params.learner!r}")
         log.info("uplift: learner forced to %s (cross-validation chose %s)", params.learner, chosen)
         chosen = params.learner
-    drivers = action_drivers(settings, features)
     models = fit_all_learners(train, seen, features, params, drivers)
     heldout = {name: heldout_figures(m, test, params.seed, params.bootstrap) for name, m in models.items()}
-    if params.learner is None and chosen != "shift" and not confirmed_by_holdout(heldout[chosen][0]):
+    if (params.learner is None and chosen == by_qini and chosen != "shift"
+            and not confirmed_by_holdout(heldout[chosen][0])):
         log.info("uplift: the hold-out does not confirm the %s-learner's ranking; using shift", chosen)
         chosen = "shift"
     final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
                        actions=models[chosen].actions, drivers=drivers)
+    if params.evidence_quantile:
+        evidence[chosen] = confirm(evidence[chosen],
+                                   holdout_evidence(settings, models[chosen], test, params))
+        final.evidence = evidence[chosen].to_dict("index")
+        log.info("uplift: actions the log shows to pay: %s", final.shown_actions() or "none")
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
-            "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params}
+            "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params,
+            "evidence": evidence}
+
+
+def _costs_and_value(settings: Settings, frame: pd.DataFrame) -> tuple[dict, np.ndarray]:
+    catalogue = load_catalogue(settings.prescribe.actions_file)
+    costs = {a.id: float(a.cost) for a in catalogue.actions}
+    value = (value_at_risk_array(frame, settings.prescribe) if "monthly_charge" in frame
+             else np.zeros(len(frame)))   # no charge known: no value at risk, nothing shown to pay
+    return costs, value
+
+
+def learner_evidence(settings: Settings, train: pd.DataFrame, oof: OutOfFold,
+                     params: UpliftParams) -> dict[str, pd.DataFrame]:
+    """Per learner, the cross-validated policy value of its decision rule per action."""
+    costs, value = _costs_and_value(settings, train)
+    return {name: policy_evidence(train.reset_index(drop=True), effects, oof.low[name], oof.p, value,
+                                  costs, settings.prescribe.min_expected_value,
+                                  params.evidence_quantile or 0.1, params.bootstrap, params.seed)
+            for name, effects in oof.effects.items()}
+
+
+def holdout_evidence(settings: Settings, model: UpliftModel, test: pd.DataFrame,
+                     params: UpliftParams) -> pd.DataFrame:
+    """The policy value of ``model``'s rule (fitted on the training customers) on the
+    held-out customers' logged rows."""
+    costs, value = _costs_and_value(settings, test)
+    effects, low = model.effects_with_bound(test, settings.prescribe.value_quantile)
+    p = sigmoid(model.risk.logit(test))
+    return policy_evidence(test, effects, low, p, value, costs, settings.prescribe.min_expected_value,
+                           params.evidence_quantile or 0.1, params.bootstrap, params.seed)
+
+
+def evidence_table(evidence: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Learner x action rows of the cross-validated policy value (for MLflow)."""
+    return pd.concat([t.reset_index().assign(learner=n) for n, t in evidence.items()],
+                     ignore_index=True)
 
 
 def heldout_table(heldout: dict) -> pd.DataFrame:
@@ -179,13 +235,15 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
     arms = arm_summary(run["frame"], run["model"].actions)
     metrics = flat_metrics(figures) | {f"cv_qini_mean_{n}": float(v)
                                        for n, v in run["cv"]["mean"].items()}
+    metrics |= {f"cv_policy_value_{n}": shown_value(t) for n, t in run["evidence"].items()}
+    shown = run["model"].shown_actions()
     split = {name: {"rows": len(part), "customers": int(part["customer_id"].nunique())}
              for name, part in (("train", run["train"]), ("test", run["test"]))}
     logged = registry.log_model_run(
         settings, experiment_name="uplift", registered_name="uplift", model=run["model"],
         datasets={"training": run["train"], "validation": run["test"]},
         params={**run["params"].model_dump(), "learner": chosen, "holdout_share": HOLDOUT_SHARE,
-                "split": split, "actions": run["model"].actions},
+                "split": split, "actions": run["model"].actions, "shown_actions": shown},
         metrics=metrics,
         tags={"feature_service": SERVICE, "data_version": registry.data_version(settings),
               "model_type": f"uplift_{chosen}_learner_lightgbm"},
@@ -193,15 +251,18 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
         figures={"qini": qini_figure(curves, f"Qini curves, held-out customers ({chosen}-learner)")},
         tables={"heldout_by_learner": heldout_table(run["heldout"]),
                 "cv_qini": run["cv"].reset_index(names="learner"),
+                "policy_evidence": evidence_table(run["evidence"]),
                 "arms": arms},
         gate_metric=GATE_METRIC,
     )
     summary = {"learner": chosen, "metrics": figures, "qini_mean": metrics[GATE_METRIC],
                "cv_qini": run["cv"]["mean"].to_dict(), "rows": len(run["frame"]),
                "version": logged.version, "gate": logged.gate, "run_id": logged.run_id,
-               "arms": arms.to_dict("records")}
+               "arms": arms.to_dict("records"), "shown_actions": shown,
+               "evidence": run["evidence"][chosen].reset_index().to_dict("records")}
     registry.write_metrics(settings, "uplift", {"learner": chosen, "qini_mean": summary["qini_mean"],
-                                       "heldout": figures})
+                                       "heldout": figures, "shown_actions": shown,
+                                       "evidence": summary["evidence"]})
     log.info("uplift: %s-learner, held-out mean Qini %.5f, version %s", chosen,
              summary["qini_mean"], logged.version)
     return summary

@@ -83,6 +83,25 @@ def test_planned_actions_keep_policy_and_carry_reasons_and_why(scored):
     assert rec.loc[held].isna().all()                          # hold-outs are not recommended
 
 
+def test_no_action_is_planned_on_a_channel_the_customer_opted_out_of(scored, trained_world):
+    settings, as_of, first = scored
+    bundle = load_champions(settings)
+    result = score_as_of(settings, bundle, as_of, None)
+    crm = pd.read_parquet(settings.clean_dir / "crm_customers.parquet").set_index("customer_id")
+    channel = {a.id: a.channel for a in bundle.catalogue}
+    plan = result.actions.assign(channel=result.actions["action_id"].astype(str).map(channel))
+    calls = plan.loc[plan["channel"] == "call", "customer_id"]
+    mails = plan.loc[plan["channel"] == "email", "customer_id"]
+    assert crm.loc[calls, "phone_opt_out"].eq(False).all()     # recorded consent, never unknown
+    assert crm.loc[mails, "email_opt_out"].eq(False).all()
+    assert result.summary["consent_checked"] == ["call", "email"]
+    assert result.summary["blocked_by_consent"] > 0            # the world's opt-outs (about 1 in 5)
+    # the baselines choose from the same candidates: consent applies to every plan compared
+    consented = result.candidates["customer_id"].map(crm["phone_opt_out"]).eq(False).fillna(False)
+    blocked = result.candidates["action_id"].astype(str).map(channel).eq("call") & ~consented
+    assert not result.candidates.loc[blocked.to_numpy(bool), "eligible"].any()
+
+
 def test_rerunning_a_date_is_idempotent(scored):
     settings, as_of, first = scored
     engine = engine_for(settings)
@@ -137,7 +156,7 @@ def test_policy_value_measures_every_plan_under_the_same_budget(scored, trained_
     settings, as_of, _ = scored
     bundle = load_champions(settings)
     result = score_as_of(settings, bundle, as_of, None)
-    value = policy_value(settings, result.scored.candidates, result.contacts, bundle.catalogue,
+    value = policy_value(settings, result.candidates, result.contacts, bundle.catalogue,
                          result.actions, as_of)
     assert value is not None and set(value["plans"]) == {"model", "oracle", "risk_ranked", "random",
                                                             "feature_ceiling"}

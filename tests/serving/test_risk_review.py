@@ -38,3 +38,19 @@ def test_a_run_without_uplift_plans_nothing_and_lists_high_risk_customers(traine
     per_rep = review.groupby("rep_id").size()
     assert len(per_rep) > 1 and per_rep.max() == settings.prescribe.risk_review_per_rep
     assert result.summary["models_missing"] == ["uplift"]
+    assert review["reason"].str.contains("no randomized interventions in the data").all()
+
+
+def test_a_run_whose_log_shows_no_action_to_pay_plans_nothing_and_says_why(trained_world):
+    import copy
+
+    settings = trained_world.settings
+    full = load_champions(settings)
+    gated = copy.copy(full.uplift)
+    gated.evidence = {a: {"shown": False, "value_lo": -1.0} for a in gated.actions}
+    bundle = ModelBundle(churn=full.churn, nps=full.nps, uplift=gated, catalogue=full.catalogue,
+                         versions=full.versions)
+    result = score_as_of(settings, bundle, latest_snapshot(settings), None)
+    assert result.actions.empty
+    review = result.alerts[result.alerts["kind"] == "high_risk"]
+    assert len(review) and review["reason"].str.contains("do not show any action to pay").all()

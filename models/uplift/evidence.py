@@ -1,0 +1,123 @@
+"""Evidence that acting pays: the cross-validated policy value of each action on the log.
+
+A plan acts where an estimate says an action pays. Whether that rule makes money can be
+measured on the programme log before any rep acts on it: in each customer fold, the rule
+picks the logged rows where it would have acted, with effects from a model fitted
+without the fold; among those rows the programme's randomized hold-out compares the
+churn of the treated with the churn of the held-out, stratum by stratum (the hold-out
+is random within a targeting stratum and a drawn action, nowhere else), and value at
+risk and cost turn the difference into money per action delivered. A customer bootstrap
+gives its interval.
+
+Two decisions use it (docs/prescribe.md#evidence-gate): the learner is the one whose
+rule the log shows to be worth most, and an action whose value the log does not show
+to be positive (the interval's lower end at ``evidence_quantile``, confirmed on the
+held-out customers) is not planned at all: on a log with few churners per action this
+plans less, and loses nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.uplift.data import ACTION, LABEL, STRATUM, TREATED, UNRECORDED
+
+
+def rule_selects(p: np.ndarray, effect: np.ndarray, low: np.ndarray | None, value: np.ndarray,
+                 cost: float, min_value: float) -> np.ndarray:
+    """Where the product's decision rule would act: the expected net value above
+    ``min_value`` and, for a learner with a posterior, its lower bound above 0 (the rule of
+    ``models.prescribe.value.candidate_actions`` and the arbitration)."""
+    from models.prescribe.value import expected_value
+
+    ev = expected_value(p, effect, value, cost)
+    ok = np.isfinite(ev) & (ev > min_value)
+    if low is not None:
+        ok &= expected_value(p, low, value, cost) > 0
+    return ok
+
+
+def _stratified_value(y, t, value, stratum, weights, cost: float) -> np.ndarray:
+    """Net value per action delivered, per bootstrap draw (rows of ``weights``): churn of the
+    held-out minus churn of the treated within each stratum, times the stratum's mean value
+    at risk, less the cost; strata averaged by their weighted number of rows."""
+    total, rows = np.zeros(len(weights)), np.zeros(len(weights))
+    for s in np.unique(stratum):
+        m = stratum == s
+        tr, co = m & (t == 1), m & (t == 0)
+        if not tr.any() or not co.any():
+            continue
+        wt, wc = weights[:, tr], weights[:, co]
+        nt, nc = wt.sum(axis=1), wc.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drop = wc @ y[co] / nc - wt @ y[tr] / nt
+            mean_value = (wt @ value[tr] + wc @ value[co]) / (nt + nc)
+        ok = (nt > 0) & (nc > 0)
+        n = np.where(ok, nt + nc, 0.0)
+        total += np.where(ok, n * (drop * mean_value - cost), 0.0)
+        rows += n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, total / rows, np.nan)
+
+
+def policy_evidence(frame: pd.DataFrame, effects: pd.DataFrame, low: pd.DataFrame | None,
+                    p: np.ndarray, value: np.ndarray, costs: dict[str, float],
+                    min_value: float = 0.0, quantile: float = 0.1, n_boot: int = 200,
+                    seed: int = 0) -> pd.DataFrame:
+    """Per action: the logged rows the rule selects, the held-out effect among them, the net
+    value per action delivered with its bootstrap quantiles, and whether it is shown positive.
+
+    ``frame``: the uplift frame (customer_id, action, treated, label, stratum); ``effects``
+    and ``low``: out-of-fold effects (and lower-bound effects) per row and action; ``p``:
+    each row's churn probability; ``value``: each row's value at risk.
+    """
+    frame = frame.reset_index(drop=True)
+    customers, _ = pd.factorize(frame["customer_id"].astype(str))
+    rng = np.random.default_rng(seed)
+    draws = rng.poisson(1.0, (n_boot, customers.max() + 1 if len(customers) else 0)).astype(float)
+    stratum = (frame[STRATUM].astype(object).fillna(UNRECORDED).to_numpy() if STRATUM in frame
+               else np.full(len(frame), UNRECORDED, dtype=object))
+    y, t = frame[LABEL].to_numpy(float), frame[TREATED].to_numpy(int)
+    rows = []
+    for action in effects.columns:
+        own = frame[ACTION].astype(str).to_numpy() == action
+        chosen = own & rule_selects(p, effects[action].to_numpy(float),
+                                    None if low is None else low[action].to_numpy(float),
+                                    value, costs[action], min_value)
+        idx = np.flatnonzero(chosen)
+        args = (y[idx], t[idx], value[idx], stratum[idx])
+        point = _stratified_value(*args, np.ones((1, len(idx))), costs[action])[0]
+        boot = _stratified_value(*args, draws[:, customers[idx]], costs[action])
+        lo, hi = (np.nanquantile(boot, [quantile, 1 - quantile]) if np.isfinite(boot).any()
+                  else (np.nan, np.nan))
+        rows.append({"action": action, "selected": len(idx), "treated": int(t[idx].sum()),
+                     "held_out": int((t[idx] == 0).sum()), "value_per_action": float(point),
+                     "value_lo": float(lo), "value_hi": float(hi),
+                     "shown": bool(np.isfinite(lo) and lo > 0)})
+    return pd.DataFrame(rows).set_index("action")
+
+
+def confirm(cv: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
+    """The cross-validated evidence, with an action shown only if the hold-out customers (a
+    model fitted without them, the rule applied to their logged rows) confirm a positive
+    value too: two independent looks, so a lucky fold does not put an action on the lists."""
+    held = holdout[["selected", "value_per_action"]].add_prefix("holdout_")
+    out = cv.join(held)
+    out["shown"] = out["shown"] & (out["holdout_value_per_action"] > 0)
+    return out
+
+
+def shown_value(table: pd.DataFrame) -> float:
+    """What a learner's rule is shown to be worth on the log: its shown actions' value per
+    action delivered times the rows selected (0 when no action is shown)."""
+    shown = table[table["shown"]]
+    return float((shown["value_per_action"] * shown["selected"]).sum())
+
+
+def choose_by_evidence(tables: dict[str, pd.DataFrame], fallback: str) -> str:
+    """The learner whose rule the log shows to be worth most; ``fallback`` when none shows
+    any action to pay (then no action is planned whichever learner is kept)."""
+    worth = {name: shown_value(t) for name, t in tables.items()}
+    best = max(worth, key=worth.get) if worth else fallback
+    return best if worth.get(best, 0.0) > 0 else fallback

@@ -1,0 +1,106 @@
+"""The evidence gate: an action is shown to pay only when the randomized hold-outs among the
+rows the rule would act on show it; strata keep a targeted programme from faking an effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.uplift.data import ACTION, LABEL, STRATUM, TREATED
+from models.uplift.evidence import choose_by_evidence, policy_evidence, rule_selects
+
+COSTS = {"good": 10.0, "bad": 10.0}
+
+
+def _log(n: int, seed: int, effect: dict[str, float], base: float = 0.3,
+         targeted: bool = False) -> pd.DataFrame:
+    """A programme log: one row per customer, 20 % held out at random within each stratum."""
+    rng = np.random.default_rng(seed)
+    action = rng.choice(list(effect), n)
+    trouble = rng.random(n) < 0.5
+    treated = (rng.random(n) >= 0.2).astype(int)
+    if targeted:   # customers in trouble are treated far more often, and churn more
+        treated = (rng.random(n) < np.where(trouble, 0.95, 0.2)).astype(int)
+    p = base + 0.3 * trouble - treated * np.vectorize(effect.get)(action)
+    return pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], ACTION: action,
+                         TREATED: treated, LABEL: (rng.random(n) < p).astype(int),
+                         STRATUM: np.where(trouble, "trouble", "none")})
+
+
+def _evidence(frame, estimate: dict[str, float], seed=0):
+    effects = pd.DataFrame({a: np.full(len(frame), -e) for a, e in estimate.items()})
+    return policy_evidence(frame, effects, None, np.full(len(frame), 0.5),
+                           np.full(len(frame), 200.0), COSTS, seed=seed)
+
+
+def test_an_action_that_pays_is_shown_and_one_that_harms_is_not():
+    frame = _log(6000, 1, {"good": 0.15, "bad": -0.05})
+    table = _evidence(frame, {"good": 0.2, "bad": 0.2})     # the model believes both pay
+    assert table.loc["good", "shown"] and not table.loc["bad", "shown"]
+    # true value per action: 0.15 x 200 - 10 = 20; the harmful one -0.05 x 200 - 10 = -20
+    assert 10 < table.loc["good", "value_per_action"] < 30
+    assert table.loc["bad", "value_hi"] < 0
+    assert choose_by_evidence({"a": table}, fallback="shift") == "a"
+
+
+def test_no_action_is_shown_on_a_log_without_effects_in_most_seeds():
+    shown = [_evidence(_log(3000, s, {"good": 0.0, "bad": 0.0}), {"good": 0.2, "bad": 0.2},
+                       seed=s)["shown"].sum() for s in range(10)]
+    assert sum(shown) <= 3                                  # 20 gates at a 10 % quantile: ~2 by chance
+
+
+def test_strata_keep_targeting_from_faking_an_effect():
+    # customers in trouble churn more and are treated more: pooled, treatment looks harmful;
+    # within strata the true effect (0.1 x 200 - 10 = +10 per action) is recovered
+    frame = _log(20000, 3, {"good": 0.1, "bad": 0.1}, targeted=True)
+    table = _evidence(frame, {"good": 0.2, "bad": 0.2})
+    assert (table["value_per_action"].between(0, 20)).all()
+    pooled = _evidence(frame.assign(**{STRATUM: "all"}), {"good": 0.2, "bad": 0.2})
+    assert (pooled["value_per_action"] < -10).all()         # what ignoring the strata would say
+
+
+def test_the_rule_acts_only_where_the_value_and_its_bound_pay():
+    p, value = np.array([0.5, 0.5, 0.5]), np.array([100.0, 100.0, 100.0])
+    effect, low = np.array([-0.3, -0.3, -0.05]), np.array([-0.2, 0.0, -0.01])
+    assert rule_selects(p, effect, None, value, 10.0, 0.0).tolist() == [True, True, False]
+    assert rule_selects(p, effect, low, value, 10.0, 0.0).tolist() == [True, False, False]
+
+
+def test_no_learner_is_chosen_on_evidence_when_none_shows_value():
+    empty = pd.DataFrame({"selected": [10], "value_per_action": [5.0], "shown": [False]},
+                         index=["good"])
+    assert choose_by_evidence({"t": empty, "x": empty}, fallback="shift") == "shift"
+
+
+def test_scoring_gives_an_action_the_log_does_not_show_no_effect():
+    from types import SimpleNamespace
+
+    from models.scoring import uplift_effects
+
+    class Gated:
+        actions = ["good", "bad"]
+        evidence = {"good": {"shown": True}, "bad": {"shown": False}}
+
+        def effects_with_bound(self, frame, quantile):
+            both = pd.DataFrame({"good": -0.2, "bad": -0.3}, index=frame.index)
+            return both, both + 0.1
+
+        def shown_actions(self):
+            return [a for a in self.actions if self.evidence[a]["shown"]]
+
+    frame = pd.DataFrame(index=range(3))
+    effects, bound = uplift_effects(frame, SimpleNamespace(uplift=Gated()), 0.9)
+    assert effects["good"].eq(-0.2).all() and effects["bad"].eq(0.0).all()
+    assert bound["good"].round(6).eq(-0.1).all() and bound["bad"].eq(0.0).all()
+
+
+def test_an_action_is_shown_only_when_the_held_out_customers_confirm_it():
+    from models.uplift.evidence import confirm
+
+    cv = pd.DataFrame({"selected": [100, 100], "value_per_action": [5.0, 5.0],
+                       "value_lo": [1.0, 1.0], "shown": [True, True]}, index=["good", "bad"])
+    held = pd.DataFrame({"selected": [40, 40], "value_per_action": [3.0, -2.0]},
+                        index=["good", "bad"])
+    out = confirm(cv, held)
+    assert out["shown"].tolist() == [True, False]
+    assert out.loc["bad", "holdout_value_per_action"] == -2.0
