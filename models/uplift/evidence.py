@@ -7,7 +7,9 @@ without the fold; among those rows the programme's randomized hold-out compares 
 churn of the treated with the churn of the held-out, stratum by stratum (the hold-out
 is random within a targeting stratum and a drawn action, nowhere else), and value at
 risk and cost turn the difference into money per action delivered. A customer bootstrap
-gives its interval.
+gives its interval. Each logged row is weighted by how often customers like it occur among
+the open customers a plan acts on (``target_weights``), so the value is the one the plan
+would have there, not among the programme's own picks.
 
 Two decisions use it (docs/prescribe.md#evidence-gate): the learner is the one whose
 rule the log shows to be worth most, and an action whose value the log does not show
@@ -18,10 +20,44 @@ plans less, and loses nothing.
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.frame import FrameSpec
 from models.uplift.data import ACTION, LABEL, STRATUM, TREATED, UNRECORDED
+
+TARGET_WEIGHT = "target_weight"   # uplift-frame column: how much a logged row stands for the
+                                  # customers a plan would act on (1: no correction)
+MAX_WEIGHT = 10.0                 # clip: a few rows must not carry the whole estimate
+
+
+def target_weights(log: pd.DataFrame, target: pd.DataFrame, features: list[str],
+                   seed: int = 0, folds: int = 2) -> np.ndarray:
+    """Per logged row, the density ratio target / log of its features (mean 1, clipped).
+
+    The programme logged its actions where it saw a driver that month; a plan acts on the
+    open customers of today, most of whom look different (an outage three months ago, not
+    this month). The effect shown on the logged rows is moved to the plan's population by
+    weighting each row by how much more often customers like it occur there: a classifier
+    tells target rows from logged rows, cross-fitted so no row weighs itself.
+    """
+    both = pd.concat([log[features], target[features]], ignore_index=True)
+    spec = FrameSpec.fit(both, features)
+    x = spec.array(both)
+    y = np.r_[np.zeros(len(log)), np.ones(len(target))]
+    part = np.random.default_rng(seed).integers(0, folds, len(y))
+    p = np.full(len(log), np.nan)
+    for k in range(folds):
+        model = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.05, num_leaves=15,
+                                   min_child_samples=50, subsample=0.8, subsample_freq=1,
+                                   random_state=seed + k, n_jobs=1, verbose=-1)
+        model.fit(x[part != k], y[part != k])
+        rows = np.flatnonzero(part[: len(log)] == k)
+        p[rows] = model.predict_proba(x[rows])[:, 1]
+    odds = np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)
+    w = np.minimum(odds * len(log) / max(len(target), 1), MAX_WEIGHT)
+    return w / w.mean() if w.mean() > 0 else np.ones(len(log))
 
 
 def rule_selects(p: np.ndarray, effect: np.ndarray, low: np.ndarray | None, value: np.ndarray,
@@ -68,7 +104,8 @@ def policy_evidence(frame: pd.DataFrame, effects: pd.DataFrame, low: pd.DataFram
     """Per action: the logged rows the rule selects, the held-out effect among them, the net
     value per action delivered with its bootstrap quantiles, and whether it is shown positive.
 
-    ``frame``: the uplift frame (customer_id, action, treated, label, stratum); ``effects``
+    ``frame``: the uplift frame (customer_id, action, treated, label, stratum and, when the
+    log is moved to the plan's population, ``target_weight``); ``effects``
     and ``low``: out-of-fold effects (and lower-bound effects) per row and action; ``p``:
     each row's churn probability; ``value``: each row's value at risk.
     """
@@ -79,6 +116,8 @@ def policy_evidence(frame: pd.DataFrame, effects: pd.DataFrame, low: pd.DataFram
     stratum = (frame[STRATUM].astype(object).fillna(UNRECORDED).to_numpy() if STRATUM in frame
                else np.full(len(frame), UNRECORDED, dtype=object))
     y, t = frame[LABEL].to_numpy(float), frame[TREATED].to_numpy(int)
+    weight = (frame[TARGET_WEIGHT].to_numpy(float) if TARGET_WEIGHT in frame
+              else np.ones(len(frame)))
     rows = []
     for action in effects.columns:
         own = frame[ACTION].astype(str).to_numpy() == action
@@ -87,8 +126,8 @@ def policy_evidence(frame: pd.DataFrame, effects: pd.DataFrame, low: pd.DataFram
                                     value, costs[action], min_value)
         idx = np.flatnonzero(chosen)
         args = (y[idx], t[idx], value[idx], stratum[idx])
-        point = _stratified_value(*args, np.ones((1, len(idx))), costs[action])[0]
-        boot = _stratified_value(*args, draws[:, customers[idx]], costs[action])
+        point = _stratified_value(*args, weight[idx][None, :], costs[action])[0]
+        boot = _stratified_value(*args, draws[:, customers[idx]] * weight[idx], costs[action])
         lo, hi = (np.nanquantile(boot, [quantile, 1 - quantile]) if np.isfinite(boot).any()
                   else (np.nan, np.nan))
         rows.append({"action": action, "selected": len(idx), "treated": int(t[idx].sum()),

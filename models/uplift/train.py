@@ -31,7 +31,14 @@ from models.prescribe.actions import load_catalogue
 from models.prescribe.value import value_at_risk_array
 from models.split import customer_parts
 from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
-from models.uplift.evidence import choose_by_evidence, confirm, policy_evidence, shown_value
+from models.uplift.evidence import (
+    TARGET_WEIGHT,
+    choose_by_evidence,
+    confirm,
+    policy_evidence,
+    shown_value,
+    target_weights,
+)
 from models.uplift.metrics import qini_interval, uplift_metrics
 from models.uplift.model import (
     FORCED_ONLY,
@@ -153,6 +160,9 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     store = feature_store(settings)
     frame, features = load_uplift_frame(settings, store, recorded)
     snapshots = snapshot_frame(settings, store)
+    if params.evidence_quantile:
+        frame[TARGET_WEIGHT] = target_weights(frame, latest_customers(snapshots), features,
+                                              params.seed)
     train, test = customer_parts(frame, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed)
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     seen = without(snapshots, test["customer_id"])
@@ -191,6 +201,11 @@ def _costs_and_value(settings: Settings, frame: pd.DataFrame) -> tuple[dict, np.
     value = (value_at_risk_array(frame, settings.prescribe) if "monthly_charge" in frame
              else np.zeros(len(frame)))   # no charge known: no value at risk, nothing shown to pay
     return costs, value
+
+
+def latest_customers(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The open customers of the newest snapshot: the population a plan acts on."""
+    return snapshots[snapshots["event_timestamp"] == snapshots["event_timestamp"].max()]
 
 
 def learner_evidence(settings: Settings, train: pd.DataFrame, oof: OutOfFold,
