@@ -85,14 +85,22 @@ def locate_attributes(source_dir: Path) -> AttributeSource | None:
     return AttributeSource(Source(ATTRIBUTE_TABLE, paths[0], columns), schema)
 
 
-def typed_attributes(raw: pd.DataFrame, schema: dict[str, dict], customers: pd.Index,
-                     reasons: Reasons) -> pd.DataFrame:
-    """customer_id and every attribute in its type; failing rows get their reasons."""
+def known_customer_ids(raw: pd.DataFrame, customers: pd.Index,
+                       reasons: Reasons) -> tuple[pd.Series, np.ndarray]:
+    """The rows' customer ids as text, and where they are missing; a missing or unknown id
+    gets its reason (a company table keyed by customer, beside the contract's own)."""
     ids = to_str(raw["customer_id"])
     missing = is_missing(raw["customer_id"]).to_numpy()
     reasons.add(missing, "customer_id: missing")
     unknown = ~missing & ~ids.isin(customers).fillna(False).to_numpy(dtype=bool)
     reasons.add(unknown, "customer_id: unknown customer (not in crm_customers)")
+    return ids, missing
+
+
+def typed_attributes(raw: pd.DataFrame, schema: dict[str, dict], customers: pd.Index,
+                     reasons: Reasons) -> pd.DataFrame:
+    """customer_id and every attribute in its type; failing rows get their reasons."""
+    ids, missing = known_customer_ids(raw, customers, reasons)
     repeated = ~missing & ids.duplicated(keep=False).to_numpy()
     reasons.add(repeated, "customer_id: appears more than once")
     typed = {"customer_id": ids}

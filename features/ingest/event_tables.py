@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.ingest.coerce import is_missing, to_float, to_str, to_timestamp
+from features.ingest.attributes import known_customer_ids
+from features.ingest.coerce import to_float, to_timestamp
 from features.ingest.io import Source, SourceContractError, read_columns, read_source, write_parquet
 from features.ingest.quarantine import REASON_COLUMN
 from features.ingest.reasons import Reasons, count_reasons
@@ -84,11 +85,7 @@ def locate_events(source_dir: Path) -> EventSources | None:
 def typed_events(raw: pd.DataFrame, measures: dict, customers: pd.Index,
                  reasons: Reasons) -> pd.DataFrame:
     """customer_id, occurred_at and every measure typed; failing rows get their reasons."""
-    ids = to_str(raw["customer_id"])
-    missing = is_missing(raw["customer_id"]).to_numpy()
-    reasons.add(missing, "customer_id: missing")
-    unknown = ~missing & ~ids.isin(customers).fillna(False).to_numpy(dtype=bool)
-    reasons.add(unknown, "customer_id: unknown customer (not in crm_customers)")
+    ids, _ = known_customer_ids(raw, customers, reasons)
     stamps = to_timestamp(raw[TIME_COLUMN])
     reasons.add(stamps.isna().to_numpy(), f"{TIME_COLUMN}: missing or not a valid timestamp")
     typed = {"customer_id": ids, TIME_COLUMN: stamps}
