@@ -44,7 +44,9 @@ class ModelBundle:
 
 def load_champions(settings: Settings, alias: str = registry.CHAMPION) -> ModelBundle:
     """Every model's ``alias`` version from the registry. The churn model is required
-    (``registry.ModelNotRegistered`` otherwise); NPS and uplift are used when trained."""
+    (``registry.ModelNotRegistered`` otherwise); NPS and uplift are used when trained.
+    A missing or damaged tracking database raises ``TrackingStoreUnavailable`` and is
+    neither created nor rewritten (``models.tracking_store``)."""
     loaded = {}
     for name in MODEL_NAMES:
         try:

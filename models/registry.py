@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 
 from configs.settings import PROJECT_ROOT, SOURCE_NOTE, Settings
 from models.legacy import enable_old_names
+from models.tracking_store import ARTIFACTS_DIR, check_store, local_artifacts
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -58,9 +59,20 @@ class LoggedModel:
 
 
 def configure(settings: Settings) -> str:
-    """Point MLflow at the project's tracking store (created on first use)."""
+    """Point MLflow at the project's tracking store, created on first use: training only."""
     if settings.mlflow_tracking_uri is None:
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return _point_at(settings)
+
+
+def configure_existing(settings: Settings) -> str:
+    """Point MLflow at the tracking store for reading: it must exist with MLflow's tables
+    (``tracking_store.TrackingStoreUnavailable`` otherwise), as MLflow would create them."""
+    check_store(settings)
+    return _point_at(settings)
+
+
+def _point_at(settings: Settings) -> str:
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return settings.tracking_uri
@@ -77,7 +89,7 @@ def experiment(name: str, settings: Settings) -> str:
         if found.tags.get("mlflow.experimentKind") is None:
             client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
-    location = (settings.mlflow_dir / "artifacts" / name).resolve().as_uri()
+    location = (settings.mlflow_dir / ARTIFACTS_DIR / name).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
 
 
@@ -201,25 +213,38 @@ class ModelNotRegistered(LookupError):
 
 def load_alias(name: str, settings: Settings, alias: str = CHAMPION) -> tuple[Any, str]:
     """The project model object behind ``models:/name@alias`` and its version."""
-    configure(settings)
+    configure_existing(settings)
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException as err:
         raise ModelNotRegistered(f"no {name!r} model with alias {alias!r} in {settings.tracking_uri}: "
                                  "run `cem train` first") from err
-    local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
-    found = list(Path(local).rglob("model.joblib"))
+    folder = model_folder(settings, client, name, str(version.version))
+    found = list(folder.rglob("model.joblib"))
     if not found:
-        raise FileNotFoundError(f"models:/{name}@{alias} has no model.joblib artifact")
+        raise FileNotFoundError(f"models:/{name}@{alias} has no model.joblib artifact in {folder}")
     return load_pickled(found[0]), str(version.version)
+
+
+def model_folder(settings: Settings, client: MlflowClient, name: str, version: str) -> Path:
+    """A model version's artifacts, read in place when local (from this data folder's copy
+    when ``data/`` was copied or moved), downloaded when remote."""
+    uri = client.get_model_version_download_uri(name, version)
+    folder = local_artifacts(settings, uri)
+    if folder is None:
+        return Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    if not folder.is_dir():
+        raise FileNotFoundError(f"models:/{name}/{version}: artifacts not found at {folder} "
+                                f"(nor under {settings.mlflow_dir / ARTIFACTS_DIR}): run `cem train`")
+    return folder
 
 
 def champion_versions(settings: Settings, names: tuple[str, ...]) -> dict[str, str]:
     """The registry's current ``champion`` version of each model, without loading any: the
     scoring service's cheap check every refresh period (milliseconds, against seconds of CPU
     for loading the models)."""
-    configure(settings)
+    configure_existing(settings)
     client = MlflowClient()
     versions = {}
     for name in names:

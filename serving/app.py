@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from configs.settings import Settings, load_settings
 from serving import logsafe
 from serving.auth import PrincipalCache
+from serving.caches import champion_copy
 from serving.caches.fresh import FreshScorer, ScoreFn
 from serving.caches.model_cache import ModelCache
 from serving.caches.view_cache import ViewCache
@@ -55,12 +56,13 @@ def champion_probe(settings: Settings) -> Callable[[], dict[str, str]]:
 
 
 def champion_loader(settings: Settings) -> Callable[[], Any]:
-    """The lead's loader of the MLflow ``champion`` models (imported when first called)."""
+    """The lead's loader of the MLflow ``champion`` models (imported when first called); each
+    bundle loaded is also kept as the local copy served when the registry is unavailable."""
 
     def load():
         from models.bundle import load_champions
 
-        return load_champions(settings)
+        return champion_copy.keep(load_champions(settings), settings)
 
     return load
 
@@ -173,9 +175,11 @@ def create_app(
     settings = settings or load_settings()
     logsafe.install()
     engine = engine_for(settings)
+    fallback = None
     if model_loader is None:  # the real registry: load the champions, and probe their versions cheaply
         model_loader, model_probe = champion_loader(settings), model_probe or champion_probe(settings)
-    models = ModelCache(model_loader, model_probe)
+        fallback = champion_copy.loader(settings)   # the last champions loaded, if the registry is not
+    models = ModelCache(model_loader, model_probe, fallback)
     fresh = FreshScorer(settings, models, score_fn, online)
 
     @asynccontextmanager

@@ -218,6 +218,7 @@ class ModelsReady(BaseModel):
     loaded_at: datetime | None
     last_checked: datetime | None
     error: str | None
+    source: Literal["registry", "local_copy"] | None = None   # local_copy: the registry was unavailable
 
 
 class DatabaseReady(BaseModel):

@@ -137,3 +137,41 @@ def test_a_failed_warm_up_is_reported_and_fresh_still_answers(app, client, token
     assert "MemoryError: batch too big" in client.get("/readyz").json()["fresh_cache"]["error"]
     r = client.get("/v1/customers/C0000001?fresh=true", headers=auth(tokens["manager"]))
     assert r.status_code == 200 and r.json()["churn_probability"] == 0.5
+
+
+def _registry_gone():
+    raise FileNotFoundError("MLflow tracking database /data/mlflow/mlflow.db not found")
+
+
+def test_a_start_without_registry_serves_the_local_copy_and_says_degraded(app, caplog):
+    from serving.app import readiness
+
+    state = {"loader": _registry_gone}
+    cache = ModelCache(lambda: state["loader"](), fallback=lambda: fake_bundle("2"))
+    with caplog.at_level("WARNING"):
+        assert cache.refresh() is True
+    body, code = readiness(app.state.engine, cache, app.state.fresh, app.state.services.views)
+    assert code == 200 and body.status == "degraded" and body.models.source == "local_copy"
+    assert body.models.versions["churn"] == "2" and "mlflow.db not found" in body.models.error
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "local copy" in said[0] and "'churn': '2'" in said[0]
+    assert cache.refresh() is False and "local copy" in cache.status().error   # still the copy, still said
+    state["loader"] = lambda: fake_bundle("2")                                  # the registry is back
+    assert cache.refresh() is True and cache.status().source == "registry"
+    body, code = readiness(app.state.engine, cache, app.state.fresh, app.state.services.views)
+    assert code == 200 and body.status == "ready" and body.models.error is None
+
+
+def test_no_registry_and_no_local_copy_is_not_ready_and_claims_no_models(app, caplog):
+    from serving.app import readiness
+
+    def no_copy():
+        raise FileNotFoundError("no local copy of the champions at /data/serving/champions/bundle.joblib")
+
+    cache = ModelCache(_registry_gone, fallback=no_copy)
+    with caplog.at_level("WARNING"):
+        assert cache.refresh() is False
+    body, code = readiness(app.state.engine, cache, app.state.fresh, app.state.services.views)
+    assert code == 503 and body.status == "not_ready" and body.models.loaded is False
+    assert "mlflow.db not found" in body.models.error and "bundle.joblib" in body.models.error
+    assert not any("serving the last loaded" in r.getMessage() for r in caplog.records)
