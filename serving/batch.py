@@ -5,8 +5,9 @@ Steps (each a plain function; the Prefect score flow and `cem score` only call
 features from Feast; ``models.scoring.score_customers`` (the service's own function);
 arbitration of the candidate actions under contact policy, capacity and budget; a
 random hold-out of the planned actions (the control group that keeps measuring what
-actions are worth); reasons and a "why" for every planned action; alerts; then one
-atomic, idempotent write to the serving database.
+actions are worth); reasons and a "why" for every planned action; alerts; reasons for
+every other customer a rep sees (an alert, or the high churn-risk tier: TreeSHAP for
+them only, not the whole book); then one atomic, idempotent write to the serving database.
 
 A 1M-customer book is scored in row blocks on ``serving.batch_workers`` threads (LightGBM releases the GIL
 while it predicts, which is most of the work); every output row depends on its own
@@ -35,6 +36,7 @@ from models.bundle import MODEL_NAMES, ModelBundle, load_champions
 from models.prescribe import arbitrate
 from models.prescribe.consent import checked_channels, planning_candidates
 from models.prescribe.rationale import action_why
+from models.prescribe.tags import RISK_TIERS
 from models.scoring import ScoreResult, check_features, reasons_json, score_customers, shown_actions
 from serving.alerts import (
     NOT_MEASURED,
@@ -47,16 +49,18 @@ from serving.batch_inputs import (
     active_customers,
     contact_consent,
     feature_rows,
-    latest_comments,
     latest_snapshot,
     notices_given,
     recent_contacts,
 )
+from serving.caches import champion_copy
+from serving.contact import contact_channels, latest_comment_rows
 from serving.db.write import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
 
 log = logging.getLogger(__name__)
 BLOCK_ROWS = 200_000  # rows per block at most: bounds the scorer's intermediate frames
 MIN_BLOCK_ROWS = 1_000  # smaller inputs stay in one block (threads would cost more than they save)
+HIGH_TIER = RISK_TIERS[-1]  # customers of this churn-risk tier get reasons whether planned or not
 
 
 @dataclass
@@ -202,6 +206,13 @@ def reasons_blocks(bundle: ModelBundle, rows: pd.DataFrame, workers: int) -> lis
     return [text for part in parts for text in part]
 
 
+def listed_without_reasons(customers: pd.DataFrame, alerts: pd.DataFrame) -> np.ndarray:
+    """Row positions of the customers a rep sees without a planned action's reasons: an alert
+    of any kind, or the high churn-risk tier."""
+    listed = customers["customer_id"].isin(alerts["customer_id"]) | customers["churn_risk_tier"].eq(HIGH_TIER)
+    return np.flatnonzero((listed & customers["reasons"].isna()).to_numpy())
+
+
 def plan_rows(
     scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings, as_of: date,
     notices: pd.Series,
@@ -261,7 +272,10 @@ def score_as_of(
         chosen = shown.set_index("customer_id")
         customers["recommended_action"] = customers["customer_id"].map(chosen["action_id"].astype(object))
         customers["expected_value"] = customers["customer_id"].map(chosen["expected_value"])
-        customers["latest_comment"] = customers["customer_id"].map(latest_comments(settings.clean_dir, as_of))
+        comments = latest_comment_rows(settings.clean_dir, as_of)
+        for column in comments:
+            customers[column] = customers["customer_id"].map(comments[column])
+        customers["contact_channels"] = contact_channels(settings.clean_dir, customers["customer_id"])
         alerts = scoring_alerts(features, customers, settings, as_of)
         if not shown_actions(bundle):   # no action with measured value: review by risk instead
             why = NOT_MEASURED if bundle.uplift is None else NOT_SHOWN
@@ -270,12 +284,18 @@ def score_as_of(
         alerts = pd.concat([save_desk_alerts(customers, notices, as_of), alerts], ignore_index=True)
         first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
         customers["alert"] = customers["customer_id"].map(first)
+    with _step(timings, "reasons_listed"):
+        rows = listed_without_reasons(customers, alerts)
+        if len(rows):
+            customers.loc[rows, "reasons"] = reasons_blocks(
+                bundle, features.iloc[rows], settings.serving.batch_workers)
     summary = {
         "customers": len(customers),
         "planned": len(actions),
         "shown": len(shown),
         "held_out": int(actions["control_group"].sum()),
         "alerts": len(alerts),
+        "explained": int(customers["reasons"].notna().sum()),
         "expected_value_shown": float(shown["expected_value"].sum()),
         "skipped": plan.skipped["reason"].value_counts().to_dict(),
         "consent_checked": checked_channels(consent),
@@ -300,7 +320,7 @@ def run_batch_scoring(
     timings = {} if timings is None else timings
     as_of = as_of or latest_snapshot(settings)
     with _step(timings, "models"):
-        bundle = load_champions(settings)
+        bundle = champion_copy.keep(load_champions(settings), settings)   # the service's fallback
     engine = engine_for(settings)
     with _step(timings, "previous_tags"):
         previous = read_previous_tags(engine, before=as_of)

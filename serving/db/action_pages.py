@@ -1,4 +1,5 @@
-"""A rep's page of the action list: open alerts first, then planned actions by rank.
+"""A rep's page of the action list: open alerts first (save desk first, then by churn risk x
+value at risk), then planned actions by rank; and the manager's per-rep summary.
 
 Read in one snapshot of one complete run; hold-out (``control_group``) actions never
 reach a rep.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
 from serving.db.read import parse_reasons
 from serving.db.runs import RunInfo, scores_table, snapshot, the_run
@@ -73,8 +74,25 @@ def _resolved_since(conn: Connection, rep_id: str, since: datetime | None) -> li
     return [dict(r) for r in rows]
 
 
+def _number(value) -> float:
+    return 0.0 if value is None or value != value else float(value)
+
+
+def alert_order(open_alerts: list[dict], scores: dict[str, dict]) -> list[dict]:
+    """Save-desk alerts first (the customer has given notice), then by expected loss: churn risk
+    x value at risk (risk alone when the run knows no value); newest first among equals."""
+    known = any(_number(s.get("value_at_risk")) > 0 for s in scores.values())
+
+    def key(alert: dict) -> tuple[bool, float]:
+        score = scores.get(alert["customer_id"], {})
+        value = _number(score.get("value_at_risk")) if known else 1.0
+        return alert["kind"] != "save_desk", -_number(score.get("churn_probability")) * value
+
+    return sorted(open_alerts, key=key)
+
+
 def _merge_alerts(plan: list[dict], open_alerts: list[dict], resolved: list[dict]) -> list[dict]:
-    """Open alerts first (newest first), then customers whose alert this run's outcomes resolved
+    """Open alerts first (in the order given), then customers whose alert this run's outcomes resolved
     and who have no planned action, then planned actions by rank (each customer once)."""
     planned = {p["customer_id"]: p for p in plan}
     items, seen = [], set()
@@ -139,9 +157,11 @@ def rep_actions(engine: Engine, rep_id: str, page: int, size: int, run: RunInfo 
                 )
             ).scalars()
         )
+        open_alerts = _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id)
+        alerted = _scores_of(conn, run.run_id, list({a["customer_id"] for a in open_alerts}))
         items = _merge_alerts(
             [dict(p) for p in plan],
-            _alerts_of(conn, run.run_id, alerts.c.rep_id == rep_id),
+            alert_order(open_alerts, alerted),
             _resolved_since(conn, rep_id, run.finished_at),
         )
         total = len(items)
@@ -160,3 +180,36 @@ def rep_actions(engine: Engine, rep_id: str, page: int, size: int, run: RunInfo 
         for n, item in enumerate(items)
     ]
     return ActionPage(run, items, total)
+
+
+SUMMARY_COLUMNS = ("planned", "alerts", "outcomes", "expected_value")
+
+
+def _per_rep(conn: Connection, query) -> dict[str, float]:
+    return {r[0]: r[1] for r in conn.execute(query)}
+
+
+def rep_summary(engine: Engine, run: RunInfo | None = None) -> list[dict]:
+    """Per rep of the latest run: planned actions shown (hold-outs never count), open alerts,
+    outcomes recorded against this run, and the expected value of the actions shown."""
+    with snapshot(engine) as conn:
+        run = the_run(conn, run)
+        if run is None:
+            return []
+        scores = scores_table(run.run_id)
+        owners = select(scores.c.rep_id).where(scores.c.rep_id.is_not(None)).distinct()
+        reps = set(conn.execute(owners).scalars())
+        shown = and_(action_plan.c.run_id == run.run_id, action_plan.c.control_group.is_(False))
+        planned = _per_rep(conn, select(action_plan.c.rep_id, func.count()).where(shown)
+                           .group_by(action_plan.c.rep_id))
+        value = _per_rep(conn, select(action_plan.c.rep_id, func.sum(action_plan.c.expected_value))
+                         .where(shown).group_by(action_plan.c.rep_id))
+        open_ = _per_rep(conn, select(alerts.c.rep_id, func.count()).where(_open_alerts(run.run_id))
+                         .group_by(alerts.c.rep_id))
+        done = _per_rep(conn, select(action_outcomes.c.rep_id, func.count())
+                        .where(action_outcomes.c.run_id == run.run_id).group_by(action_outcomes.c.rep_id))
+    return [
+        {"rep_id": rep, "planned": int(planned.get(rep, 0)), "alerts": int(open_.get(rep, 0)),
+         "outcomes": int(done.get(rep, 0)), "expected_value": float(value.get(rep) or 0.0)}
+        for rep in sorted(reps | set(planned) | set(done) | {r for r in open_ if r is not None})
+    ]

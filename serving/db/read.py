@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, select
 
 from serving.db.runs import RunInfo, scores_table, snapshot, the_run
 from serving.db.schema import (
+    COMPLETE,
     TEMPLATE,
     action_outcomes,
     action_plan,
@@ -19,6 +20,7 @@ from serving.db.schema import (
     customer_changes,
     partition,
     partition_name,
+    scoring_runs,
 )
 from serving.db.write import latest_complete_run
 
@@ -167,3 +169,27 @@ def changes_after(engine: Engine, seq: int) -> list[tuple[int, str]]:
             .order_by(customer_changes.c.seq)
         )
         return [(r.seq, r.customer_id) for r in rows]
+
+
+def customer_history(engine: Engine, customer_id: str, show_held_out: bool, limit: int = 10) -> dict:
+    """A customer's recent outcomes and the actions complete runs planned for them, newest first;
+    held-out actions only for a manager (a rep never learns who is in the control group)."""
+    planned = (
+        select(scoring_runs.c.as_of, action_plan.c.action_id, action_plan.c.action_label,
+               action_plan.c.channel, action_plan.c.expected_value, action_plan.c.control_group)
+        .join(scoring_runs, scoring_runs.c.run_id == action_plan.c.run_id)
+        .where(action_plan.c.customer_id == customer_id, scoring_runs.c.status == COMPLETE)
+        .order_by(scoring_runs.c.as_of.desc())
+        .limit(limit)
+    )
+    if not show_held_out:
+        planned = planned.where(action_plan.c.control_group.is_(False))
+    outcomes = (
+        select(action_outcomes).where(action_outcomes.c.customer_id == customer_id)
+        .order_by(action_outcomes.c.outcome_id.desc()).limit(limit)
+    )
+    with snapshot(engine) as conn:
+        return {
+            "planned": [dict(r) for r in conn.execute(planned).mappings()],
+            "outcomes": [dict(r) for r in conn.execute(outcomes).mappings()],
+        }

@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    select,
 )
 
 from configs.settings import Settings
@@ -107,6 +108,8 @@ def _score_columns() -> list[Column]:
         Column("expected_value", Float),
         Column("latest_comment", Text),  # shown escaped, never logged
         Column("alert", Text),
+        Column("latest_comment_at", DateTime),  # when the latest comment was given
+        Column("contact_channels", Text),  # JSON {"phone": "ok"|"opted_out"|"none"|"unknown", "email": ...}
     ]
 
 
@@ -335,7 +338,28 @@ def make_engine(url: str, create: bool = True) -> Engine:
         with engine.begin() as conn:
             if "customer_scores" not in inspect(conn).get_view_names():
                 sync_views(conn, [])
+            else:
+                add_new_columns(conn)
     return engine
+
+
+def add_new_columns(conn: Connection) -> None:
+    """A database made before a run-table column existed gets it (nullable: older runs read it as
+    empty) in its template and every partition, and its views are rebuilt over the complete runs."""
+    inspector = inspect(conn)
+    tables = inspector.get_table_names()
+    changed = False
+    for kind in RUN_KINDS:
+        have = {c["name"] for c in inspector.get_columns(partition_name(kind, TEMPLATE))}
+        missing = [c for c in partition(kind, TEMPLATE).columns if c.name not in have]
+        for name in (t for t in tables if t == partition_name(kind, TEMPLATE) or t.startswith(f"{kind}__r")):
+            for column in missing:
+                kind_sql = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {kind_sql}')
+        changed = changed or bool(missing)
+    if changed:
+        runs = conn.execute(select(scoring_runs.c.run_id).where(scoring_runs.c.status == COMPLETE))
+        sync_views(conn, list(runs.scalars()))
 
 
 def drop_all(engine: Engine) -> None:

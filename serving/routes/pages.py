@@ -3,47 +3,33 @@
 ``/login`` takes a token and opens a session: the cookie holds a random session id (stored
 hashed, with its expiry), never the token; HttpOnly, SameSite=Lax, Secure under
 ``serving.https``;
-``/reps/{rep_id}`` lists the rep's actions (alerts first) with forms that record the
-outcome. Forms are parsed from ``application/x-www-form-urlencoded`` bodies directly
-(no multipart dependency) and validated with the API's own ``OutcomeIn``.
+``/reps/{rep_id}`` lists the rep's actions (alerts first, save desk first then by churn risk x
+value at risk) with forms that record the outcome; ``/reps`` is the manager's per-rep summary;
+``/customers/{customer_id}`` is one customer's page (``serving.routes.customer_page``).
+Forms are parsed from ``application/x-www-form-urlencoded`` bodies directly (no multipart
+dependency) and validated with the API's own ``OutcomeIn`` (``serving.routes.forms``).
 """
 
 from __future__ import annotations
 
 import math
 from functools import partial
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from serving import views
+from serving import page_views, views
 from serving.auth import SESSION_COOKIE, close_session, open_session, principal_for
-from serving.db import read as db_read
-from serving.db.action_pages import rep_actions
+from serving.db.action_pages import SUMMARY_COLUMNS, rep_actions, rep_summary
 from serving.db.events import FOLLOW_UP
 from serving.deps import EngineDep, OptionalPrincipalDep, Services, ServicesDep
-from serving.routes.api import save_outcome
-from serving.schemas import OutcomeIn
+from serving.routes import customer_page
+from serving.routes.forms import STATUS_LABELS, login_redirect, read_form, save_form_outcome, templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
-STATUS_LABELS = {"done": "Done", "declined": "Declined", "no_answer": "No answer"}
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
-def _login_redirect(path: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(path)}", status_code=status.HTTP_303_SEE_OTHER)
+router.include_router(customer_page.router)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -69,7 +55,7 @@ def login_form(request: Request, next: str | None = None):
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, services: ServicesDep):
     """Check the token; open a session (its id in an HttpOnly cookie) and go to the rep's list."""
-    form = await _form(request)
+    form = await read_form(request)
     token = form.get("token", "").strip()
     principal = await run_in_threadpool(principal_for, services.engine, token)
     if principal is None or principal.expired():
@@ -106,19 +92,23 @@ def logout(request: Request, services: ServicesDep):
 
 
 @router.get("/reps", response_class=HTMLResponse)
-def reps_index(request: Request, principal: OptionalPrincipalDep, engine: EngineDep):
-    """Managers: every rep of the latest run."""
+def reps_index(
+    request: Request,
+    principal: OptionalPrincipalDep,
+    engine: EngineDep,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(page_views.SUMMARY_SORTS) + ")$")] = "rep_id",
+    desc: bool = False,
+):
+    """Managers: per rep of the latest run, planned actions, open alerts, outcomes this cycle and
+    expected value shown; sortable by each."""
     if principal is None:
-        return _login_redirect("/reps")
+        return login_redirect("/reps")
     if not principal.is_manager:
         return RedirectResponse(f"/reps/{principal.rep_id}", status_code=status.HTTP_303_SEE_OTHER)
-    return templates.TemplateResponse(
-        request, "reps.html", {"reps": db_read.rep_ids(engine), "principal": principal}
-    )
-
-
-def _field(loc) -> str:
-    return ".".join(str(p) for p in loc if p != "body") or "form"
+    rows = page_views.sort_summary(rep_summary(engine), sort, desc)
+    totals = {c: sum(r[c] for r in rows) for c in SUMMARY_COLUMNS}
+    context = {"rows": rows, "totals": totals, "sort": sort, "desc": desc, "principal": principal}
+    return templates.TemplateResponse(request, "reps.html", context)
 
 
 def _render_list(
@@ -131,10 +121,14 @@ def _render_list(
     error: str | None = None,
     code: int = 200,
 ) -> HTMLResponse:
-    size = services.settings.serving.page_size
-    result = views.action_page(rep_id, rep_actions(services.engine, rep_id, page, size), page, size)
+    serving = services.settings.serving
+    size = serving.page_size
+    raw = rep_actions(services.engine, rep_id, page, size)
+    result = views.action_page(rep_id, raw, page, size)
     context = {
         "data": result,
+        "rows": page_views.list_rows(raw.items, result.items, result.as_of, serving.comment_days),
+        "comment_days": serving.comment_days,
         "principal": principal,
         "rep_id": rep_id,
         "saved": saved,
@@ -157,7 +151,7 @@ def rep_page(
 ):
     """A rep's ranked list with risk, predicted NPS, reasons, the action and outcome forms."""
     if principal is None:
-        return _login_redirect(f"/reps/{rep_id}")
+        return login_redirect(f"/reps/{rep_id}")
     if not principal.may_see(rep_id):
         return templates.TemplateResponse(
             request,
@@ -173,22 +167,11 @@ async def rep_outcome(request: Request, rep_id: str, principal: OptionalPrincipa
     """Record an outcome from the page, then show the list again with the row marked saved
     (or with the error, naming the field, and the status code the API would give)."""
     if principal is None:
-        return _login_redirect(f"/reps/{rep_id}")
-    form = await _form(request)
+        return login_redirect(f"/reps/{rep_id}")
+    form = await read_form(request)
     page = int(form.get("page") or 1) if (form.get("page") or "1").isdigit() else 1
-    fields = {
-        k: (form.get(k) or None)
-        for k in ("customer_id", "action_id", "status", "decline_reason", "customer_response")
-    }
-    try:
-        body = OutcomeIn(**fields)
-        await run_in_threadpool(save_outcome, services, principal, body)
-    except (ValidationError, RequestValidationError) as err:
-        error = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in err.errors())
-        code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    except HTTPException as err:
-        error, code = str(err.detail), err.status_code
-    else:
+    error, code = await save_form_outcome(services, principal, form)
+    if error is None:
         position = form.get("position") or ""
         anchor = f"#item-{position}" if position.isdigit() else ""
         return RedirectResponse(
