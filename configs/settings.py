@@ -133,6 +133,14 @@ class PrescribeParams(_Section):
                                                        # listed by churn risk x value at risk
 
 
+class CycleParams(_Section):
+    """`cem cycle`: the built-in world answers the product's plans, month by month."""
+
+    retrain_every_months: int = Field(3, ge=0)      # retrain when the cycle's month hits it (0: never)
+    rep_actions_per_month: int = Field(60, ge=0)    # actions one rep delivers in a month
+    programme_runs: bool = False                    # the world's own programme keeps running too
+
+
 class TagParams(_Section):
     """Dynamic tags: churn-risk tier, NPS class, relationship stage, and their hysteresis.
 
@@ -178,6 +186,7 @@ class ServingParams(_Section):
     max_body_bytes: int = Field(4_000_000, ge=1024)    # request bodies above this get 413, unread
     token_days: float | None = Field(90.0, gt=0)       # `cem tokens` expiry (None: never expire)
     session_hours: float = Field(12.0, gt=0, le=24 * 30)  # the reps' page sign-in lasts this long
+    comment_days: int = Field(90, ge=1)                # older comments: "no comment in the last N days"
     https: bool = False                                # served over HTTPS: Secure cookie, HSTS
 
 
@@ -213,6 +222,7 @@ class Settings(BaseSettings):
     prescribe: PrescribeParams = PrescribeParams()
     serving: ServingParams = ServingParams()
     tags: TagParams = TagParams()
+    cycle: CycleParams = CycleParams()
 
     @property
     def raw_dir(self) -> Path:
@@ -253,6 +263,11 @@ class Settings(BaseSettings):
     @property
     def serving_dir(self) -> Path:
         return self.data_dir / "serving"
+
+    @property
+    def champion_copy_dir(self) -> Path:
+        """The local copy of the last champion models loaded (served when the registry is not)."""
+        return self.serving_dir / "champions"
 
     @property
     def serving_database_url(self) -> str:

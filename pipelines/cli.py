@@ -211,6 +211,22 @@ def score(
 
 
 @app.command()
+def cycle(
+    months: Annotated[int, typer.Option(min=1, help="Months the built-in world lives on.")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Close the loop on the built-in world: each month it answers the latest plan, then
+    ingest, features, retrain on schedule and score plan the next month."""
+    from pipelines.cycle import cycle_line
+    from pipelines.flows import cycle_flow
+
+    settings = _settings(data_dir)
+    _flows_may_start_a_server()
+    for _ in range(months):
+        console.print(cycle_line(cycle_flow(settings.data_dir)), soft_wrap=True)
+
+
+@app.command()
 def lookup(
     customer_id: Annotated[list[str], typer.Argument(help="One or more customer ids.")],
     service: Annotated[str, typer.Option(help="Feast FeatureService.")] = CHURN_SERVICE,

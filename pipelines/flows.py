@@ -216,3 +216,26 @@ def score_flow(data_dir: Path, as_of: str | None = None) -> dict:
     result = score_task(data_dir, as_of)
     progress.advance()
     return result
+
+
+@task(name="advance-world")
+def advance_world_task(data_dir: Path, plan):
+    """The built-in world lives one more month, answering ``plan`` (``pipelines.cycle``)."""
+    from pipelines.cycle import advance
+
+    return advance(load_settings(data_dir=data_dir), plan)
+
+
+@flow(name="cycle")
+def cycle_flow(data_dir: Path) -> dict:
+    """One month of the closed loop: the world answers the latest plan; ingest, features,
+    retrain on schedule, score (the next plan)."""
+    from pipelines.cycle import Stages, run_cycle
+
+    s = load_settings(data_dir=data_dir)
+    stages = Stages(
+        advance=lambda plan: advance_world_task(data_dir, plan),
+        ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest),
+        features=lambda: features_flow(data_dir), train=lambda: train_flow(data_dir),
+        score=lambda: score_flow(data_dir))
+    return run_cycle(s, stages)

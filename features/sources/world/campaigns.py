@@ -122,12 +122,30 @@ def run_campaign(rng, pop: Population, st: WorldState, idx, t: int, t_day0: int,
     action = np.minimum((rng.random((n, 1)) > np.cumsum(q, axis=1)).sum(axis=1),
                         len(mech.ACTIONS) - 1)
     control = rng.random(n) < holdout
+    log = assign_actions(rng, pop, st, cust, action, control, t, t_day0)
+    log["stratum"] = stratum
+    log["probability"] = p_pick[stratum] * q[np.arange(n), action] * np.where(control, holdout,
+                                                                            1 - holdout)
+    return log
+
+
+def assign_actions(rng, pop: Population, st: WorldState, cust, action, control, t: int,
+                   t_day0: int) -> dict:
+    """Deliver ``action`` to ``cust`` on the first day of month ``t`` (nothing for ``control``).
+
+    Draws each delivered action's outcome, applies its effect from the state at assignment
+    to the churn logit of this month and the next two, and returns the log rows without
+    the design columns (``stratum``, ``probability``), which the caller knows.
+    Customers who already decided to leave cannot be kept: their true effect is 0.
+    """
+    n = len(cust)
     averse = pop.contact_averse[cust]
     outcome = np.where(control, mech.HOLDOUT, mech.draw_outcomes(rng, averse))
     ratio = st.usage_prev[cust] / PLAN_USAGE_LIMIT[st.plan[cust]]
     effects = log_effects_now(pop, st, cust, ratio)       # the state at assignment
     rows = np.arange(n)
     true_effect = mech.expected_effect(st.last_logit[cust], effects, averse)[rows, action]
+    true_effect = np.where(st.decided_month[cust] >= 0, 0.0, true_effect)
     shift = np.zeros(n)
     treated = ~control
     shift[treated] = mech.realised_log_effect(effects[treated], averse[treated],
@@ -139,8 +157,6 @@ def run_campaign(rng, pop: Population, st: WorldState, idx, t: int, t_day0: int,
         "cust": cust, "action": action, "control": control, "outcome": outcome,
         "assigned_day": t_day0 + rng.uniform(0.35, 0.7, n),   # office hours on the 1st
         "cost": np.where(control, 0.0, mech.ACTION_COST[action]),
-        "stratum": stratum,
-        "probability": p_pick[stratum] * q[rows, action] * np.where(control, holdout, 1 - holdout),
         "true_effect": true_effect, "realised_shift": shift,
     }
 

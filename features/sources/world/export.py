@@ -93,3 +93,37 @@ def pick(labels: np.ndarray, codes, mask=None) -> pa.Array:
     codes = np.asarray(codes)
     safe = np.where(codes < 0, 0, codes)
     return pa.array(labels[safe], pa.string(), mask=mask)
+
+
+SNAPSHOT_TABLES = ("crm_customers", "customer_traits", "churn")  # the state at the export date
+STEP_TRUTH_TABLES = ("plan_delivery",)   # what became of each planned action (world stepping)
+
+
+class AppendSink(Sink):
+    """A ``Sink`` that adds new months to existing exports: each table is rewritten as its
+    old row groups followed by the new ones (snapshot tables are replaced), written aside
+    and swapped in on ``close``."""
+
+    def __init__(self, raw_dir: Path, truth_dir: Path, counters: dict[str, int]):
+        super().__init__(raw_dir, truth_dir)
+        self.dirs |= {t: truth_dir for t in STEP_TRUTH_TABLES}
+        self.counters = dict(counters)
+        self.pieces: dict[str, list[pa.Table]] = {}
+
+    def write(self, table: str, columns: dict) -> None:
+        tab = pa.table(columns)
+        self.pieces.setdefault(table, []).append(tab)
+        self.rows[table] = self.rows.get(table, 0) + tab.num_rows
+
+    def close(self) -> None:
+        for table, pieces in self.pieces.items():
+            path = self.dirs[table] / f"{table}.parquet"
+            old = pq.ParquetFile(path) if path.exists() and table not in SNAPSHOT_TABLES else None
+            schema = old.schema_arrow if old is not None else pieces[0].schema
+            tmp = path.with_name(path.name + ".new")
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for i in range(old.num_row_groups if old is not None else 0):
+                    writer.write_table(old.read_row_group(i))
+                for piece in pieces:
+                    writer.write_table(piece.cast(schema))
+            tmp.replace(path)

@@ -31,12 +31,21 @@ class MonthContext:
     notice_days: int       # days between giving notice (the decision) and the churn date
 
 
-def step_month(rng, pop: Population, st: dyn.WorldState, ctx: MonthContext) -> dict:
-    """Simulate month ``ctx.t`` for every customer with an account in it."""
+def programme(rng, pop: Population, st: dyn.WorldState, idx, ctx: MonthContext) -> dict:
+    """The company's own retention programme (``campaigns``): the default assignment."""
+    return run_campaign(rng, pop, st, idx, ctx.t, ctx.day0, ctx.campaign_rate, ctx.holdout_share)
+
+
+def step_month(rng, pop: Population, st: dyn.WorldState, ctx: MonthContext,
+               assign=programme) -> dict:
+    """Simulate month ``ctx.t`` for every customer with an account in it.
+
+    ``assign(rng, pop, st, idx, ctx)`` delivers the month's actions on its first day and
+    returns their log rows: the programme by default, a product's plan when the world steps.
+    """
     idx = np.flatnonzero(dyn.active_mask(pop, st, ctx.t, ctx.day0))
     n = len(idx)
-    out: dict = {"interventions": run_campaign(rng, pop, st, idx, ctx.t, ctx.day0,
-                                               ctx.campaign_rate, ctx.holdout_share)}
+    out: dict = {"interventions": assign(rng, pop, st, idx, ctx)}
     tenure = ctx.t - pop.signup_month[idx]
     rise, renew = dyn.price_changes(rng, st, idx, ctx.t, ctx.calendar_month)
     st.list_price[idx] = np.round(st.list_price[idx] * (1 + rise), 2)

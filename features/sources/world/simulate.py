@@ -2,12 +2,14 @@
 
 Customers are simulated in independent chunks (bounded memory); each chunk runs
 month by month through ``month.step_month``. The same parameters and seed give the
-same world, byte for byte in content.
+same world, byte for byte in content. The world's full state after the last month is
+saved under the truth folder (``state``) so that ``step.advance_world`` can carry it on.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from .dynamics import PLAN_USAGE_LIMIT, WorldState, draw_outages, initial_state
 from .export import Clock, Sink
 from .month import MonthContext, step_month
 from .population import REGIONS, draw_population
+from .state import ChunkState, save_chunk, save_meta, state_dir
 
 
 @dataclass
@@ -47,17 +50,23 @@ def simulate_world(
     outages = draw_outages(master, params.months, len(REGIONS))
     n_reps = max(1, -(-params.customers // params.customers_per_rep))
     sink = Sink(Path(raw_dir), Path(truth_dir))
+    saved = state_dir(truth_dir)
+    shutil.rmtree(saved, ignore_errors=True)
     starts = list(range(0, params.customers, params.chunk_customers))
     total = len(starts) * params.months
+    streams = []
     try:
         for c, first in enumerate(starts):
             numbers = np.arange(first, min(first + params.chunk_customers, params.customers)) + 1
             rng = np.random.default_rng([params.seed, c])
-            _simulate_chunk(rng, numbers, params, clock, outages, n_reps, sink,
-                            lambda t, c=c: on_progress and on_progress(c * params.months + t + 1,
-                                                                       total))
+            cs = _simulate_chunk(rng, numbers, params, clock, outages, n_reps, sink,
+                                 lambda t, c=c: on_progress and on_progress(
+                                     c * params.months + t + 1, total))
+            save_chunk(saved, c, cs)
+            streams.append(rng)
     finally:
         sink.close()
+    save_meta(saved, params, params.months, master, sink.counters, streams)
     summary = WorldSummary(params.customers, params.months, dict(sink.rows), str(raw_dir),
                            str(truth_dir))
     (Path(truth_dir) / "world.json").write_text(json.dumps(
@@ -68,32 +77,41 @@ def simulate_world(
 
 
 def _simulate_chunk(rng, numbers, params: SimulateParams, clock: Clock, outages, n_reps,
-                    sink: Sink, tick) -> None:
+                    sink: Sink, tick) -> ChunkState:
     pop = draw_population(rng, numbers, params.months, params.share_existing_at_start, n_reps)
     chunk = tb.Chunk(pop, rng, n_reps)
     st = initial_state(pop, rng)
-    wave = params.relationship_wave_every_months
     for t in range(params.months):
-        start = clock.start + clock.day0[t]
-        ctx = MonthContext(
-            t=t, day0=int(clock.day0[t]), days=int(clock.day0[t + 1] - clock.day0[t]),
-            calendar_month=int(start.astype("datetime64[M]").astype(int) % 12),
-            relationship_wave=(t % wave) == (2 % wave), outages=outages[t],
-            campaign_rate=params.campaign_rate, holdout_share=params.holdout_share,
-            notice_days=params.notice_days,
-        )
-        out = step_month(rng, pop, st, ctx)
-        tb.write_operations(sink, clock, chunk, out, t)
-        tb.write_surveys(sink, clock, chunk, out, rng)
-        tb.write_complaints(sink, clock, chunk, out["complaints"], rng)
-        tb.write_interventions(sink, clock, chunk, out["interventions"])
-        tb.write_truth_month(sink, clock, chunk, out["truth_month"], t)
+        out = step_month(rng, pop, st, month_context(params, clock, t, outages[t]))
+        write_month(sink, clock, chunk, out, t, rng)
         tick(t)
     tb.write_customers(sink, clock, chunk, st)
-    _write_action_effects(sink, clock, chunk, st)
+    write_action_effects(sink, clock, chunk, st)
+    return ChunkState(pop, st, chunk, rng)
 
 
-def _write_action_effects(sink: Sink, clock: Clock, chunk: tb.Chunk, st: WorldState) -> None:
+def month_context(params: SimulateParams, clock: Clock, t: int, outages) -> MonthContext:
+    start = clock.start + clock.day0[t]
+    wave = params.relationship_wave_every_months
+    return MonthContext(
+        t=t, day0=int(clock.day0[t]), days=int(clock.day0[t + 1] - clock.day0[t]),
+        calendar_month=int(start.astype("datetime64[M]").astype(int) % 12),
+        relationship_wave=(t % wave) == (2 % wave), outages=outages,
+        campaign_rate=params.campaign_rate, holdout_share=params.holdout_share,
+        notice_days=params.notice_days,
+    )
+
+
+def write_month(sink: Sink, clock: Clock, chunk: tb.Chunk, out: dict, t: int, rng) -> None:
+    """One chunk-month's records as exports and hidden truth."""
+    tb.write_operations(sink, clock, chunk, out, t)
+    tb.write_surveys(sink, clock, chunk, out, rng)
+    tb.write_complaints(sink, clock, chunk, out["complaints"], rng)
+    tb.write_interventions(sink, clock, chunk, out["interventions"])
+    tb.write_truth_month(sink, clock, chunk, out["truth_month"], t)
+
+
+def write_action_effects(sink: Sink, clock: Clock, chunk: tb.Chunk, st: WorldState) -> None:
     """True effect of each action on each open account's 90-day churn, as of the history end.
 
     Customers under notice (they decided to leave) cannot be kept: their effect is 0.

@@ -22,6 +22,8 @@ from .population import (
 )
 from .surveys import CHANNELS, TOUCHPOINTS
 
+PRODUCT_STRATUM = len(STRATA)   # log stratum of actions the product planned (world stepping)
+LOG_STRATA = np.append(STRATA, "product_plan")
 ORDER_STATUS = np.array(["delivered", "failed", "cancelled"])
 COMPLAINT_KIND = np.array(["email", "phone"])
 DRIVER_LABELS = np.append(mech.DRIVERS, "general")
@@ -37,6 +39,17 @@ class Chunk:
         self.phone = format_phones(pop.phone_number, rng)
         self.app = app_ids(pop.number, rng)
         self.rep = np.char.add("R", np.char.zfill(pop.rep.astype(str), 4))
+
+    IDENTIFIERS = ("email", "phone", "app", "rep")
+
+    @classmethod
+    def restore(cls, pop: Population, ids: np.ndarray, identifiers: dict) -> Chunk:
+        """A chunk from saved identifiers (their formats were drawn once, at simulation)."""
+        chunk = cls.__new__(cls)
+        chunk.pop, chunk.ids = pop, pa.array(ids.astype(str))
+        for name in cls.IDENTIFIERS:
+            setattr(chunk, name, identifiers[name])
+        return chunk
 
     def cid(self, cust) -> pa.Array:
         return pc.take(self.ids, pa.array(np.asarray(cust, np.int64)))
@@ -178,19 +191,36 @@ def write_complaints(sink: Sink, clock: Clock, ch: Chunk, cp: dict, rng) -> None
 
 
 def write_interventions(sink: Sink, clock: Clock, ch: Chunk, iv: dict) -> None:
-    ids, _ = sink.next_ids("INT", len(iv["cust"]))
+    ids = _intervention_ids(sink, clock, ch, iv)
     sink.write("interventions", {
         "intervention_id": ids, "customer_id": ch.cid(iv["cust"]),
         "action": pick(mech.ACTIONS, iv["action"]), "assigned_at": clock.stamps(iv["assigned_day"]),
         "rep_id": pa.array(ch.rep[iv["cust"]]), "cost": iv["cost"],
         "control_group": pa.array(iv["control"]), "outcome": pick(mech.OUTCOMES, iv["outcome"]),
-        "stratum": pick(STRATA, iv["stratum"]), "assignment_probability": iv["probability"],
+        "stratum": pick(LOG_STRATA, iv["stratum"]), "assignment_probability": iv["probability"],
     })
     sink.write("intervention_effects", {
         "intervention_id": ids, "customer_id": ch.cid(iv["cust"]),
         "action": pick(mech.ACTIONS, iv["action"]), "control_group": pa.array(iv["control"]),
         "true_effect_90d": iv["true_effect"], "realised_logit_shift": iv["realised_shift"],
     })
+
+
+def _intervention_ids(sink: Sink, clock: Clock, ch: Chunk, iv: dict) -> pa.Array:
+    """Programme rows are numbered; a planned action keeps the id the serving database
+    exports it under (``plan-<run date>-<customer>``), so the two logs join, not duplicate."""
+    product = np.asarray(iv["stratum"]) == PRODUCT_STRATUM
+    numbered, _ = sink.next_ids("INT", int((~product).sum()))
+    if not product.any():
+        return numbered
+    ids = np.empty(len(product), object)
+    ids[~product] = numbered.to_numpy(zero_copy_only=False)
+    day = np.datetime_as_string(clock.start + np.floor(iv["assigned_day"][product]).astype(
+        "timedelta64[D]"), unit="D")
+    cust = ch.cid(iv["cust"][product]).to_numpy(zero_copy_only=False).astype(str)
+    ids[product] = np.char.add(np.char.add("plan-", np.char.replace(day, "-", "")),
+                               np.char.add("-", cust))
+    return pa.array(ids, pa.string())
 
 
 def write_truth_month(sink: Sink, clock: Clock, ch: Chunk, tm: dict, t: int) -> None:
