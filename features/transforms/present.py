@@ -1,7 +1,7 @@
 """Which features the exported tables can support: a missing table's features are absent.
 
 An export without tickets (or orders, usage, surveys, ...) says nothing about tickets: a
-count of 0 would tell a model "no tickets", a fact, when the truth is "unknown". So when an
+count of 0 would tell a model "no tickets", a fact, when all we know is "unknown". So when an
 optional contract table has no clean file, the features made from it are left out of the
 feature tables and of the FeatureServices (a fused feature goes when any of its inputs
 goes; a view left without features is not written). The list is published next to the
