@@ -1,6 +1,6 @@
 """What a batch scoring run reads as of a date: the active customers, their point-in-time
-features from Feast, their recent contacts, notices, contact consent and their latest
-survey comments."""
+features from Feast, their recent contacts, notices and contact consent (latest comments
+and contact channels: ``serving.contact``)."""
 
 from __future__ import annotations
 
@@ -77,17 +77,6 @@ def recent_contacts(clean_dir: Path, customers: pd.Series, as_of: date, days: in
         ]
     )
     return customers.map(hits.value_counts()).fillna(0).astype(np.int64)
-
-
-def latest_comments(clean_dir: Path, as_of: date) -> pd.Series:
-    """Each customer's most recent survey comment before ``as_of`` (for the reps' page)."""
-    resp = read_optional(clean_dir, "survey_responses", ["customer_id", "responded_at", "comment"])
-    resp = resp[resp["comment"].notna() & (resp["responded_at"] < _utc(as_of))]
-    return (
-        resp.sort_values("responded_at")
-        .drop_duplicates("customer_id", keep="last")
-        .set_index("customer_id")["comment"]
-    )
 
 
 def contact_consent(clean_dir: Path) -> pd.DataFrame:
