@@ -35,8 +35,9 @@ def usage_drop_reason(units: float, baseline: float | None, month: date, share: 
 
 def baseline_months(month: date, months: int = USAGE_BASELINE_MONTHS) -> tuple[date, date]:
     """First and last month (inclusive) of the recent average before ``month``."""
-    first_index = month.year * 12 + month.month - 1 - months
-    last_index = month.year * 12 + month.month - 2
+    earliest = 12  # January of year 1: a reading dated then has no months before it
+    first_index = max(earliest, month.year * 12 + month.month - 1 - months)
+    last_index = max(earliest, month.year * 12 + month.month - 2)
     return (date(first_index // 12, first_index % 12 + 1, 1), date(last_index // 12, last_index % 12 + 1, 1))
 
 

@@ -72,12 +72,26 @@ def field_name(loc) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
 
-def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _body_error(request: Request, error: dict) -> dict:
+    """A body FastAPI could not read as an object, in words: where its JSON breaks (not a bare
+    character offset shown as a field), or that it is no JSON object (naming a wrong content type)."""
+    loc, kind = list(error.get("loc", ())), error.get("type", "")
+    if kind == "json_invalid" and loc[:1] == ["body"]:
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"loc": ["body"], "msg": f"not valid JSON (error{at})", "type": kind}
+    if kind == "model_attributes_type" and loc == ["body"]:
+        sent = request.headers.get("content-type", "").split(";")[0].strip().lower()[:80]
+        msg = "must be a JSON object" if "json" in sent else (
+            f"must be a JSON object sent as Content-Type: application/json, not {sent or 'none'}")
+        return {"loc": loc, "msg": msg, "type": kind}
+    if kind == "missing" and loc == ["body"]:
+        return {"loc": loc, "msg": "a JSON object is required (the body was empty or null)", "type": kind}
+    return {"loc": loc, "msg": error.get("msg", ""), "type": kind}
+
+
+def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 naming each bad field; the offending input is not echoed back (it may be a comment)."""
-    detail = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
+    detail = [_body_error(request, e) for e in exc.errors()]
     problems = "; ".join(f"{field_name(d['loc'])}: {d['msg']}" for d in detail)
     return JSONResponse(
         {"detail": detail, "message": f"invalid request: {problems}"},

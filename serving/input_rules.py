@@ -77,7 +77,11 @@ def value_error(name: str, value, kind: str) -> str | None:
         return None
     if not isinstance(value, int | float):
         return None  # a type error, reported by the type check
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float (10**400)
+        finite = False
+    if not finite:
         return f"feature {name} must be a finite number"
     low, high = feature_bounds(name, kind)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -104,7 +108,10 @@ def not_in_future(when: datetime | None) -> datetime | None:
     """``when`` unless it is later than now (naive means UTC), beyond the clock-skew allowance."""
     if when is None:
         return None
-    utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    try:
+        utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
+        raise ValueError("is out of the range of dates") from None
     if utc > datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError("must not be in the future")
     return when

@@ -76,3 +76,7 @@ def report(data_dir: Path) -> dict:
 
 def quarantined(data_dir: Path, table: str) -> pd.DataFrame:
     return pd.read_parquet(data_dir / "quarantine" / f"{table}.parquet")
+
+
+# The API cases (test_api.py) run the real app over a small database: the serving fixtures.
+from tests.serving.conftest import app, client, online, runs, settings, tokens  # noqa: E402, F401

@@ -16,13 +16,17 @@ from models.uplift.data import uplift_support
 from serving.batch import active_customers, feature_rows, latest_snapshot
 
 
-def test_a_model_never_trained_is_named_with_what_to_do(tmp_path):
+def test_a_model_never_trained_is_named_with_what_to_do(tmp_path, trained_world):
     from configs.settings import load_settings
+    from models.tracking_store import TrackingStoreUnavailable
 
-    settings = load_settings(data_dir=tmp_path)
-    with pytest.raises(registry.ModelNotRegistered, match="no 'nps' model with alias 'champion'.*cem train"):
+    settings = load_settings(data_dir=tmp_path)      # nothing trained: no tracking database
+    with pytest.raises(TrackingStoreUnavailable, match="not found: run `cem train`"):
         registry.load_alias("nps", settings)
-    assert registry.champion_versions(settings, ("churn", "nps")) == {}
+    assert not (tmp_path / "mlflow").exists()          # reading never creates the database
+    with pytest.raises(registry.ModelNotRegistered, match="no 'absent' model with alias 'champion'.*cem train"):
+        registry.load_alias("absent", trained_world.settings)
+    assert registry.champion_versions(trained_world.settings, ("absent",)) == {}
 
 
 def test_the_churn_model_is_required_the_others_optional(monkeypatch, trained_world):

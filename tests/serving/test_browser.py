@@ -6,11 +6,20 @@ Debian's `chromium` driven by Playwright for Python through ``executable_path``,
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import httpx
+import pandas as pd
 import pytest
 
+from serving.auth import issue_tokens
+from serving.db.schema import engine_for
+from serving.db.write import write_scoring_run
+from serving.routes.forms import NO_STATUS
 from tests.servers import require_binary
-from tests.serving.conftest import owner
+from tests.serving.conftest import DAY2, owner
+from tests.serving.factory import make_run
 from tests.serving.live import live_service
 
 pytestmark = pytest.mark.slow
@@ -91,3 +100,108 @@ def test_swagger_ui_and_redoc_render_offline_under_the_csp(browser, settings, ru
         # ReDoc's bundle links its maker's logo from a CDN: the CSP (img-src 'self') blocks it
         assert [u for u in outside if not u.endswith("/logo-mini.svg")] == []
         assert [m for m in refused if "logo-mini.svg" not in m] == []
+
+
+# ------------------------------------------------------------ the customer's page and the manager's view
+
+FOLLOW = "C0000004"  # an R001 customer given an alert and no planned action in ``paged_run``
+
+
+@pytest.fixture
+def paged_run(settings):
+    """A run whose customers carry a dated comment and their channels, and an alert on ``FOLLOW``;
+    tokens for R001 and the manager."""
+    run = make_run(DAY2, seed=2)
+    c = run.customers
+    c["latest_comment"] = "still waiting for the engineer"
+    c["latest_comment_at"] = pd.Timestamp("2025-01-02 09:30")
+    c["contact_channels"] = json.dumps({"call": "ok", "email": "opted_out"})
+    run.actions = run.actions[run.actions["customer_id"] != FOLLOW].reset_index(drop=True)
+    c.loc[c["customer_id"] == FOLLOW, ["recommended_action", "expected_value"]] = [None, float("nan")]
+    c["alert"] = None
+    c.loc[c["customer_id"] == FOLLOW, "alert"] = "usage fell 60 % last month"
+    run.alerts = pd.DataFrame({"customer_id": [FOLLOW], "rep_id": ["R001"], "kind": ["usage_drop"],
+                               "reason": ["usage fell 60 % last month"]})
+    engine = engine_for(settings)
+    write_scoring_run(engine, run)
+    return SimpleNamespace(run=run, tokens=issue_tokens(engine, ["R001"]))
+
+
+def _sign_in(page, base: str, token: str, path: str) -> None:
+    page.goto(f"{base}{path}")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{path}")
+
+
+def _csp_watch(page) -> list[str]:
+    refused = []
+    page.on("console", lambda m: refused.append(f"{page.url}: {m.text}")
+            if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+    return refused
+
+
+def test_a_rep_opens_a_customer_records_an_outcome_and_follows_up_an_alert(browser, settings, paged_run,
+                                                                             tmp_path):
+    env = {"CEM_SERVING__MODEL_REFRESH_SECONDS": "3600"}
+    with live_service(settings.data_dir, tmp_path / "serve.log", env) as base:
+        page = browser.new_page()
+        refused = _csp_watch(page)
+        _sign_in(page, base, paged_run.tokens["R001"], "/reps/R001")
+
+        first = page.locator("section.item").nth(1)           # the alert is first, a planned action next
+        cid = first.get_attribute("data-customer")
+        first.locator(f'a[href="/customers/{cid}"]').click()
+        page.wait_for_url(f"{base}/customers/{cid}")
+        assert page.locator('time[datetime="2025-01-02"]').count() == 1            # the comment's date
+        assert "still waiting for the engineer" in page.inner_text("blockquote.comment")
+        assert page.locator("ul.channels li.ok").count() == 1 == page.locator("ul.channels li.no").count()
+
+        form = page.locator("form.outcome")
+        assert form.locator("select[name=status]").input_value() == ""            # nothing chosen for the rep
+        form.locator("button[type=submit]").click()                                # saved without a choice
+        page.wait_for_selector("p.notice.error")
+        assert NO_STATUS in page.inner_text("p.notice.error")
+        page.locator("form.outcome select[name=status]").select_option("done")
+        page.locator("form.outcome input[name=customer_response]").fill("booked a visit")
+        page.locator("form.outcome button[type=submit]").click()
+        page.wait_for_url(f"{base}/customers/{cid}?saved=true")
+        assert "Outcome saved." in page.inner_text("p.notice.ok")
+        assert "booked a visit" in page.inner_text("table.summary")                # in the recent outcomes
+
+        page.goto(f"{base}/reps/R001")
+        alerted = page.locator(f'section.item[data-customer="{FOLLOW}"]')
+        assert alerted.get_attribute("id") == "item-1" and "Alert: " in alerted.inner_text()
+        button = alerted.locator("button[type=submit]")
+        assert button.inner_text() == "Follow up"
+        alerted.locator("select[name=status]").select_option("no_answer")
+        button.click()
+        page.wait_for_selector("p.notice.ok")
+        followed = page.locator(f'section.item[data-customer="{FOLLOW}"]')
+        text = followed.inner_text()
+        assert "Alert (resolved): " in text and "Recorded: No answer" in text
+
+        page.goto(f"{base}/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+        assert refused == []
+
+
+def test_the_manager_sorts_the_reps_by_a_column(browser, settings, runs, tokens, tmp_path):
+    with live_service(settings.data_dir, tmp_path / "serve.log") as base:
+        page = browser.new_page()
+        refused = _csp_watch(page)
+        _sign_in(page, base, tokens["manager"], "/reps")
+
+        def column(n: int) -> list[float]:
+            cells = page.locator(f"tbody tr td:nth-child({n})").all_inner_texts()
+            return [float(t.replace(",", "")) for t in cells]
+
+        page.click('th a[href*="sort=expected_value"]')
+        page.wait_for_url("**sort=expected_value&desc=true")
+        shown = column(5)
+        assert len(shown) == 3 and shown == sorted(shown, reverse=True)
+        assert page.get_attribute('th a[href*="sort=expected_value"]', "aria-sort") == "descending"
+        page.click('th a[href*="sort=expected_value"]')                          # again: the other way
+        page.wait_for_url("**sort=expected_value&desc=false")
+        assert column(5) == sorted(shown)
+        assert refused == []
