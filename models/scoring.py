@@ -22,6 +22,7 @@ from models.bundle import ModelBundle
 from models.explain import reason_codes
 from models.frame import FrameSpec, numeric_column
 from models.nps.boosters import DEFAULT_TOUCHPOINT
+from models.nps.scale import bundle_scale
 from models.prescribe import candidate_actions
 from models.prescribe.tags import assign_tags
 from models.prescribe.value import catalogue_features, value_at_risk_array
@@ -227,13 +228,15 @@ def score_customers(
             "p_churn": p_churn,
             "nps_pred": nps[:, 0],
             "last_nps": last_nps,
+            "last_csat": numeric_column(frame["last_csat"]) if "last_csat" in frame else np.full(n, np.nan),
             "tenure_days": frame["tenure_days"],
             "usage_drop_ratio": frame["usage_drop_ratio"],
             "days_since_last_survey_answer": frame["days_since_last_survey_answer"],
         },
         copy=False,  # read only by assign_tags
     )
-    tags, events = assign_tags(tag_input, previous_tags, settings.tags, as_of, run_id)
+    tags, events = assign_tags(tag_input, previous_tags, settings.tags, as_of, run_id,
+                               scale=bundle_scale(bundle))
     mask = np.full(n, bool(explain)) if np.ndim(explain) == 0 else np.asarray(explain, bool)
     reasons = np.full(n, None, dtype=object)
     if mask.any():

@@ -33,6 +33,7 @@ import pandas as pd
 from configs.settings import Settings
 from models import registry
 from models.bundle import MODEL_NAMES, ModelBundle, load_champions
+from models.nps.scale import bundle_scale
 from models.prescribe import arbitrate
 from models.prescribe.consent import checked_channels, planning_candidates
 from models.prescribe.rationale import action_why
@@ -301,6 +302,7 @@ def score_as_of(
         "consent_checked": checked_channels(consent),
         "blocked_by_consent": blocked,
         "models_missing": [name for name in MODEL_NAMES if name not in bundle.versions],
+        "satisfaction_scale": bundle_scale(bundle).code,   # predicted_nps, p_* are on it
     }
     return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary, candidates)
 
@@ -331,6 +333,7 @@ def run_batch_scoring(
             feature_service=bundle.feature_service,
             data_version=registry.data_version(settings),
             params={
+                "satisfaction_scale": result.summary["satisfaction_scale"],
                 "prescribe": settings.prescribe.model_dump(mode="json"),
                 "tags": settings.tags.model_dump(mode="json"),
             },

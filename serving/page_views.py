@@ -1,10 +1,12 @@
-"""What the reps' HTML pages show beyond the API's bodies: the latest comment with its date and
-age, the contact channels, and the manager's sortable summary. Pure functions."""
+"""What the reps' HTML pages show beyond the API's bodies: the predicted satisfaction's name on
+its scale, the latest comment with its date and age, the contact channels, and the manager's
+sortable summary. Pure functions."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from models.nps.scale import scale_from_code
 from serving.contact import channels_of
 
 CHANNEL_LABELS = {"call": "Phone", "email": "E-mail"}
@@ -15,6 +17,13 @@ CHANNEL_STATES = {
     "unknown": "consent not recorded: do not contact",
 }
 SUMMARY_SORTS = ("rep_id", "planned", "alerts", "outcomes", "expected_value")
+
+
+def satisfaction_label(code: str | None) -> str:
+    """What the predicted satisfaction is called on the pages, with its range: the stored
+    column is ``predicted_nps`` whatever the scale, a rep must not read a 1-5 CSAT as NPS."""
+    scale = scale_from_code(code)
+    return f"Predicted {scale.title} ({scale.low}-{scale.high})"
 
 
 def when(value) -> datetime | None:

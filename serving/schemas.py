@@ -7,12 +7,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.nps.scale import NPS, SCALE_CODES
 from serving.input_rules import contract_bounds, day_not_in_future, not_in_future
 
 NPS_MIN, NPS_MAX = contract_bounds("survey_responses", "nps")
 USAGE_MIN, _ = contract_bounds("product_usage", "usage_units")
 PastDate = Annotated[date, AfterValidator(day_not_in_future)]
 PastTime = Annotated[datetime, AfterValidator(not_in_future)]
+SatisfactionScale = Literal[tuple(SCALE_CODES)]
+SCALE_DOC = ("Scale of predicted_nps and the class probabilities: nps_0_10 (expected NPS answer; "
+             "detractor / passive / promoter) or csat_1_5 (expected CSAT answer; the same three "
+             "fields then hold dissatisfied 1-2 / neutral 3 / satisfied 4-5)")
 
 
 class _In(BaseModel):
@@ -38,6 +43,8 @@ class Tags(BaseModel):
 
 
 class NpsClassProbabilities(BaseModel):
+    """Low / middle / high satisfaction class; on csat_1_5 dissatisfied / neutral / satisfied."""
+
     detractor: float | None = None
     passive: float | None = None
     promoter: float | None = None
@@ -89,7 +96,8 @@ class CustomerScore(BaseModel):
     customer_id: str
     rep_id: str | None = None
     churn_probability: float
-    predicted_nps: float | None = None
+    satisfaction_scale: SatisfactionScale = Field(NPS.code, description=SCALE_DOC)
+    predicted_nps: float | None = Field(None, description="Expected answer on satisfaction_scale")
     nps_class_probabilities: NpsClassProbabilities
     last_nps: float | None = None
     value_at_risk: float | None = None
@@ -150,6 +158,7 @@ class ActionPageOut(BaseModel):
     rep_id: str
     run_id: str | None
     as_of: date | None
+    satisfaction_scale: SatisfactionScale = Field(NPS.code, description=SCALE_DOC)
     page: int
     size: int
     total: int

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from pydantic_core import to_json
 
+from models.nps.scale import NPS
 from serving.db.action_pages import ActionPage
 from serving.db.runs import RunInfo
 from serving.schemas import (
@@ -86,12 +87,14 @@ def action_of(row: dict, plan: dict | None) -> RecommendedAction | None:
     return RecommendedAction(action_id=action, expected_value=_num(row.get("expected_value")))
 
 
-def customer_score(row: dict, plan: dict | None = None) -> CustomerScore:
-    """A ``customer_scores``-shaped row as the API's score body."""
+def customer_score(row: dict, plan: dict | None = None, scale: str = NPS.code) -> CustomerScore:
+    """A ``customer_scores``-shaped row as the API's score body; ``scale``: the code of the
+    satisfaction scale its predicted_nps and class probabilities are on (``Scale.code``)."""
     return CustomerScore(
         customer_id=str(row["customer_id"]),
         rep_id=_text(row.get("rep_id")),
         churn_probability=float(row["churn_probability"]),
+        satisfaction_scale=scale,
         predicted_nps=_num(row.get("predicted_nps")),
         nps_class_probabilities=NpsClassProbabilities(
             detractor=_num(row.get("p_detractor")),
@@ -128,7 +131,7 @@ def stored_view(view: dict, show_plan: bool) -> CustomerView:
     row = dict(view)
     if held_out and not show_plan:
         plan, row["recommended_action"], row["expected_value"] = None, None, None
-    score = customer_score(row, plan)
+    score = customer_score(row, plan, view["run"].satisfaction_scale)
     return CustomerView(
         **score.model_dump(),
         fresh=False,
@@ -183,9 +186,10 @@ def stored_entry(view: dict) -> StoredView:
     return StoredView(view.get("rep_id"), body, rep_body, context)
 
 
-def fresh_score(record: dict) -> FreshScore:
-    """A row of the scoring function's ``customers`` frame as a fresh score's bytes."""
-    return FreshScore(_dump(customer_score(record)), bool(_text(record.get("rep_id"))))
+def fresh_score(record: dict, scale: str = NPS.code) -> FreshScore:
+    """A row of the scoring function's ``customers`` frame as a fresh score's bytes
+    (``scale``: the champion satisfaction model's, ``models.nps.scale.bundle_scale``)."""
+    return FreshScore(_dump(customer_score(record, scale=scale)), bool(_text(record.get("rep_id"))))
 
 
 @lru_cache(maxsize=64)
@@ -237,6 +241,7 @@ def action_page(rep_id: str, page: ActionPage, number: int, size: int) -> Action
         rep_id=rep_id,
         run_id=page.run.run_id if page.run else None,
         as_of=page.run.as_of if page.run else None,
+        satisfaction_scale=page.run.satisfaction_scale if page.run else NPS.code,
         page=number,
         size=size,
         total=page.total,

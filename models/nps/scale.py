@@ -60,6 +60,16 @@ class Scale:
         return probs[:, 2] - probs[:, 0]
 
     @property
+    def code(self) -> str:
+        """How the API and the scoring run's metadata name the scale: ``nps_0_10``, ``csat_1_5``."""
+        return f"{self.name}_{self.low}_{self.high}"
+
+    @property
+    def title(self) -> str:
+        """The score's name for people (``NPS``, ``CSAT``), with its range where it is shown."""
+        return self.name.upper()
+
+    @property
     def factor(self) -> float:
         """Company figure = factor x mean row value (NPS is in points of -100..100)."""
         return 100.0 if self.name == "nps" else 1.0
@@ -74,6 +84,23 @@ class Scale:
 NPS = Scale("nps", 0, 10, ("detractor", "passive", "promoter"), (7, 9), "NPS")
 CSAT = Scale("csat", 1, 5, ("dissatisfied", "neutral", "satisfied"), (3, 4), "mean CSAT")
 SCALES = {s.name: s for s in (NPS, CSAT)}
+SCALE_CODES = {s.code: s for s in SCALES.values()}
+
+
+def model_scale(model) -> Scale:
+    """The scale a satisfaction model predicts; NPS without a model (or for one pickled
+    before CSAT support). Scoring, its run metadata and the service all read it here."""
+    return getattr(model, "scale", NPS) if model is not None else NPS
+
+
+def bundle_scale(bundle) -> Scale:
+    """The scale of a champion bundle's satisfaction model (``models.bundle.ModelBundle.nps``)."""
+    return model_scale(getattr(bundle, "nps", None))
+
+
+def scale_from_code(code: str | None) -> Scale:
+    """The scale of a stored code (``Scale.code``); NPS for runs written before it was stored."""
+    return SCALE_CODES.get(code or "", NPS)
 
 
 def scale_of(dist: np.ndarray) -> Scale:

@@ -1,7 +1,10 @@
 """Dynamic tags per customer, with hysteresis, and an event for every change.
 
-Churn-risk tier, NPS class and relationship stage, recomputed every scoring run; a tag
-changes only when its score crosses a threshold by a band. Rules: docs/prescribe.md#dynamic-tags
+Churn-risk tier, satisfaction class and relationship stage, recomputed every scoring run;
+a tag changes only when its score crosses a threshold by a band. The satisfaction class
+(stored as ``nps_class``) is on the satisfaction model's scale: detractor / passive /
+promoter on NPS (0-10 thresholds from the settings), dissatisfied / neutral / satisfied
+on CSAT (1-5 thresholds from the scale's own class cuts). Rules: docs/prescribe.md#dynamic-tags
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import pandas as pd
 
 from configs.settings import TagParams
 from models.frame import numeric_column
+from models.nps.scale import CSAT, NPS, SCALES, Scale
 
 RISK_TIERS = ("low", "medium", "high")
-NPS_CLASSES = ("detractor", "passive", "promoter")
+NPS_CLASSES = NPS.classes
+CLASS_VALUES = tuple(c for scale in SCALES.values() for c in scale.classes)  # nps_class on any scale
 STAGES = ("onboarding", "growing", "loyal", "at_risk", "lapsing")
-TAGS = {"relationship_stage": STAGES, "churn_risk_tier": RISK_TIERS, "nps_class": NPS_CLASSES}
+TAGS = {"relationship_stage": STAGES, "churn_risk_tier": RISK_TIERS, "nps_class": CLASS_VALUES}
 TAG_COLUMNS = ["customer_id", "relationship_stage", "churn_risk_tier", "nps_class", "p_churn",
                "nps_score", "nps_source", "usage_drop_ratio", "tenure_days"]
 EVENT_COLUMNS = ["customer_id", "tag", "old_value", "new_value", "changed_at", "run_id", "cause"]
@@ -50,8 +55,13 @@ def crossed(level: np.ndarray, previous: np.ndarray, thresholds, band: float) ->
 
 # --------------------------------------------------------------------------- inputs
 
-def _codes(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.ndarray:
-    """Previous run's value of a tag per current customer, as a level code (-1: none)."""
+def _codes(previous: pd.DataFrame | None, ids: pd.Series, column: str,
+           levels: tuple[str, ...] | None = None) -> np.ndarray:
+    """Previous run's value of a tag per current customer, as a level code (-1: none).
+
+    ``levels``: this run's values in order (the satisfaction class's on the model's
+    scale); a known value of another scale gives -1, a fresh assignment.
+    """
     if previous is None or len(previous) == 0:
         return np.full(len(ids), -1)
     values = previous.set_index("customer_id")[column].reindex(ids.to_numpy())
@@ -59,7 +69,7 @@ def _codes(previous: pd.DataFrame | None, ids: pd.Series, column: str) -> np.nda
     bad = sorted(set(known.astype(str)) - set(TAGS[column]))
     if bad:
         raise ValueError(f"previous tags: {column}: unknown value {bad[0]!r}")
-    return pd.Categorical(values, categories=list(TAGS[column])).codes.astype(np.int64)
+    return pd.Categorical(values, categories=list(levels or TAGS[column])).codes.astype(np.int64)
 
 
 def _previous_scores(previous: pd.DataFrame | None, ids: np.ndarray, column: str) -> np.ndarray:
@@ -69,11 +79,29 @@ def _previous_scores(previous: pd.DataFrame | None, ids: np.ndarray, column: str
                          errors="coerce").to_numpy(np.float64)
 
 
-def nps_score(current: pd.DataFrame, params: TagParams) -> tuple[np.ndarray, np.ndarray]:
-    """Score the NPS class follows: a recent own answer, else the prediction; and its source."""
+ANSWER_COLUMNS = {NPS.name: "last_nps", CSAT.name: "last_csat"}  # a customer's own latest answer
+
+
+def class_thresholds(params: TagParams, scale: Scale = NPS) -> tuple[list[float], float]:
+    """The satisfaction class's two thresholds and hysteresis band on ``scale``.
+
+    NPS: the settings (0-10). CSAT: halfway below each class cut (2.5 and 3.5, as the
+    NPS defaults 6.5 and 8.5 sit below 7 and 9), the band scaled to the 1-5 range. NPS
+    thresholds are never applied to a 1-5 score (every customer would be a detractor).
+    """
+    if scale.name == NPS.name:
+        return [params.nps_detractor_below, params.nps_promoter_from], params.nps_band
+    span = (scale.high - scale.low) / (NPS.high - NPS.low)
+    return [c - 0.5 for c in scale.cuts], params.nps_band * span
+
+
+def nps_score(current: pd.DataFrame, params: TagParams,
+              scale: Scale = NPS) -> tuple[np.ndarray, np.ndarray]:
+    """Score the satisfaction class follows: a recent own answer on ``scale``, else the
+    prediction (on the model's scale); and its source."""
     n = len(current)
     predicted = _column(current, "nps_pred", n)
-    answer = _column(current, "last_nps", n)
+    answer = _column(current, ANSWER_COLUMNS[scale.name], n)
     age = _column(current, "days_since_last_survey_answer", n)
     with np.errstate(invalid="ignore"):
         recent = ~np.isnan(answer) & (age <= params.observed_nps_days)
@@ -130,13 +158,13 @@ def _risk_causes(p, level, prev, prev_p, params: TagParams) -> np.ndarray:
     return _text(np.where(prev < 0, first, text + was))
 
 
-def _nps_causes(score, source, level, prev, params: TagParams) -> np.ndarray:
-    t = [params.nps_detractor_below, params.nps_promoter_from]
-    edge = crossed(level, prev, t, params.nps_band)
-    cls = np.asarray(NPS_CLASSES, dtype=object)[np.maximum(level, 0)]
+def _nps_causes(score, source, level, prev, params: TagParams, scale: Scale = NPS) -> np.ndarray:
+    t, band = class_thresholds(params, scale)
+    edge = crossed(level, prev, t, band)
+    cls = np.asarray(scale.classes, dtype=object)[np.maximum(level, 0)]
     answered = np.asarray(source, dtype=object) == "answered"
-    head = _text(np.where(answered, "NPS answer " + _fmt(score, "{:.0f}"),
-                          "predicted NPS " + _fmt(score, "{:.1f}")))
+    head = _text(np.where(answered, f"{scale.title} answer " + _fmt(score, "{:.0f}"),
+                          f"predicted {scale.title} " + _fmt(score, "{:.1f}")))
     moved = _text(np.where(level > prev, " rose above ", " fell below "))
     first = "first assignment: " + head + " (" + cls + ")"
     return _text(np.where(prev < 0, first, head + moved + _fmt(edge, "{:.1f}") + " (" + cls + ")"))
@@ -164,12 +192,13 @@ def _stage_causes(ratio: np.ndarray, tenure: np.ndarray, level, prev, p, params:
 # --------------------------------------------------------------------------- assembly
 
 def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: TagParams,
-                as_of, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                as_of, run_id: str, scale: Scale = NPS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """This run's tags and the events of every tag that changed since ``previous``.
 
     ``current``: customer_id, p_churn, tenure_days, usage_drop_ratio, nps_pred and, when
-    known, last_nps and days_since_last_survey_answer. ``previous``: the tags frame of
-    the last run (or None on the first). Deterministic: same inputs, same output.
+    known, last_nps (last_csat on CSAT) and days_since_last_survey_answer. ``previous``:
+    the tags frame of the last run (or None on the first). ``scale``: the satisfaction
+    model's scale, which ``nps_pred`` is on. Deterministic: same inputs, same output.
     """
     if "customer_id" not in current.columns or current["customer_id"].duplicated().any():
         raise ValueError("current: needs a unique customer_id column")
@@ -180,17 +209,17 @@ def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: Ta
     ratio, tenure = _column(frame, "usage_drop_ratio", n), _column(frame, "tenure_days", n)
     prev_risk = _codes(previous, ids, "churn_risk_tier")
     risk = banded_level(p, [params.risk_medium, params.risk_high], params.risk_band, prev_risk)
-    score, source = nps_score(frame, params)
-    prev_nps = _codes(previous, ids, "nps_class")
-    nps = banded_level(score, [params.nps_detractor_below, params.nps_promoter_from], params.nps_band,
-                       prev_nps)
+    score, source = nps_score(frame, params, scale)
+    prev_nps = _codes(previous, ids, "nps_class", scale.classes)
+    thresholds, band = class_thresholds(params, scale)
+    nps = banded_level(score, thresholds, band, prev_nps)
     prev_stage = _codes(previous, ids, "relationship_stage")
     stage = stage_level(frame, risk, prev_stage, params)
     tags = pd.DataFrame({
         "customer_id": ids,
         "relationship_stage": _labels(stage, STAGES),
         "churn_risk_tier": _labels(risk, RISK_TIERS),
-        "nps_class": _labels(nps, NPS_CLASSES),
+        "nps_class": _labels(nps, scale.classes),
         "p_churn": p,
         "nps_score": score,
         "nps_source": source,
@@ -204,9 +233,11 @@ def assign_tags(current: pd.DataFrame, previous: pd.DataFrame | None, params: Ta
          lambda m: _risk_causes(p[m], risk[m], prev_risk[m],
                                 _previous_scores(previous, ids.to_numpy()[m], "p_churn"), params)),
         ("nps_class", nps, prev_nps,
-         lambda m: _nps_causes(score[m], source[m], nps[m], prev_nps[m], params)),
+         lambda m: _nps_causes(score[m], source[m], nps[m], prev_nps[m], params, scale)),
     ]
-    parts = [e for e in (_events(ids, tag, new, old, cause) for tag, new, old, cause in changes) if e]
+    names = {**TAGS, "nps_class": scale.classes}
+    parts = [e for e in (_events(ids, names[tag], tag, new, old, cause)
+                         for tag, new, old, cause in changes) if e]
     if not parts:
         return tags, events_frame([], [], [], [], as_of, run_id, [])
     return tags, events_frame(*(np.concatenate([e[i] for e in parts]) for i in range(4)), as_of, run_id,
@@ -217,14 +248,14 @@ def _labels(level: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return np.where(level >= 0, np.asarray(names, dtype=object)[np.maximum(level, 0)], None)
 
 
-def _events(ids: pd.Series, tag: str, new: np.ndarray, old: np.ndarray, cause) -> tuple | None:
+def _events(ids: pd.Series, names: tuple[str, ...], tag: str, new: np.ndarray, old: np.ndarray,
+            cause) -> tuple | None:
     """(customer ids, tags, old values, new values, causes) of every customer whose tag value
     changed (a first value counts as a change); None when none did. All ``assign_tags``
     changes go into one events frame."""
     m = (new != old) & (new >= 0)
     if not m.any():
         return None
-    names = TAGS[tag]
     count = int(m.sum())
     return (ids.to_numpy()[m].astype(object), np.full(count, tag, dtype=object), _labels(old[m], names),
             _labels(new[m], names), np.asarray(cause(m), dtype=object))

@@ -27,6 +27,7 @@ import pandas as pd
 from configs.settings import Settings
 from features.transforms.schema import ENTITY, FEATURE_SCHEMA
 from models.frame import feature_kinds
+from models.nps.scale import bundle_scale
 from serving.caches.model_cache import ModelCache
 from serving.caches.online import OnlineFeatures, OnlineRow
 from serving.views import FreshScore, fresh_score
@@ -153,7 +154,7 @@ class FreshScorer:
         """Score one customer's feature row (the slow path) and keep the result."""
         values = row.values()
         record = self._scored(pd.DataFrame([values], columns=list(values)), bundle, as_of).iloc[0].to_dict()
-        score = fresh_score(record)
+        score = fresh_score(record, bundle_scale(bundle).code)
         self.cache.put(_key(row, as_of, bundle.versions), score)
         return score
 
@@ -178,7 +179,8 @@ class FreshScorer:
                 frame = pd.DataFrame([r.values() for r in rows], columns=online.columns)
                 scored = self._scored(frame, bundle, as_of)
                 for row, record in zip(rows, scored.to_dict("records"), strict=True):
-                    self.cache.put(_key(row, as_of, bundle.versions), fresh_score(record))
+                    self.cache.put(_key(row, as_of, bundle.versions),
+                                   fresh_score(record, bundle_scale(bundle).code))
                 state.customers += len(rows)
             state.seconds, state.finished = time.perf_counter() - started, True
             self.warmed = state

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
+from models.nps.scale import NPS
 from serving.db.schema import partition, scoring_runs
 from serving.db.write import latest_complete_run
 
@@ -28,6 +29,7 @@ class RunInfo:
     model_versions: dict
     feature_service: str
     data_version: str
+    satisfaction_scale: str = NPS.code   # the scale of predicted_nps and p_* (models.nps.scale)
 
 
 class RunCache:
@@ -81,7 +83,17 @@ def run_info(row) -> RunInfo | None:
         json.loads(row.model_versions),
         row.feature_service,
         row.data_version,
+        _satisfaction_scale(getattr(row, "params", None)),
     )
+
+
+def _satisfaction_scale(params: str | None) -> str:
+    """The run's satisfaction scale code from its params JSON (NPS for runs that predate it)."""
+    try:
+        code = json.loads(params).get("satisfaction_scale") if params else None
+    except (ValueError, AttributeError):
+        code = None
+    return code or NPS.code
 
 
 def current_run(engine: Engine) -> RunInfo | None:

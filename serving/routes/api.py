@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from features.services import CHURN_SERVICE
 from features.transforms.schema import ENTITY
+from models.nps.scale import bundle_scale
 from serving import views
 from serving.alerts import detractor_reason, usage_drop_reason
 from serving.caches.fresh import FreshScorer, ModelsNotLoaded, row_errors
@@ -142,7 +143,8 @@ def score(
         as_of=as_of,
         model_versions={k: str(v) for k, v in bundle.versions.items()},
         feature_service=bundle.feature_service,
-        results=[views.customer_score(r) for r in customers.to_dict("records")],
+        results=[views.customer_score(r, scale=bundle_scale(bundle).code)
+                 for r in customers.to_dict("records")],
     )
 
 

@@ -43,6 +43,7 @@ def _page_context(services: Services, principal, customer_id: str) -> dict | Non
     days = services.settings.serving.comment_days
     return {
         "c": model,
+        "satisfaction_label": page_views.satisfaction_label(model.satisfaction_scale),
         "alert": alert,
         "form_action": action.action_id if action else (FOLLOW_UP if alert else None),
         "comment": page_views.comment_of(view, view["run"].as_of, days),

@@ -127,6 +127,7 @@ def _render_list(
     result = views.action_page(rep_id, raw, page, size)
     context = {
         "data": result,
+        "satisfaction_label": page_views.satisfaction_label(result.satisfaction_scale),
         "rows": page_views.list_rows(raw.items, result.items, result.as_of, serving.comment_days),
         "comment_days": serving.comment_days,
         "principal": principal,
@@ -149,7 +150,7 @@ def rep_page(
     page: Annotated[int, Query(ge=1)] = 1,
     saved: int | None = None,
 ):
-    """A rep's ranked list with risk, predicted NPS, reasons, the action and outcome forms."""
+    """A rep's ranked list with risk, predicted satisfaction, reasons, the action and outcome forms."""
     if principal is None:
         return login_redirect(f"/reps/{rep_id}")
     if not principal.may_see(rep_id):

@@ -28,8 +28,9 @@ from models.nps.data import (
 )
 from models.nps.evaluate import load_survey_truth
 from models.nps.model import company_nps, fit_nps_model
-from models.nps.scale import CSAT, NPS
+from models.nps.scale import CSAT, NPS, model_scale
 from models.nps.train import train_and_log_nps
+from models.prescribe.tags import assign_tags
 from pipelines.flows import train_nps_task
 from tests.conftest import make_world
 
@@ -131,3 +132,22 @@ def test_transactional_only_and_no_surveys_are_skipped_with_a_reason(csat_world,
     for table in ("survey_invitations", "survey_responses"):
         (clean / f"{table}.parquet").unlink()
     assert train_nps_task.fn(data) == {"skipped": "no survey_invitations table in the data"}
+
+
+def test_csat_predictions_are_tagged_by_csat_classes(csat_world):
+    """The model's expected 1-5 answer against the NPS thresholds made every customer a
+    detractor; on its own scale the tag matches the model's most likely class."""
+    settings = csat_world.settings
+    frame = with_features(feature_store(settings), load_invitation_frame(settings.clean_dir))
+    wave = frame[frame["survey_id"] == relationship_waves(frame)[-1]].drop_duplicates("customer_id")
+    model = fit_nps_model(frame[frame["touchpoint"] == "relationship"], settings.train, corrected=False)
+    pred = model.predict(wave)
+    current = pd.DataFrame({"customer_id": wave["customer_id"].to_numpy(),
+                            "nps_pred": pred["nps_pred"].to_numpy()})
+    day = pd.Timestamp("2026-01-01", tz="UTC")
+    as_nps, _ = assign_tags(current, None, settings.tags, day, "r")
+    tags, _ = assign_tags(current, None, settings.tags, day, "r", scale=model_scale(model))
+    assert (as_nps["nps_class"] == "detractor").all()            # what a 1-5 score gave before
+    assert set(tags["nps_class"]) <= set(CSAT.classes) and tags["nps_class"].nunique() >= 2
+    likely = np.asarray(CSAT.classes)[pred[["p_detractor", "p_passive", "p_promoter"]].to_numpy().argmax(1)]
+    assert (tags["nps_class"].to_numpy() == likely).mean() > 0.7

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from configs.settings import TagParams, load_settings
+from models.nps.scale import CSAT
 from models.prescribe.tags import EVENT_COLUMNS, TAG_COLUMNS, assign_tags, banded_level
 
 P = TagParams(risk_medium=0.08, risk_high=0.20, risk_band=0.02, nps_detractor_below=6.5,
@@ -178,3 +179,33 @@ def test_ten_thousand_customers_one_event_per_tier_change():
     tags2, events2 = run(moved, tags)
     changed = (tags2.churn_risk_tier != tags.churn_risk_tier).sum()
     assert len(events2[events2.tag == "churn_risk_tier"]) == changed > 0
+
+
+def test_a_csat_model_tags_by_csat_classes_not_by_nps_thresholds():
+    """On a CSAT model nps_pred is an expected 1-5 answer: the NPS thresholds (6.5, 8.5)
+    would make every customer a detractor; the CSAT class cuts give all three classes."""
+    current = frame(nps_pred=[1.8, 2.9, 3.4, 3.6, 4.7])
+    tags, events = assign_tags(current, None, P, pd.Timestamp("2026-01-01", tz="UTC"), "r", scale=CSAT)
+    assert tags["nps_class"].tolist() == ["dissatisfied", "neutral", "neutral", "satisfied", "satisfied"]
+    cause = events.loc[events["tag"] == "nps_class", "cause"].iloc[0]
+    assert cause == "first assignment: predicted CSAT 1.8 (dissatisfied)"
+
+
+def test_a_recent_csat_answer_beats_the_prediction_and_hysteresis_holds_on_1_to_5():
+    day = pd.Timestamp("2026-01-01", tz="UTC")
+    first, _ = assign_tags(frame(nps_pred=[3.6, 3.6], last_csat=[np.nan, 2.0], last_nps=[np.nan, 10.0],
+                                 days_since_last_survey_answer=[np.nan, 10]), None, P, day, "r1", scale=CSAT)
+    assert first["nps_class"].tolist() == ["satisfied", "dissatisfied"]
+    assert first["nps_source"].tolist() == ["predicted", "answered"]
+    # 3.45 is under the 3.5 cut but within the scaled band (0.3 x 4/10): the class stays
+    again, events = assign_tags(frame(nps_pred=[3.45, 3.3]), first, P, day, "r2", scale=CSAT)
+    assert again["nps_class"].tolist() == ["satisfied", "neutral"]
+
+
+def test_a_change_of_scale_reassigns_the_class_from_scratch():
+    day = pd.Timestamp("2026-01-01", tz="UTC")
+    before, _ = assign_tags(frame(nps_pred=[9.5]), None, P, day, "r1")
+    after, events = assign_tags(frame(nps_pred=[4.5]), before, P, day, "r2", scale=CSAT)
+    assert after["nps_class"].tolist() == ["satisfied"]
+    event = events[events["tag"] == "nps_class"].iloc[0]
+    assert event["old_value"] is None and event["cause"].startswith("first assignment")
