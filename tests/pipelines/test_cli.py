@@ -72,3 +72,17 @@ def test_missing_table_stops_ingest_naming_the_file(tmp_path):
     assert result.exit_code == 2
     assert "crm_customers" in result.output
     assert not (tmp_path / "data" / "clean").exists()
+
+
+@pytest.mark.slow
+def test_every_command_takes_a_data_folder_relative_to_the_working_directory(demo_run, monkeypatch):
+    """Paths resolve against where the user stands, once, at load (Feast would otherwise
+    resolve them against its repository: `.../features/data/feast` not found)."""
+    data, _ = demo_run
+    monkeypatch.chdir(data.parent)
+    customer = pd.read_parquet(data / "features" / "customer_o.parquet")["customer_id"].iloc[-1]
+    for command in (["ingest", "--source", "data/raw"], ["features"], ["lookup", customer],
+                    ["score"], ["tokens"]):
+        result = runner.invoke(app, [*command, "--data-dir", "data"])
+        assert result.exit_code == 0, (command, result.output)
+    assert not (data.parent / "features").exists()     # nothing written beside the data folder
