@@ -134,6 +134,19 @@ def _sign_in(page, base: str, token: str, path: str) -> None:
     page.wait_for_url(f"{base}{path}")
 
 
+def checked_screenshot(page, path) -> None:
+    """A full-page screenshot of the page as the rep sees it (kept in the test's folder), checked:
+    a real PNG of a laid-out page, not blank: a page that fails to render or style shows up
+    as one flat colour or a sliver."""
+    from PIL import Image
+
+    page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width >= 600 and image.height >= 200, image.size
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 20, f"{path.name}: {len(colours)} colours: blank page?"
+
+
 def _csp_watch(page) -> list[str]:
     refused = []
     page.on("console", lambda m: refused.append(f"{page.url}: {m.text}")
@@ -156,6 +169,7 @@ def test_a_rep_opens_a_customer_records_an_outcome_and_follows_up_an_alert(brows
         assert page.locator('time[datetime="2025-01-02"]').count() == 1            # the comment's date
         assert "still waiting for the engineer" in page.inner_text("blockquote.comment")
         assert page.locator("ul.channels li.ok").count() == 1 == page.locator("ul.channels li.no").count()
+        checked_screenshot(page, tmp_path / "customer.png")
 
         form = page.locator("form.outcome")
         assert form.locator("select[name=status]").input_value() == ""            # nothing chosen for the rep
@@ -170,6 +184,7 @@ def test_a_rep_opens_a_customer_records_an_outcome_and_follows_up_an_alert(brows
         assert "booked a visit" in page.inner_text("table.summary")                # in the recent outcomes
 
         page.goto(f"{base}/reps/R001")
+        checked_screenshot(page, tmp_path / "rep_list.png")
         alerted = page.locator(f'section.item[data-customer="{FOLLOW}"]')
         assert alerted.get_attribute("id") == "item-1" and "Alert: " in alerted.inner_text()
         button = alerted.locator("button[type=submit]")
@@ -183,6 +198,7 @@ def test_a_rep_opens_a_customer_records_an_outcome_and_follows_up_an_alert(brows
 
         page.goto(f"{base}/docs")
         page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+        checked_screenshot(page, tmp_path / "docs.png")
         assert refused == []
 
 
@@ -204,4 +220,5 @@ def test_the_manager_sorts_the_reps_by_a_column(browser, settings, runs, tokens,
         page.click('th a[href*="sort=expected_value"]')                          # again: the other way
         page.wait_for_url("**sort=expected_value&desc=false")
         assert column(5) == sorted(shown)
+        checked_screenshot(page, tmp_path / "manager.png")
         assert refused == []
