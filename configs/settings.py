@@ -107,6 +107,7 @@ class TrainParams(_Section):
     max_ipw_weight: float = Field(20.0, ge=1)       # clip inverse-propensity weights
     bootstrap_samples: int = Field(300, ge=20)
     satisfaction_scale: str = Field("auto", pattern="^(auto|nps|csat)$")  # auto: NPS if answered, else CSAT
+    satisfaction_validation_months: int = Field(3, ge=1, le=24)  # validation months without waves
     uplift: UpliftParams = UpliftParams()
     seed: int = 0
 

@@ -148,7 +148,8 @@ def train_nps_task(data_dir: Path) -> dict:
     from models.nps.train import train_and_log_nps
 
     settings = load_settings(data_dir=data_dir)
-    why = nps_support(settings.clean_dir, settings.train.satisfaction_scale)
+    why = nps_support(settings.clean_dir, settings.train.satisfaction_scale,
+                      settings.train.satisfaction_validation_months)
     return {"skipped": why} if why else train_and_log_nps(settings)
 
 

@@ -33,6 +33,21 @@ def nps_table(nps: dict) -> Table:
     return table
 
 
+def period_table(nps: dict) -> Table:
+    """The company figure per period: transactional surveys only, no relationship waves."""
+    name = nps.get("satisfaction_scale", "nps")
+    f = "{:+.1f}" if name == "nps" else "{:.2f}"
+    table = Table(title=f"company {'mean CSAT' if name == 'csat' else 'NPS'} per period "
+                        f"(validated on the {nps['validation']})")
+    for col in ("period", "everyone [90 % interval]", "respondents only", "invitees"):
+        table.add_column(col, justify="left" if col == "period" else "right")
+    for row in nps["company_per_period"]:
+        table.add_row(row["period"], f"{f.format(row[name])} [{f.format(row['low'])}, "
+                      f"{f.format(row['high'])}]", f.format(row[f"respondents_{name}"]),
+                      f"{row['invitees']:,}")
+    return table
+
+
 def print_training(console: Console, result: dict) -> None:
     churn, nps = result["churn"], result.get("nps")
     console.print(churn_table(churn))
@@ -49,6 +64,8 @@ def print_training(console: Console, result: dict) -> None:
         console.print(f"predicted-NPS model skipped: {nps['skipped']}")
     elif nps:
         console.print(nps_table(nps))
+        if nps.get("company_per_period") and "period" in nps["company_per_period"][0]:
+            console.print(period_table(nps))
         gate = nps["gate"]
         console.print(f"NPS model version {nps['version']}: {gate['decision']} "
                       f"(valid_respondent_mae {gate['candidate_value']:.3f}, lower is better)")

@@ -136,8 +136,22 @@ def company_nps(model: NpsModel, wave: pd.DataFrame, samples: int = 300, seed: i
 def wave_nps(model: NpsModel, frame: pd.DataFrame, survey_ids: list[str], samples: int = 300,
              seed: int = 0, recalibrate: bool = True) -> pd.DataFrame:
     """``company_nps`` of each survey wave (e.g. ``nps_data.relationship_waves(frame)``)."""
+    return _per_group(model, frame, frame["survey_id"], survey_ids, "survey_id", samples, seed,
+                      recalibrate)
+
+
+def period_nps(model: NpsModel, frame: pd.DataFrame, periods: pd.Series, samples: int = 300,
+               seed: int = 0, recalibrate: bool = True) -> pd.DataFrame:
+    """``company_nps`` of each period (``periods``: a label per row of ``frame``, as
+    ``nps_data.period_labels`` gives), oldest first: transactional surveys have no waves."""
+    order = frame.groupby(periods)["event_timestamp"].min().sort_values().index.tolist()
+    return _per_group(model, frame, periods, order, "period", samples, seed, recalibrate)
+
+
+def _per_group(model: NpsModel, frame: pd.DataFrame, keys: pd.Series, groups: list[str],
+               name: str, samples: int, seed: int, recalibrate: bool) -> pd.DataFrame:
     rows = []
-    for sid in survey_ids:
-        res = company_nps(model, frame[frame["survey_id"] == sid], samples, seed, recalibrate)
-        rows.append({"survey_id": sid, **res.as_dict()})
+    for g in groups:
+        res = company_nps(model, frame[keys == g], samples, seed, recalibrate)
+        rows.append({name: g, **res.as_dict()})
     return pd.DataFrame(rows)

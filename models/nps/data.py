@@ -11,6 +11,7 @@ only use answers given before the snapshot, and the snapshot precedes the invita
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from feast import FeatureStore
 
+from configs.settings import TrainParams
 from features.services import NPS_SERVICE
 from features.store import training_frame
 from models.nps.scale import AUTO, NPS, SCALES, Scale, answered_counts, choose_scale
@@ -77,9 +79,73 @@ MIN_WAVES = 2   # one wave to validate on, at least one before it to learn from
 MIN_ANSWERS = 20   # answered invitations a model is trained on, at the least
 
 
-def nps_support(clean_dir: Path, setting: str = AUTO) -> str | None:
+@dataclass(frozen=True)
+class Split:
+    """The out-of-time check: the model learns from what was known at ``cutoff`` and is
+    validated on the invitations of ``valid`` (the latest relationship wave, or, for a
+    company with transactional surveys only, the invitations of the last months)."""
+
+    cutoff: pd.Timestamp
+    valid: pd.DataFrame
+    label: str          # the validation rows' name: a wave id, or the period's dates
+    description: str    # how they were chosen, for the report and the run's parameters
+    by_waves: bool
+
+
+def period_start(frame: pd.DataFrame, months: int) -> pd.Timestamp:
+    """Start of the last ``months`` months of invitations (the validation period)."""
+    return frame["event_timestamp"].max().floor("D") + pd.Timedelta(days=1) - pd.DateOffset(months=months)
+
+
+def period_labels(frame: pd.DataFrame, months: int) -> pd.Series:
+    """A label per invitation: the ``months``-month period it was sent in, counted back
+    from the end of the data so that the last period is the validation period."""
+    end = frame["event_timestamp"].max().floor("D") + pd.Timedelta(days=1)
+    start = period_start(frame, months)
+    labels = pd.Series("", index=frame.index, dtype=object)
+    while (frame["event_timestamp"] < end).any():
+        inside = (frame["event_timestamp"] >= start) & (frame["event_timestamp"] < end)
+        first = max(start, frame["event_timestamp"].min().floor("D"))
+        last = end - pd.Timedelta(days=1)
+        labels[inside] = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+        end, start = start, start - pd.DateOffset(months=months)
+    return labels
+
+
+def validation_split(frame: pd.DataFrame, months: int) -> Split:
+    """The latest relationship wave when there are two or more; else, split by time, the
+    last ``months`` months of invitations (transactional surveys only)."""
+    waves = relationship_waves(frame)
+    if len(waves) >= MIN_WAVES:
+        valid = frame[frame["survey_id"] == waves[-1]]
+        return Split(valid["event_timestamp"].min(), valid, waves[-1],
+                     "latest relationship wave", True)
+    cutoff = period_start(frame, months)
+    valid = frame[frame["event_timestamp"] >= cutoff]
+    return Split(cutoff, valid, period_labels(frame, months)[valid.index[0]],
+                 f"last {months} months of transactional surveys", False)
+
+
+def split_support(frame: pd.DataFrame, split: Split, name: str) -> str | None:
+    """Why ``split`` cannot train and validate the model, or None."""
+    valid = int(split.valid["responded"].sum())
+    before = int(known_at(frame, split.cutoff)["responded"].sum())
+    if split.by_waves and not valid:
+        return f"the latest relationship wave {split.label} has no {name} answers to validate on"
+    if not split.by_waves and valid < MIN_ANSWERS:
+        return (f"{valid} {name} answers in the validation period ({split.description}, "
+                f"{split.label}); the model needs at least {MIN_ANSWERS}")
+    if before < MIN_ANSWERS:
+        where = ("the latest relationship wave" if split.by_waves
+                 else f"the validation period ({split.description})")
+        return f"{before} {name} answers before {where}; the model needs at least {MIN_ANSWERS}"
+    return None
+
+
+def nps_support(clean_dir: Path, setting: str = AUTO, months: int | None = None) -> str | None:
     """Why the predicted-satisfaction model cannot be trained on this data, or None when it
-    can (``setting``: ``train.satisfaction_scale``)."""
+    can (``setting``: ``train.satisfaction_scale``; ``months``:
+    ``train.satisfaction_validation_months``, the validation period without waves)."""
     clean_dir = Path(clean_dir)
     for table in ("survey_invitations", "survey_responses"):
         if not (clean_dir / f"{table}.parquet").is_file():
@@ -90,18 +156,8 @@ def nps_support(clean_dir: Path, setting: str = AUTO) -> str | None:
         return "no survey invitations in the data"
     if not frame["responded"].any():
         return f"no {scale.name.upper()} answers linked to an invitation (satisfaction scale {scale.name})"
-    waves = relationship_waves(frame)
-    if len(waves) < MIN_WAVES:
-        return (f"{len(waves)} relationship survey wave(s) (touchpoint 'relationship'); the model "
-                f"needs at least {MIN_WAVES}: one to validate on and one before it")
-    latest = frame[frame["survey_id"] == waves[-1]]
-    if not latest["responded"].any():
-        return f"the latest relationship wave {waves[-1]} has no {scale.name.upper()} answers to validate on"
-    before = int(known_at(frame, latest["event_timestamp"].min())["responded"].sum())
-    if before < MIN_ANSWERS:
-        return (f"{before} {scale.name.upper()} answers before the latest relationship wave; the model "
-                f"needs at least {MIN_ANSWERS}")
-    return None
+    months = months or TrainParams.model_fields["satisfaction_validation_months"].default
+    return split_support(frame, validation_split(frame, months), scale.name.upper())
 
 
 def _responses(clean_dir: Path) -> pd.DataFrame:

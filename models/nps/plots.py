@@ -39,8 +39,11 @@ def predicted_vs_actual_figure(pairs: pd.DataFrame, title: str) -> Figure:
 def wave_nps_figure(table: pd.DataFrame, title: str | None = None, scale: Scale = NPS) -> Figure:
     """Company figure on ``scale`` (NPS or mean CSAT: every invitee, with its interval) and
     the respondents-only figure per wave; with a ``true_nps`` column (the simulated world)
-    the true NPS too. Takes ``wave_nps`` output or the evaluation table (``company_nps``)."""
-    fig, ax = titled_figure(title or f"Company {scale.label} per relationship wave")
+    the true NPS too. Takes ``wave_nps`` or ``period_nps`` output (a ``period`` column: the
+    x axis is then the periods of transactional surveys) or the evaluation table."""
+    key = "period" if "period" in table else "survey_id"
+    per = "period" if key == "period" else "relationship wave"
+    fig, ax = titled_figure(title or f"Company {scale.label} per {per}")
     x = np.arange(len(table))
     est = table["company_nps" if "company_nps" in table else scale.name].to_numpy()
     ax.errorbar(x, est, yerr=[est - table["low"].to_numpy(), table["high"].to_numpy() - est],
@@ -48,7 +51,8 @@ def wave_nps_figure(table: pd.DataFrame, title: str | None = None, scale: Scale 
     ax.plot(x, table[f"respondents_{scale.name}"], "s", label="respondents only")
     if "true_nps" in table:
         ax.plot(x, table["true_nps"], "x", color="black", markersize=9, label="true NPS (simulation)")
-    ax.set_xticks(x, [str(s) for s in table["survey_id"]], rotation=20)
+    ax.set_xticks(x, [str(s) for s in table[key]], rotation=20, fontsize=7 if key == "period" else None)
+    ax.set_xlabel("period (transactional surveys)" if key == "period" else "relationship wave")
     ax.set_ylabel(scale.label)
     if scale is NPS:
         ax.axhline(0, color="grey", linewidth=0.5)

@@ -4,7 +4,9 @@ when the company asks CSAT only: ``models.nps.scale``), MLflow logging.
 
 Validation needs no hidden answers, so it works on real data: a model fitted on what
 was known before the latest relationship wave predicts that wave's respondents
-(``valid_respondent_mae``, the registry gate, lower is better). On the built-in world
+(``valid_respondent_mae``, the registry gate, lower is better). A company with
+transactional surveys only is validated on its last months instead, and its company
+figure is given per period (``nps_data.validation_split``, ``period_labels``). On the built-in world
 the evaluation module also scores the non-respondents against the answers they would
 have given; those figures are logged beside, never used to pick a model.
 """
@@ -22,12 +24,16 @@ from features.store import feature_store
 from models import registry
 from models.drivers import driver_figure, key_drivers
 from models.nps import evaluate
+from models.nps.company import period_nps
 from models.nps.data import (
+    Split,
     known_at,
     load_invitation_frame,
     load_scale,
+    period_labels,
     relationship_waves,
     scale_counts,
+    validation_split,
     with_features,
 )
 from models.nps.model import NpsModel, company_nps, fit_nps_model, wave_nps
@@ -51,17 +57,27 @@ def respondent_metrics(model: NpsModel, wave: pd.DataFrame) -> dict[str, float]:
             "respondent_detractor_brier": brier, "respondents": float(len(answered))}
 
 
-def out_of_time_check(frame: pd.DataFrame, settings: Settings) -> tuple[dict, dict, pd.DataFrame]:
-    """Corrected and uncorrected models fitted before the latest relationship wave,
-    scored on its respondents; returns (corrected metrics, uncorrected metrics, wave)."""
-    waves = relationship_waves(frame)
-    if len(waves) < 2:
-        raise ValueError(f"need at least two relationship survey waves, found {len(waves)}")
-    wave = frame[frame["survey_id"] == waves[-1]]
-    before = known_at(frame, wave["event_timestamp"].min())
+def out_of_time_check(frame: pd.DataFrame, settings: Settings,
+                      split: Split | None = None) -> tuple[dict, dict, pd.DataFrame]:
+    """Corrected and uncorrected models fitted on what was known before the validation
+    rows (the latest relationship wave, or the last months: ``validation_split``), scored
+    on their respondents; returns (corrected metrics, uncorrected metrics, validation rows)."""
+    split = split or validation_split(frame, settings.train.satisfaction_validation_months)
+    before = known_at(frame, split.cutoff)
     corrected = fit_nps_model(before, settings.train, corrected=True)
     plain = fit_nps_model(before, settings.train, corrected=False)
-    return respondent_metrics(corrected, wave), respondent_metrics(plain, wave), wave
+    return respondent_metrics(corrected, split.valid), respondent_metrics(plain, split.valid), split.valid
+
+
+def company_per_period(model: NpsModel, frame: pd.DataFrame, split: Split,
+                       settings: Settings) -> pd.DataFrame:
+    """The company figure per relationship wave, or, without waves, per period of
+    ``satisfaction_validation_months`` months ending with the validation period."""
+    samples, seed = settings.train.bootstrap_samples, settings.train.seed
+    if split.by_waves:
+        return wave_nps(model, frame, relationship_waves(frame), samples, seed)
+    periods = period_labels(frame, settings.train.satisfaction_validation_months)
+    return period_nps(model, frame, periods, samples, seed)
 
 
 def customer_drivers(model: NpsModel, frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,21 +132,21 @@ def train_and_log_nps(settings: Settings) -> dict:
     store = feature_store(settings)
     scale = load_scale(settings.clean_dir, settings.train.satisfaction_scale)
     frame = with_features(store, load_invitation_frame(settings.clean_dir, scale=scale))
-    valid, valid_plain, _ = out_of_time_check(frame, settings)
+    split = validation_split(frame, settings.train.satisfaction_validation_months)
+    valid, valid_plain, latest_wave = out_of_time_check(frame, settings, split)
     model = fit_nps_model(frame, settings.train, corrected=True)
     plain = fit_nps_model(frame, settings.train, corrected=False)
-    waves = relationship_waves(frame)
-    latest_wave = frame[frame["survey_id"] == waves[-1]]
     served = model.recalibrated(latest_wave)   # tuned to the latest wave: what scoring uses
     latest = company_nps(model, latest_wave, settings.train.bootstrap_samples, settings.train.seed)
-    per_wave = wave_nps(model, frame, waves, settings.train.bootstrap_samples, settings.train.seed)
+    per_wave = company_per_period(model, frame, split, settings)
     sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=settings.train.seed)
     drivers = customer_drivers(served, sample)
-    evaluation = (world_evaluation(settings, store, frame)
-                  if scale is NPS and evaluate.world_answers_available(settings) else None)
+    evaluation = (world_evaluation(settings, store, frame) if scale is NPS and split.by_waves
+                  and evaluate.world_answers_available(settings) else None)
     figures = {"shap_key_drivers": driver_figure(
         drivers, f"Predicted {scale.label}: key drivers (mean |SHAP|)")}
-    tables = {"key_drivers": drivers, "company_nps_per_wave": per_wave}
+    per = "wave" if split.by_waves else "period"
+    tables = {"key_drivers": drivers, f"company_nps_per_{per}": per_wave}
     metrics = (_prefixed(valid, "valid_") | _prefixed(valid_plain, "uncorrected_valid_")
                | _prefixed(latest.as_dict(), "latest_wave_") | _prefixed(model.summary(), "model_"))
     if evaluation is not None:
@@ -139,13 +155,14 @@ def train_and_log_nps(settings: Settings) -> dict:
         figures["company_nps_per_wave"] = wave_nps_figure(evaluation["corrected"])
         pairs = evaluate.predicted_vs_actual(settings, served, latest_wave)
         figures["predicted_vs_true_nps"] = predicted_vs_actual_figure(
-            pairs, f"Non-respondents of {waves[-1]}: predicted vs would-be answer")
+            pairs, f"Non-respondents of {split.label}: predicted vs would-be answer")
     else:
-        figures["company_nps_per_wave"] = wave_nps_figure(per_wave, scale=scale)
+        figures[f"company_nps_per_{per}"] = wave_nps_figure(per_wave, scale=scale)
     tags = {"feature_service": NPS_SERVICE, "data_version": registry.data_version(settings)}
     logged = registry.log_model_run(
         settings, experiment_name="nps", registered_name="nps", model=served,
-        params={"train": settings.train.model_dump(mode="json"), "latest_wave": waves[-1],
+        params={"train": settings.train.model_dump(mode="json"), "latest_wave": split.label,
+                "validation": split.description,
                 "rows": len(frame), "satisfaction_scale": scale.name,
                 "satisfaction_answers": scale_counts(settings.clean_dir)},
         metrics=metrics, tags=tags | {"model_type": "lightgbm_ipw_selection_tilt"},
@@ -159,7 +176,8 @@ def train_and_log_nps(settings: Settings) -> dict:
     registry.write_metrics(settings, "nps", {"valid": valid, "uncorrected_valid": valid_plain,
                                     "company_nps": latest.as_dict(),
                                     **({"evaluation": evaluation["metrics"]} if evaluation else {})})
-    return {"valid": valid, "uncorrected_valid": valid_plain, "latest_wave": waves[-1],
+    return {"valid": valid, "uncorrected_valid": valid_plain, "latest_wave": split.label,
+            "validation": split.description, "company_per_period": per_wave.to_dict("records"),
             "satisfaction_scale": scale.name,
             "company_nps": latest.as_dict(), "headline": headline(latest.as_dict(), evaluation, scale),
             "evaluation": evaluation["metrics"] if evaluation else None,

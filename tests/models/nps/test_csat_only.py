@@ -112,7 +112,9 @@ def test_relationship_waves_only_train(csat_world):
     assert model.scale is CSAT and 1 <= res.low <= res.nps <= res.high <= 5
 
 
-def test_transactional_only_and_no_surveys_are_skipped_with_a_reason(csat_world, tmp_path):
+def test_too_little_data_and_no_surveys_are_skipped_with_a_reason(csat_world, tmp_path):
+    """Transactional surveys only train (validated on the last months: see
+    test_transactional_only); too few answers or no surveys at all skip with a reason."""
     import shutil
 
     data = tmp_path / "data"
@@ -126,9 +128,12 @@ def test_transactional_only_and_no_surveys_are_skipped_with_a_reason(csat_world,
         f"the latest relationship wave {latest} has no CSAT answers to validate on")}
     resp.to_parquet(clean / "survey_responses.parquet")
     inv[inv["touchpoint"] != "relationship"].to_parquet(clean / "survey_invitations.parquet")
-    assert train_nps_task.fn(data) == {"skipped": (
-        "0 relationship survey wave(s) (touchpoint 'relationship'); the model needs at least "
-        "2: one to validate on and one before it")}
+    assert nps_support(clean) is None                     # transactional only: trains
+    txn = resp[resp["invitation_id"].isin(inv.loc[inv["touchpoint"] != "relationship", "invitation_id"])]
+    txn.sort_values("responded_at").head(10).to_parquet(clean / "survey_responses.parquet")
+    why = train_nps_task.fn(data)["skipped"]
+    assert why.startswith("0 CSAT answers in the validation period (last 3 months of "
+                          "transactional surveys") and why.endswith("the model needs at least 20")
     for table in ("survey_invitations", "survey_responses"):
         (clean / f"{table}.parquet").unlink()
     assert train_nps_task.fn(data) == {"skipped": "no survey_invitations table in the data"}
