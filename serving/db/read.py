@@ -21,6 +21,7 @@ from serving.db.schema import (
     partition,
     partition_name,
     scoring_runs,
+    tag_events,
 )
 from serving.db.write import latest_complete_run
 
@@ -172,8 +173,9 @@ def changes_after(engine: Engine, seq: int) -> list[tuple[int, str]]:
 
 
 def customer_history(engine: Engine, customer_id: str, show_held_out: bool, limit: int = 10) -> dict:
-    """A customer's recent outcomes and the actions complete runs planned for them, newest first;
-    held-out actions only for a manager (a rep never learns who is in the control group)."""
+    """A customer's recent outcomes, the actions complete runs planned for them and the changes
+    of their tags (with the cause), newest first; held-out actions only for a manager (a rep
+    never learns who is in the control group)."""
     planned = (
         select(scoring_runs.c.as_of, action_plan.c.action_id, action_plan.c.action_label,
                action_plan.c.channel, action_plan.c.expected_value, action_plan.c.control_group)
@@ -188,8 +190,15 @@ def customer_history(engine: Engine, customer_id: str, show_held_out: bool, limi
         select(action_outcomes).where(action_outcomes.c.customer_id == customer_id)
         .order_by(action_outcomes.c.outcome_id.desc()).limit(limit)
     )
+    tags = (
+        select(tag_events.c.changed_at, tag_events.c.tag, tag_events.c.old_value,
+               tag_events.c.new_value, tag_events.c.cause)
+        .where(tag_events.c.customer_id == customer_id)
+        .order_by(tag_events.c.changed_at.desc()).limit(limit)
+    )
     with snapshot(engine) as conn:
         return {
             "planned": [dict(r) for r in conn.execute(planned).mappings()],
             "outcomes": [dict(r) for r in conn.execute(outcomes).mappings()],
+            "tags": [dict(r) for r in conn.execute(tags).mappings()],
         }

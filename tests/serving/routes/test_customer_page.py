@@ -35,6 +35,7 @@ def _run():
     c["contact_channels"] = CHANNELS
     c["reasons"] = c["reasons"].str.replace("Support friction", f"Support friction {XSS}")
     run.actions["why"] = f"why {XSS}"
+    run.tag_events["cause"] = run.tag_events["cause"] + XSS
     run.actions["action_label"] = run.actions["action_label"] + XSS
     run.alerts = pd.DataFrame({"customer_id": [cid for _, cid in ALERTS], "rep_id": "R001",
                                "kind": [k for k, _ in ALERTS], "reason": [f"{k} {XSS}" for k, _ in ALERTS]})
@@ -66,6 +67,17 @@ def test_the_customer_page_shows_scores_reasons_comment_date_and_channels(client
     planned = runs.latest.actions.query("rep_id == 'R001' and not control_group")
     first = planned.sort_values("rank")["customer_id"].iloc[0]
     assert f'href="/customers/{first}"' in client.get("/reps/R001?page=1").text   # linked from the list
+
+
+def test_the_customer_page_shows_the_tags_history_with_its_causes(client, runs, tokens):
+    _sign_in(client, tokens["R001"])
+    html = client.get("/customers/C0000001").text
+    history = html[html.index("<h2>Tag changes</h2>"):html.index("<h2>Recent planned actions</h2>")]
+    assert "churn risk tier" in history and "<td>low</td>" in history
+    assert "churn probability crossed the tier band" in history
+    assert XSS not in history and "&lt;script&gt;" in history          # the cause is escaped
+    other = client.get("/customers/C0000007").text                       # no event for this one
+    assert "No tag change recorded." in other
 
 
 def test_an_old_comment_says_none_recent(client, tokens):
