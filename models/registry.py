@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from models.tracking_store import ARTIFACTS_DIR, check_store, local_artifacts
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
+CANDIDATE = "candidate"   # a version that beat its champion, waiting for the whole training
+_pending: list[tuple[str, str]] | None = None   # (model, version) inside ``one_training``
 
 
 class PickledModel(mlflow.pyfunc.PythonModel):
@@ -201,10 +205,40 @@ def gate_champion(name: str, version: str, metric: str, higher_is_better: bool =
         current = None
     old = _run_metric(client, name, current.version, metric) if current else None
     better = old is None or (new is not None and (new > old if higher_is_better else new < old))
-    client.set_registered_model_alias(name, CHAMPION if better else CHALLENGER, version)
+    if better and _pending is not None:      # promoted when every model of the run has trained
+        _pending.append((name, version))
+        client.set_registered_model_alias(name, CANDIDATE, version)
+    else:
+        client.set_registered_model_alias(name, CHAMPION if better else CHALLENGER, version)
     return {"metric": metric, "higher_is_better": higher_is_better, "candidate_version": version,
             "candidate_value": new, "champion_version": str(current.version) if current else None,
             "champion_value": old, "decision": CHAMPION if better else CHALLENGER}
+
+
+@contextmanager
+def one_training(settings: Settings) -> Iterator[None]:
+    """`cem train` as one step: champions move, and the training metrics file is written, only
+    when every model of the run has trained. A failure part-way (the NPS step after a new
+    churn model) leaves the previous champions serving together and ``train.json`` as it
+    was; the versions that would have won keep the ``candidate`` alias for inspection."""
+    global _pending
+    metrics = settings.data_dir / "metrics" / "train.json"
+    before = metrics.read_bytes() if metrics.exists() else None
+    _pending = []
+    try:
+        yield
+    except BaseException:
+        _pending = None
+        if before is None:
+            metrics.unlink(missing_ok=True)
+        else:
+            metrics.write_bytes(before)
+        raise
+    promoted, _pending = _pending, None
+    client = MlflowClient()
+    for name, version in promoted:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.delete_registered_model_alias(name, CANDIDATE)
 
 
 class ModelNotRegistered(LookupError):

@@ -155,13 +155,16 @@ def train_nps_task(data_dir: Path) -> dict:
 
 @flow(name="train")
 def train_flow(data_dir: Path) -> dict:
-    """Train, explain, evaluate and register the models."""
-    churn = train_churn_task(data_dir)
-    progress.advance()
-    nps = train_nps_task(data_dir)
-    progress.advance()
-    uplift = train_uplift_task(data_dir)
-    progress.advance()
+    """Train, explain, evaluate and register the models; champions move only when all trained."""
+    from models import registry
+
+    with registry.one_training(load_settings(data_dir=data_dir)):
+        churn = train_churn_task(data_dir)
+        progress.advance()
+        nps = train_nps_task(data_dir)
+        progress.advance()
+        uplift = train_uplift_task(data_dir)
+        progress.advance()
     return {"churn": churn, "nps": nps, "uplift": uplift}
 
 

@@ -89,3 +89,33 @@ def test_data_version_changes_with_the_feature_tables(settings):
     first = data_version(settings)
     (settings.feature_dir / "customer_o.parquet").write_bytes(b"two")
     assert data_version(settings) != first and first.startswith("md5:")
+
+
+def test_a_training_that_fails_part_way_moves_no_champion(settings):
+    from models.registry import CANDIDATE, one_training, write_metrics
+
+    def log(factor: float, auc: float):
+        return log_model_run(
+            settings, experiment_name="churn", registered_name="atomic-gate", model=Doubler(factor),
+            params={"factor": factor}, metrics={"valid_roc_auc": auc},
+            tags={"feature_service": CHURN_SERVICE, "data_version": "md5:test"},
+            input_example=pd.DataFrame({"x": [1.0]}), gate_metric="valid_roc_auc")
+
+    first = log(1.0, auc=0.70)
+    write_metrics(settings, "churn", {"auc": 0.70})
+    metrics = settings.data_dir / "metrics" / "train.json"
+    before = metrics.read_bytes()
+    with pytest.raises(RuntimeError, match="the NPS step failed"), one_training(settings):
+        better = log(2.0, auc=0.80)
+        write_metrics(settings, "churn", {"auc": 0.80})
+        raise RuntimeError("the NPS step failed")
+    assert better.gate["decision"] == "champion"                       # it won, but the run did not finish
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("atomic-gate", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("atomic-gate", CANDIDATE).version) == better.version
+    assert metrics.read_bytes() == before
+    with one_training(settings):
+        best = log(3.0, auc=0.90)
+    assert load_alias("atomic-gate", settings)[0].factor == 3.0 and best.version != first.version
+    with pytest.raises(Exception):                                     # the candidate alias is gone
+        client.get_model_version_by_alias("atomic-gate", CANDIDATE)
