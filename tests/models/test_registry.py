@@ -8,6 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from configs.settings import load_settings
 from features.services import CHURN_SERVICE, NPS_SERVICE
@@ -117,5 +118,5 @@ def test_a_training_that_fails_part_way_moves_no_champion(settings):
     with one_training(settings):
         best = log(3.0, auc=0.90)
     assert load_alias("atomic-gate", settings)[0].factor == 3.0 and best.version != first.version
-    with pytest.raises(Exception):                                     # the candidate alias is gone
+    with pytest.raises(MlflowException):                               # the candidate alias is gone
         client.get_model_version_by_alias("atomic-gate", CANDIDATE)
