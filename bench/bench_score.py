@@ -2,12 +2,12 @@
 
 Goal: ``serving.batch.run_batch_scoring`` on a world with 1M active customers (Feast
 point-in-time features -> scores, tags for all -> arbitrated plan -> reasons and why for
-the planned rows -> alerts -> committed write to the serving database) in at most
+the customers on a list -> alerts -> committed write to the serving database) in at most
 5 minutes and 6 GB peak RSS on the 2-core machine. The same run prints the raw kernel
 time: the LightGBM calls the job cannot avoid, on the same rows, pre-encoded as float
 matrices, one thread each (churn predict on all rows, the NPS model's score and
 distribution predicts on all rows, every uplift booster ``effects`` calls on all rows,
-churn ``pred_contrib`` on the planned rows), and the ratio end-to-end / kernel.
+churn ``pred_contrib`` on the customers the run explains), and the ratio end-to-end / kernel.
 
 Steps, each in its own process (setup is not timed):
 1. the world: ``--customers`` customers over ``--months`` months (default 1,076,000 x 6 of
@@ -178,7 +178,8 @@ def uplift_seconds(model, x: np.ndarray, threads: int) -> float:
     return seconds
 
 
-def kernel_seconds(bundle, features: pd.DataFrame, planned: np.ndarray, threads: int = 1) -> dict[str, float]:
+def kernel_seconds(bundle, features: pd.DataFrame, explained: np.ndarray,
+                   threads: int = 1) -> dict[str, float]:
     """The LightGBM calls of a run on pre-encoded matrices (one LightGBM thread each, rows
     split over ``threads`` Python threads), timed call by call."""
     from models.nps.boosters import with_touchpoint
@@ -187,7 +188,7 @@ def kernel_seconds(bundle, features: pd.DataFrame, planned: np.ndarray, threads:
     xc = _array(churn.spec, features)
     xn = _array(bundle.nps.spec, with_touchpoint(features))
     xu = _array(bundle.uplift.spec, features)
-    xp = np.ascontiguousarray(xc[planned])
+    xp = np.ascontiguousarray(xc[explained])
     it = churn.best_iteration
     booster = churn.booster.booster_
     return {
@@ -195,8 +196,8 @@ def kernel_seconds(bundle, features: pd.DataFrame, planned: np.ndarray, threads:
         "nps predict": sum(predict_seconds(b.predict, xn, threads)[0]
                            for b in (bundle.nps.score, bundle.nps.distribution)),
         "uplift predict": uplift_seconds(bundle.uplift, xu, threads),
-        "churn pred_contrib": predict_seconds(booster.predict, xp, threads, pred_contrib=True,
-                                              num_iteration=it)[0],
+        "churn pred_contrib": (predict_seconds(booster.predict, xp, threads, pred_contrib=True,
+                                               num_iteration=it)[0] if len(xp) else 0.0),
     }
 
 
@@ -224,34 +225,40 @@ def run_timed(data_dir: Path, models_uri: str, database_url: str | None) -> dict
         seconds, summary = timed(run_batch_scoring, settings, timings=steps)
         sampled = sampler.stop()
         peak = peak_rss_gb()
-        planned_ids = _planned_ids(settings, summary["run_id"])
+        explained_ids = _explained_ids(settings, summary["run_id"])
     # kernel baseline on the same rows (features fetched again, outside the timed part)
     as_of = date.fromisoformat(summary["as_of"])
     workers = settings.serving.batch_workers
     bundle = load_champions(settings)
     features = feature_rows(settings, active_customers(settings.clean_dir, as_of), as_of,
                             bundle.feature_service)
-    planned = features["customer_id"].isin(planned_ids).to_numpy()
-    kernel = {threads: kernel_seconds(bundle, features, planned, threads) for threads in sorted({1, workers})}
+    explained = features["customer_id"].isin(explained_ids).to_numpy()
+    kernel = {threads: kernel_seconds(bundle, features, explained, threads)
+              for threads in sorted({1, workers})}
     return {"seconds": seconds, "peak_rss_gb": max(peak, sampled), "sampled_rss_gb": sampled,
-            "rss_before_gb": before, "rows": len(features), "planned": int(planned.sum()),
+            "rss_before_gb": before, "rows": len(features), "planned": summary["planned"],
+            "explained": int(explained.sum()),
             "steps": steps, "workers": workers, "kernel": kernel,
             "summary": {k: v for k, v in summary.items() if k != "skipped"}}
 
 
-def _planned_ids(settings, run_id: str) -> set:
+def _explained_ids(settings, run_id: str) -> set:
+    """The customers the run stored reasons for (everyone on a list, and the high-risk tier)."""
     from sqlalchemy import select
 
-    from serving.db.schema import action_plan
+    from serving.db.schema import customer_scores
     from serving.db.write import engine_for
 
     with engine_for(settings).connect() as conn:
-        rows = conn.execute(select(action_plan.c.customer_id).where(action_plan.c.run_id == run_id))
+        rows = conn.execute(select(customer_scores.c.customer_id)
+                            .where(customer_scores.c.run_id == run_id)
+                            .where(customer_scores.c.reasons.is_not(None)))
         return {r[0] for r in rows}
 
 
 def report(out: dict) -> None:
     print(f"rows scored {out['rows']:,}; planned actions {out['planned']:,} "
+          f"(customers explained {out['explained']:,}) "
           f"(shown {out['summary']['shown']:,}, held out {out['summary']['held_out']:,}); "
           f"alerts {out['summary']['alerts']:,}; scoring workers {out['workers']}")
     print(f"  end to end (run_batch_scoring)  {out['seconds']:7.1f} s   goal {GOAL_SECONDS:.0f} s "
