@@ -140,12 +140,17 @@ def main() -> None:
             t0 = time.perf_counter()
             settings, bundle, as_of, result, features, uplift = build(root, args.customers, seed)
             shown[seed] = (uplift["learner"], uplift["shown_actions"])
-            rows += evaluate(settings, bundle, as_of, result, features, args.budgets, seed)
+            mine = evaluate(settings, bundle, as_of, result, features, args.budgets, seed)
+            rows += mine
+            if args.out:                     # kept as each seed ends: a long run keeps what it measured
+                args.out.write_text(json.dumps(rows, indent=1))
             print(f"seed {seed}: learner {uplift['learner']}, actions shown to pay "
                   f"{uplift['shown_actions'] or 'none'}, {time.perf_counter() - t0:.0f} s", flush=True)
             evidence = pd.DataFrame(uplift["evidence"]).set_index("action")
             print(evidence[["selected", "value_per_action", "value_lo", "holdout_selected",
                             "holdout_value_per_action", "shown"]].round(1).to_string(), flush=True)
+            print(pd.DataFrame(mine).pivot_table(index="plan", columns="budget_share", values="value")
+                  .round(0).to_string(), flush=True)
         finally:
             shutil.rmtree(root, ignore_errors=True)
     table = pd.DataFrame(rows)
