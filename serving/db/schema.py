@@ -27,7 +27,6 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
-    select,
 )
 
 from configs.settings import Settings
@@ -338,39 +337,11 @@ def make_engine(url: str, create: bool = True) -> Engine:
         with engine.begin() as conn:
             if "customer_scores" not in inspect(conn).get_view_names():
                 sync_views(conn, [])
-            else:
+            else:   # a database made by an earlier release
+                from serving.db.upgrade import add_new_columns
+
                 add_new_columns(conn)
     return engine
-
-
-def add_new_columns(conn: Connection) -> None:
-    """A database made before a run-table column existed gets it (nullable: older runs read it as
-    empty) in its template and every partition, and its views are rebuilt over the complete runs."""
-    inspector = inspect(conn)
-    tables = inspector.get_table_names()
-    changed = False
-    for kind in RUN_KINDS:
-        have = {c["name"] for c in inspector.get_columns(partition_name(kind, TEMPLATE))}
-        missing = [c for c in partition(kind, TEMPLATE).columns if c.name not in have]
-        for name in (t for t in tables if t == partition_name(kind, TEMPLATE) or t.startswith(f"{kind}__r")):
-            for column in missing:
-                kind_sql = column.type.compile(dialect=conn.dialect)
-                conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {kind_sql}')
-        changed = changed or bool(missing)
-    if changed:
-        runs = conn.execute(select(scoring_runs.c.run_id).where(scoring_runs.c.status == COMPLETE))
-        sync_views(conn, list(runs.scalars()))
-
-
-def drop_all(engine: Engine) -> None:
-    """Remove the whole serving schema: views, every run's partitions, then the tables."""
-    with engine.begin() as conn:
-        for kind in RUN_KINDS:
-            conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{kind}"')
-        for name in inspect(conn).get_table_names():
-            if any(name.startswith(f"{kind}__r") for kind in RUN_KINDS):
-                conn.exec_driver_sql(f'DROP TABLE "{name}"')
-    metadata.drop_all(engine)
 
 
 def engine_for(settings: Settings) -> Engine:

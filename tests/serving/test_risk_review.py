@@ -8,8 +8,9 @@ from datetime import date
 import pandas as pd
 
 from models.bundle import ModelBundle, load_champions
-from serving.batch import latest_snapshot, risk_review_alerts, score_as_of
+from serving.batch import latest_snapshot, score_as_of
 from serving.db.schema import ALERT_KINDS
+from serving.run_alerts import risk_review_alerts
 
 
 def test_each_rep_gets_their_customers_of_highest_expected_loss():

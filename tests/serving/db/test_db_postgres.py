@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from serving.db.schema import drop_all
 from serving.db.schema import make_engine as _make
+from serving.db.upgrade import drop_all
 from serving.db.write import make_engine
 from tests.servers import postgres_server
 from tests.serving.db import dbchecks
