@@ -28,9 +28,9 @@ def settings(tmp_path_factory):
     return load_settings(data_dir=tmp_path_factory.mktemp("mlflow-data"))
 
 
-def _log(settings, factor: float, auc: float):
+def _log(settings, factor: float, auc: float, name: str = "churn"):
     return log_model_run(
-        settings, experiment_name="churn", registered_name="churn", model=Doubler(factor),
+        settings, experiment_name="churn", registered_name=name, model=Doubler(factor),
         params={"factor": factor, "lgbm": {"num_leaves": 8}}, metrics={"valid_roc_auc": auc},
         tags={"feature_service": CHURN_SERVICE, "data_version": "md5:test"},
         input_example=pd.DataFrame({"x": [1.0, 2.0]}), gate_metric="valid_roc_auc",
@@ -96,11 +96,7 @@ def test_a_training_that_fails_part_way_moves_no_champion(settings):
     from models.registry import CANDIDATE, one_training, write_metrics
 
     def log(factor: float, auc: float):
-        return log_model_run(
-            settings, experiment_name="churn", registered_name="atomic-gate", model=Doubler(factor),
-            params={"factor": factor}, metrics={"valid_roc_auc": auc},
-            tags={"feature_service": CHURN_SERVICE, "data_version": "md5:test"},
-            input_example=pd.DataFrame({"x": [1.0]}), gate_metric="valid_roc_auc")
+        return _log(settings, factor, auc, name="atomic-gate")
 
     first = log(1.0, auc=0.70)
     write_metrics(settings, "churn", {"auc": 0.70})
