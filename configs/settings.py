@@ -127,6 +127,10 @@ class PrescribeParams(_Section):
     budget: float | None = Field(None, ge=0)           # total action cost per cycle (None: no cap)
     min_expected_value: float = 0.0                    # actions below this are never planned
     holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
+    experiment_share: float = Field(0.2, ge=0, lt=1)   # share of the cycle's budget spent on
+                                                       # randomized experiments (effect still uncertain)
+    impact_slice_share: float = Field(0.05, ge=0, le=0.2)  # each of the sticky comparison slices
+                                                       # (no action, risk-ranked, random): share of customers
     value_quantile: float = Field(0.9, gt=0.5, lt=1)   # plan only if the net value at this
                                                        # confidence is positive (uncertain learners)
     alert_usage_ratio: float = Field(0.5, gt=0, lt=1)  # scoring alert: usage at or below this x usual
