@@ -34,6 +34,8 @@ COLUMNS = {
                          "responded_at", "nps", "csat", "effort", "comment"],
     "interventions": ["customer_id", "assigned_at", "action", "control_group", "outcome"],
 }
+#: Optional crm columns: channel consent as the CRM holds it at export time (not dated).
+CONSENT_COLUMNS = ("email_opt_out", "phone_opt_out")
 DATES = {"signup_date", "churn_date", "invoice_date", "contract_end_date", "month"}
 TIMES = {"opened_at", "closed_at", "received_at", "ordered_at", "sent_at", "responded_at",
          "assigned_at", "answered_at"}
@@ -76,7 +78,10 @@ class Clean:
 
 def load_clean(clean_dir: Path) -> Clean:
     """Read the clean tables with only the columns the features use."""
-    crm = pq.read_table(Path(clean_dir) / "crm_customers.parquet", columns=COLUMNS["crm_customers"])
+    path = Path(clean_dir) / "crm_customers.parquet"
+    names = pq.read_schema(path).names
+    consent = [c for c in CONSENT_COLUMNS if c in names]
+    crm = pq.read_table(path, columns=COLUMNS["crm_customers"] + consent)
     ids = crm["customer_id"].combine_chunks()
     customers = _to_frame(crm, keep_ids=True)
     raw = {}

@@ -2,7 +2,9 @@
 
 ``Operations.at(snapshot)`` returns one array per feature for every customer code, from
 events strictly before the snapshot (each known only once it has happened: a payment when
-paid, a ticket's outcome when closed). Design: docs/features.md#operations-features
+paid, a ticket's outcome when closed). The exception is channel consent (``email_opt_out``,
+``phone_opt_out``): the contract carries it as the CRM holds it at export time, undated,
+so every snapshot sees the exported value. Design: docs/features.md#operations-features
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ import numpy as np
 import pandas as pd
 
 from .events import Events, MonthGrid
-from .inputs import NS_PER_DAY, Clean, ns
+from .inputs import CONSENT_COLUMNS, NS_PER_DAY, Clean, ns
 
 
 def categorical(codes: np.ndarray, categories) -> pd.Categorical:
     """Integer codes (-1 = unknown) as a categorical the writer turns into strings."""
     return pd.Categorical.from_codes(np.asarray(codes, np.int64), categories=list(categories))
+
+
+def _flag(values: pd.Series) -> np.ndarray:
+    """A nullable boolean column as 1.0 / 0.0 / NaN (unknown)."""
+    return pd.to_numeric(values.astype("boolean"), errors="coerce").astype("float64").to_numpy()
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -62,6 +69,8 @@ class Operations:
         self.segment = categorical(cust["segment"].cat.codes, cust["segment"].cat.categories)
         self.region = categorical(cust["region"].cat.codes, cust["region"].cat.categories)
         self.signup_ns = ns(cust["signup_date"])
+        self.consent = {c: _flag(cust[c]) if c in cust else np.full(n, np.nan)
+                        for c in CONSENT_COLUMNS}
         self._index_billing(t["billing_invoices"], n)
         use = t["product_usage"]
         self.usage = MonthGrid(use["code"].to_numpy(), use["month"], n,
@@ -112,7 +121,7 @@ class Operations:
         """Every customer_o feature for every customer code, as of ``snapshot``."""
         t = snapshot.value
         out = {"segment": self.segment, "region": self.region,
-               "tenure_days": self._tenure_days(t)}
+               "tenure_days": self._tenure_days(t), **self.consent}
         out |= self._billing(t)
         out |= self._usage(snapshot)
         out |= self._tickets(t)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from .fused import FUSED_INPUTS
-from .inputs import COLUMNS
+from .inputs import COLUMNS, CONSENT_COLUMNS
 from .schema import FEATURE_SCHEMA
 
 ABSENT_FILE = "absent_features.json"
@@ -43,13 +45,23 @@ NEEDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("days_since_last_invitation", "invitations_365d", "response_rate_365d"),
                     SURVEYS),
     **dict.fromkeys(("complaints_90d", "complaint_max_severity_90d"), ("complaints",)),
+    **{c: (f"crm_customers.{c}",) for c in CONSENT_COLUMNS},
 }
 
 
 def missing_tables(clean_dir: Path) -> list[str]:
-    """The optional contract tables without a clean file (not exported)."""
-    return [t for t in COLUMNS if t != "crm_customers"
-            and not (Path(clean_dir) / f"{t}.parquet").is_file()]
+    """The optional contract tables without a clean file (not exported), and the optional
+    crm columns the export left out or left empty (named ``crm_customers.<column>``)."""
+    missing = [t for t in COLUMNS if t != "crm_customers"
+               and not (Path(clean_dir) / f"{t}.parquet").is_file()]
+    crm = Path(clean_dir) / "crm_customers.parquet"
+    if crm.is_file():
+        names = pq.read_schema(crm).names
+        present = [c for c in CONSENT_COLUMNS if c in names]
+        table = pq.read_table(crm, columns=present) if present else None
+        missing += [f"crm_customers.{c}" for c in CONSENT_COLUMNS
+                    if c not in present or table[c].null_count == table.num_rows]
+    return missing
 
 
 def absent_features(missing: list[str]) -> list[str]:

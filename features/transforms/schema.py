@@ -22,6 +22,8 @@ _O = {
     "plan": "string",
     "contract": "string",
     "tenure_days": "float",   # NaN when the export has no signup date
+    "email_opt_out": "float",  # CRM consent as of the export: 1 opted out, 0 not, NaN unknown
+    "phone_opt_out": "float",
     "days_to_renewal": "float",
     "monthly_charge": "float",
     "price_change_90d_pct": "float",

@@ -1,4 +1,4 @@
-"""Business concepts behind the 62 features: which concept each model column belongs to.
+"""Business concepts behind the 64 features: which concept each model column belongs to.
 
 Staff trust a score when its reasons are theirs: "3 tickets unresolved in the last 90
 days", not "tickets_unresolved_90d = 3". Every feature of ``FEATURE_SCHEMA`` belongs to
@@ -47,6 +47,8 @@ CONCEPTS: dict[str, Concept] = {c.key: c for c in [
     Concept("orders", "Orders & delivery", "orders placed and orders that failed"),
     Concept("retention", "Retention history", "retention actions delivered to the customer"),
     Concept("profile", "Customer profile", "segment, region and plan"),
+    Concept("contact_preferences", "Contact preferences",
+            "channel consent the CRM records: opted out of e-mail or of calls"),
     Concept(ATTRIBUTES, "Customer attributes",
             "the company's own customer columns, as of the export (contract type, age, ...)"),
     Concept(OTHER, "Other factors", "features without a business concept"),
@@ -79,6 +81,7 @@ _MEMBERS: dict[str, list[str]] = {
     "orders": ["orders_90d", "failed_orders_90d"],
     "retention": ["actions_90d", "days_since_last_action"],
     "profile": ["segment", "region", "plan"],
+    "contact_preferences": ["email_opt_out", "phone_opt_out"],
 }
 
 FEATURE_CONCEPT: dict[str, str] = {f: c for c, feats in _MEMBERS.items() for f in feats}

@@ -65,6 +65,12 @@ class Phrase:
     fn: Callable[..., str | None]
 
 
+def _consent(channel: str) -> Callable[[object], str | None]:
+    """``opted out of calls`` / ``accepts calls`` (nothing when the CRM holds no answer)."""
+    return lambda v: None if is_missing(v) else (
+        f"opted out of {channel}" if float(v) > 0 else f"accepts {channel}")
+
+
 def _p(fn: Callable[..., str | None], *extra: str) -> Callable[[str], Phrase]:
     return lambda feature: Phrase((feature, *extra), fn)
 
@@ -121,6 +127,9 @@ _SPEC: dict[str, Callable[[str], Phrase]] = {
     "segment": _p(_segment),
     "region": _p(_text("{} region")),
     "plan": _p(_text("{} plan")),
+    # contact preferences
+    "email_opt_out": _p(_consent("marketing e-mail")),
+    "phone_opt_out": _p(_consent("calls")),
     # survey scores
     "last_nps": _p(_last_nps),
     "last_csat": _p(_last_csat, "last_nps"),

@@ -14,10 +14,14 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
+from models.concepts import concept_of
+
 PRIOR_SCALES = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)   # sd of the effect's driver slopes (logit per sd)
 WIDE = 3.0        # sd of the intercept and of the average effect (logit): weakly informative
 MAIN = 1.0        # sd of the drivers' own slopes on churn (nuisance, beside the risk offset)
 MAX_DRIVERS = 8
+#: Concepts whose features moderate every action's effect, whatever it addresses.
+MODERATORS = ("contact_preferences",)
 NEWTON_STEPS = 50
 
 
@@ -86,11 +90,14 @@ def log_evidence(x, y, offset, theta, hess, var) -> float:
 
 
 def pick_drivers(x: np.ndarray, names: list[str], candidates: list[str]) -> list[int]:
-    """Columns of the candidate driver features that vary in the arm, at most MAX_DRIVERS
-    (the most variable relative to their mean first)."""
+    """Columns of the candidate driver features that vary in the arm, at most MAX_DRIVERS:
+    the moderators of any contact first (channel consent: customers who opt out of one
+    channel are the ones a contact on another annoys), then the most variable."""
     idx = [names.index(c) for c in candidates if c in names]
-    keep = [(np.nanstd(x[:, i]), i) for i in idx if np.nanstd(x[:, i]) > 0]
-    return [i for _, i in sorted(keep, reverse=True)[:MAX_DRIVERS]]
+    varying = [i for i in idx if np.nanstd(x[:, i]) > 0]
+    first = [i for i in varying if concept_of(names[i]) in MODERATORS]
+    rest = sorted(((np.nanstd(x[:, i]), i) for i in varying if i not in first), reverse=True)
+    return (first + [i for _, i in rest])[:MAX_DRIVERS]
 
 
 def fit_driver_arm(x: np.ndarray, names: list[str], candidates: list[str], treated: np.ndarray,

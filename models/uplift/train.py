@@ -31,6 +31,7 @@ from models.prescribe.actions import load_catalogue
 from models.prescribe.value import value_at_risk_array
 from models.split import customer_parts
 from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
+from models.uplift.driver import MODERATORS
 from models.uplift.evidence import (
     TARGET_WEIGHT,
     choose_by_evidence,
@@ -128,9 +129,12 @@ def fit_all_learners(train, snapshots, features, params, drivers=None) -> dict[s
 
 
 def action_drivers(settings: Settings, features: list[str]) -> dict[str, list[str]]:
-    """Per action the features of the driver concepts it addresses (configs/actions.yaml)."""
+    """Per action the features of the driver concepts it addresses (configs/actions.yaml),
+    after the features of the concepts that moderate any contact (``MODERATORS``)."""
     catalogue = load_catalogue(settings.prescribe.actions_file)
-    return {a.id: [f for f in features if concept_of(f) in a.addresses] for a in catalogue.actions}
+    first = [f for f in features if concept_of(f) in MODERATORS]
+    return {a.id: first + [f for f in features if concept_of(f) in a.addresses and f not in first]
+            for a in catalogue.actions}
 
 
 def flat_metrics(figures: dict[str, dict]) -> dict[str, float]:
@@ -185,6 +189,7 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
         chosen = "shift"
     final = fit_uplift(frame, features, chosen, params, snapshots=snapshots,
                        actions=models[chosen].actions, drivers=drivers)
+    keep_driver_fit(final, frame, features, params, drivers)
     if params.evidence_quantile:
         evidence[chosen] = confirm(evidence[chosen],
                                    holdout_evidence(settings, models[chosen], test, params))
@@ -193,6 +198,19 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
             "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params,
             "evidence": evidence}
+
+
+def keep_driver_fit(model: UpliftModel, frame: pd.DataFrame, features: list[str],
+                    params: UpliftParams, drivers: dict[str, list[str]]) -> None:
+    """Whatever learner plans, each arm also keeps the driver learner's posterior (same encoding
+    and risk prior): the plan's experiments sample where the effect is still uncertain
+    (models.prescribe.experiments)."""
+    if model.learner == "driver":
+        return
+    fit = fit_uplift(frame, features, "driver", params, actions=model.actions, spec=model.spec,
+                     risk=model.risk, drivers=drivers)
+    for action in model.actions:
+        model.arms[action].driver = fit.arms[action].driver
 
 
 def _costs_and_value(settings: Settings, frame: pd.DataFrame) -> tuple[dict, np.ndarray]:
