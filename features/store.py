@@ -54,11 +54,12 @@ def apply_definitions(store: FeatureStore, settings: Settings) -> list[str]:
     return [o.name for o in objects]
 
 
-def materialize_latest(store: FeatureStore, end: datetime) -> None:
-    """Load each customer's latest feature values up to ``end`` into the online store."""
+def materialize_latest(store: FeatureStore, end: datetime, start: datetime | None = None) -> None:
+    """Load each customer's latest feature values up to ``end`` into the online store
+    (rows from ``start`` on: an incremental build's new snapshots; default all)."""
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     views = [fv.name for fv in store.list_feature_views()]
-    start = datetime(1970, 1, 1, tzinfo=UTC)
+    start = start or datetime(1970, 1, 1, tzinfo=UTC)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # Feast prints coloured progress to stdout
         store.materialize(start_date=start, end_date=end, feature_views=views)

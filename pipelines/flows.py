@@ -83,13 +83,14 @@ def source_name(source_dir: Path, mapping: Path | None) -> str:
 
 @task(name="build-feature-tables")
 def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesParams,
-                        as_of: str | None = None) -> dict:
+                        as_of: str | None = None, previous: Path | None = None) -> dict:
     from datetime import date
 
     from features.transforms import build_feature_tables
 
     return build_feature_tables(clean_dir, feature_dir, params,
-                                as_of=date.fromisoformat(as_of) if as_of else None)
+                                as_of=date.fromisoformat(as_of) if as_of else None,
+                                previous=previous)
 
 
 @task(name="feast-apply", retries=2, retry_delay_seconds=2)
@@ -108,9 +109,14 @@ def feast_apply_task(data_dir: Path, registry: Path | None = None) -> list[str]:
 
 @task(name="feast-materialize", retries=2, retry_delay_seconds=2)
 def feast_materialize_task(data_dir: Path) -> None:
+    """Fill the online store: the new snapshots only when the build reused earlier ones."""
     from features.store import feature_store, materialize_latest
+    from features.transforms.incremental import new_from
 
-    materialize_latest(feature_store(load_settings(data_dir=data_dir)), datetime.now(UTC))
+    settings = load_settings(data_dir=data_dir)
+    start = new_from(settings.feature_dir)
+    materialize_latest(feature_store(settings), datetime.now(UTC),
+                       start=None if start is None else start.to_pydatetime())
 
 
 @flow(name="features")
@@ -126,7 +132,8 @@ def features_flow(data_dir: Path, as_of: str | None = None) -> dict:
             names.extend(feast_apply_task(data_dir, registry))
 
         with staged(settings.feature_dir, after_swap=register) as out:
-            rows = build_features_task(settings.clean_dir, out, settings.features, as_of)
+            rows = build_features_task(settings.clean_dir, out, settings.features, as_of,
+                                       previous=settings.feature_dir)
             progress.advance()
     progress.advance()
     feast_materialize_task(data_dir)

@@ -9,6 +9,10 @@ GIL); at most one snapshot waits to be written.
 
 ``created_timestamp`` is the build's ``as_of``: the same inputs give the same files,
 and a rebuild over a longer history supersedes older rows for the same key in Feast.
+
+Given the previous tables (``previous``), a build computes only the snapshots they do not
+have, when nothing they were built from has changed (``features.transforms.incremental``):
+a month of new exports costs one snapshot, not the whole history.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from configs.settings import FeaturesParams
 
 from .attributes import Attributes, publish_schema
 from .event_tables import EventTables, publish_event_schema
+from .incremental import copy_rows, input_digest, manifest, plan_reuse, write_manifest
 from .experience import Experience
 from .fused import fused_features
 from .inputs import crm_extra, history_bounds, load_clean
@@ -70,6 +75,11 @@ class TableWriter:
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         self.rows += len(ids)
 
+    def append(self, table: pa.Table) -> None:
+        """Rows already in this table's layout (a previous build's, reused as they are)."""
+        self.writer.write_table(table.cast(self.schema))
+        self.rows += table.num_rows
+
     def close(self) -> int:
         self.writer.close()
         return self.rows
@@ -92,7 +102,7 @@ def _as_utc(as_of: date | datetime | pd.Timestamp) -> pd.Timestamp:
 
 
 def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
-                         as_of: date | None = None) -> dict[str, int]:
+                         as_of: date | None = None, previous: Path | None = None) -> dict[str, int]:
     """Write customer_o, customer_x, customer_fused, churn_labels, nps_labels (and
     customer_attributes / customer_events when the export maps attributes / event tables);
     rows per table. The features of a table the export lacks are left out
@@ -103,6 +113,7 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     ``first_snapshot_after_months`` after the first month to ``as_of`` inclusive. An
     export that is one observation window (no events, or churners without a churn date)
     gets one snapshot instead, at the end of the export day: ``features.transforms.window``.
+    ``previous``: the folder of the last build, whose unchanged snapshots are reused.
     """
     clean = load_clean(Path(clean_dir))
     extra = crm_extra(Path(clean_dir), ("status", "observed_until", "notice_date"))
@@ -122,21 +133,27 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     labels = nps_labels(clean.tables["survey_responses"], as_of_ts)
     labels[EVENT_TIMESTAMP] = labels[EVENT_TIMESTAMP].dt.as_unit("us")
     labels.to_parquet(out_dir / "nps_labels.parquet", index=False)
+    schema = present_schema(publish_absent(missing_tables(Path(clean_dir)), out_dir))
+    attributes = Attributes.load(Path(clean_dir))    # the export's own columns, if mapped
+    event_tables = EventTables.load(Path(clean_dir), clean.customers["customer_id"])
+    whole = ("one observation window" if window is not None else
+             "the export maps its own attribute or event tables"
+             if attributes is not None or event_tables is not None else None)
+    settings = params.model_dump(mode="json")
+    reuse = plan_reuse(previous, clean, snapshots, settings, schema, whole)
+    digest = input_digest(clean, snapshots[-1]) if whole is None and len(snapshots) else None
     ops, exp = Operations(clean), Experience(clean)
     clean.tables.clear()                      # indexed copies live on; free the frames
-    schema = present_schema(publish_absent(missing_tables(Path(clean_dir)), out_dir))
     for name in set(FEATURE_SCHEMA) - set(schema):    # a view the export has no data for
         (out_dir / f"{name}.parquet").unlink(missing_ok=True)
     writers = {name: TableWriter(out_dir / f"{name}.parquet", kinds, as_of_ts)
                for name, kinds in schema.items()}
     writers["churn_labels"] = TableWriter(out_dir / "churn_labels.parquet",
                                           LABEL_SCHEMA["churn_labels"], None)
-    attributes = Attributes.load(Path(clean_dir))    # the export's own columns, if mapped
     publish_schema(attributes, Path(clean_dir), out_dir)
     if attributes is not None:
         writers[ATTRIBUTE_VIEW] = TableWriter(out_dir / f"{ATTRIBUTE_VIEW}.parquet",
                                               attributes.kinds, as_of_ts)
-    event_tables = EventTables.load(Path(clean_dir), clean.customers["customer_id"])
     publish_event_schema(event_tables, out_dir)
     if event_tables is not None:
         writers[EVENT_VIEW] = TableWriter(out_dir / f"{EVENT_VIEW}.parquet", event_tables.kinds,
@@ -145,11 +162,14 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
+            for name in schema if reuse is not None else ():
+                copy_rows(reuse, name, writers[name])
             for snap in snapshots:
                 labelled = (snap == window.export if window is not None
                             else horizon_observed(snap, params.churn_horizon_days, as_of_ts))
+                reused = reuse is not None and snap <= reuse.cut
                 batch = _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled,
-                                       schema)
+                                       {} if reused else schema)
                 if attributes is not None:        # same spine rows as the other views
                     batch[ATTRIBUTE_VIEW] = attributes.rows(batch["customer_o"], snap)
                 if event_tables is not None:
@@ -161,6 +181,8 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
                 pending.result()
         finally:
             rows = {name: w.close() for name, w in writers.items()}
+    if digest is not None:
+        write_manifest(out_dir, manifest(snapshots, settings, schema, digest, reuse))
     rows["nps_labels"] = len(labels)
     return rows
 
@@ -170,12 +192,14 @@ def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool,
     """Features of every open account at one snapshot, and their churn labels, per table
     (``schema``: the views and features the export supports)."""
     idx = np.flatnonzero(open_mask(clean.customers, snap))
-    ids = ids_all.take(pa.array(idx))
-    stamps = pa.array(np.full(len(idx), snap.value), pa.int64()).cast(TS_NS)
-    o, x = ops.at(snap), exp.at(snap)
-    tables = {"customer_o": o, "customer_x": x, "customer_fused": fused_features(o, x)}
-    batch = {name: (ids, stamps, {c: cols[c][idx] for c in schema[name]})
-             for name, cols in tables.items() if name in schema}
+    batch = {}
+    if schema:                  # empty for a reused snapshot: its labels only
+        ids = ids_all.take(pa.array(idx))
+        stamps = pa.array(np.full(len(idx), snap.value), pa.int64()).cast(TS_NS)
+        o, x = ops.at(snap), exp.at(snap)
+        tables = {"customer_o": o, "customer_x": x, "customer_fused": fused_features(o, x)}
+        batch = {name: (ids, stamps, {c: cols[c][idx] for c in schema[name]})
+                 for name, cols in tables.items() if name in schema}
     if labelled:
         notice = clean.customers.get("notice_date")
         decided = decision_dates(clean.customers["churn_date"], notice)
