@@ -56,14 +56,19 @@ def code_digest() -> str:
 
 def _frame_digest(frame: pd.DataFrame, cut: int) -> str:
     """Digest of a frame as seen before ``cut`` (ns): later instants masked out."""
-    out = frame.copy()
-    for col in out.columns:
-        if col in DATES or col in TIMES or pd.api.types.is_datetime64_any_dtype(out[col]):
-            values = to_utc(out[col])
-            late = values.isna() | (values >= pd.Timestamp(cut, tz="UTC"))
-            out[col] = values.where(~late)
-        elif isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype("string")
+    out = {}
+    for col in frame.columns:
+        values = frame[col]
+        if col in DATES or col in TIMES or pd.api.types.is_datetime64_any_dtype(values):
+            if not isinstance(values.dtype, pd.DatetimeTZDtype):
+                values = to_utc(values)
+            stamps = values.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").view("int64")
+            out[col] = np.where(values.isna().to_numpy() | (stamps >= cut), -1, stamps)
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            out[col] = values.astype("string")
+        else:
+            out[col] = values
+    out = pd.DataFrame(out)
     hashed = pd.util.hash_pandas_object(out, index=False).to_numpy()
     h = hashlib.sha256(np.ascontiguousarray(hashed).tobytes())
     h.update(",".join(map(str, out.columns)).encode())
