@@ -14,8 +14,12 @@ with the true effects:
 * ``feature_ceiling``: the true effects as predicted from the features (cross-fitted);
 * ``oracle``: the true effects themselves.
 
+``--log-shares 0.25 0.5 1`` also retrains the uplift model on that share of the programme
+log's customers (the rest of the pipeline unchanged) and values the model's plans again:
+how the learned plans grow with the log's size.
+
     .venv/bin/python bench/bench_policy.py [--customers 20000] [--seeds 1 2 3]
-                                           [--budgets 0.01 0.02 0.05]
+                                           [--budgets 0.01 0.02 0.05] [--log-shares 0.25 0.5 1]
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
+
+import models.uplift.train as uplift_train
 
 from configs.settings import SimulateParams, load_settings
 from features.ingest import run_ingest
@@ -126,14 +134,48 @@ def evaluate(settings, bundle, as_of, result, features, budgets, seed) -> list[d
     return rows
 
 
+def log_share_rows(settings, as_of, features, budgets, seed, share: float) -> list[dict]:
+    """The model's plans after retraining the uplift model on ``share`` of the log's customers."""
+    full = uplift_train.build_uplift_frame
+
+    def subsample(labels, featured, names):
+        frame = full(labels, featured, names)
+        ids = frame["customer_id"].drop_duplicates()
+        keep = ids.sample(frac=share, random_state=seed)
+        return frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+
+    with mock.patch.object(uplift_train, "build_uplift_frame", subsample):
+        uplift = train_and_log_uplift(settings)
+    bundle = load_champions(settings)
+    result = score_as_of(settings, bundle, as_of, None, features=features)
+    rows = evaluate(settings, bundle, as_of, result, features, budgets, seed)
+    print(f"seed {seed}, {share:.0%} of the log: learner {uplift['learner']}, shown "
+          f"{uplift['shown_actions'] or 'none'}", flush=True)
+    return [{**r, "log_share": share} for r in rows if r["plan"] in ("model", "model_ungated",
+                                                                     "feature_ceiling")]
+
+
+def log_curve(rows: list[dict]) -> pd.DataFrame:
+    """Per log share and budget: the model's and the ungated learner's value, mean over seeds,
+    and as a share of the feature ceiling."""
+    t = pd.DataFrame(rows)
+    wide = t.pivot_table(index=["log_share", "budget_share", "seed"], columns="plan",
+                         values="value").reset_index()
+    for plan in ("model", "model_ungated"):
+        wide[f"{plan}_of_ceiling"] = wide[plan] / wide["feature_ceiling"]
+    return wide.groupby(["log_share", "budget_share"]).mean(numeric_only=True).drop(columns="seed")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.01, 0.02, 0.05])
+    ap.add_argument("--log-shares", type=float, nargs="+", default=[1.0],
+                    help="also retrain the uplift model on these shares of the log")
     ap.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
     args = ap.parse_args()
-    rows, shown = [], {}
+    rows, shown, curve = [], {}, []
     for seed in args.seeds:
         root = Path(tempfile.mkdtemp(prefix=f"cem-policy-{seed}-"))
         try:
@@ -142,6 +184,8 @@ def main() -> None:
             shown[seed] = (uplift["learner"], uplift["shown_actions"])
             mine = evaluate(settings, bundle, as_of, result, features, args.budgets, seed)
             rows += mine
+            curve += [{**r, "log_share": 1.0} for r in mine
+                      if r["plan"] in ("model", "model_ungated", "feature_ceiling")]
             if args.out:                     # kept as each seed ends: a long run keeps what it measured
                 args.out.write_text(json.dumps(rows, indent=1))
             print(f"seed {seed}: learner {uplift['learner']}, actions shown to pay "
@@ -151,6 +195,10 @@ def main() -> None:
                             "holdout_value_per_action", "shown"]].round(1).to_string(), flush=True)
             print(pd.DataFrame(mine).pivot_table(index="plan", columns="budget_share", values="value")
                   .round(0).to_string(), flush=True)
+            for share in sorted(s for s in args.log_shares if s < 1):
+                curve += log_share_rows(settings, as_of, features, args.budgets, seed, share)
+                if args.out:
+                    args.out.with_suffix(".log_shares.json").write_text(json.dumps(curve, indent=1))
         finally:
             shutil.rmtree(root, ignore_errors=True)
     table = pd.DataFrame(rows)
@@ -163,6 +211,9 @@ def main() -> None:
     print(wide.round(0).to_string())
     ok = table[table["plan"] == "model"]["value"].min() >= 0
     print(f"\nmodel >= 0 on every seed and budget: {ok}")
+    if any(s < 1 for s in args.log_shares):
+        print("\nValue by the share of the log the uplift model learns from (mean over seeds)")
+        print(log_curve(curve).round(2).to_string())
 
 
 if __name__ == "__main__":
