@@ -13,9 +13,14 @@ would have there, not among the programme's own picks.
 
 Two decisions use it (docs/prescribe.md#evidence-gate): the learner is the one whose
 rule the log shows to be worth most, and an action whose value the log does not show
-to be positive (the interval's lower end at ``evidence_quantile``, confirmed on the
-held-out customers) is not planned at all: on a log with few churners per action this
-plans less, and loses nothing.
+to be positive is not planned at all: on a log with few churners per action this plans
+less, and loses nothing. "Shown" takes two looks. The cross-validated value picks the
+learner and the candidate actions (its interval's lower end at ``evidence_quantile``
+above 0); picking the best of several learners and actions on the same noise flatters
+the winner, so that look only proposes. The held-out customers, which no fit or choice
+has seen, then confirm: their own interval's lower end must be above 0 too, at
+``evidence_quantile`` divided by the number of actions proposed (Bonferroni), so the chance
+that any action reaches the lists on noise alone stays at most ``evidence_quantile``.
 """
 
 from __future__ import annotations
@@ -137,13 +142,19 @@ def policy_evidence(frame: pd.DataFrame, effects: pd.DataFrame, low: pd.DataFram
     return pd.DataFrame(rows).set_index("action")
 
 
+def confirm_quantile(cv: pd.DataFrame, quantile: float) -> float:
+    """The hold-out's quantile: ``quantile`` shared among the actions the cross-validation
+    proposes (Bonferroni), so that all of them together risk at most ``quantile``."""
+    return quantile / max(int(cv["shown"].sum()), 1)
+
+
 def confirm(cv: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:
     """The cross-validated evidence, with an action shown only if the hold-out customers (a
-    model fitted without them, the rule applied to their logged rows) confirm a positive
-    value too: two independent looks, so a lucky fold does not put an action on the lists."""
-    held = holdout[["selected", "value_per_action"]].add_prefix("holdout_")
+    model fitted without them, the rule applied to their logged rows) show its value above 0
+    too, with their own interval (``holdout`` computed at ``confirm_quantile``)."""
+    held = holdout[["selected", "value_per_action", "value_lo"]].add_prefix("holdout_")
     out = cv.join(held)
-    out["shown"] = out["shown"] & (out["holdout_value_per_action"] > 0)
+    out["shown"] = out["shown"] & (out["holdout_value_lo"] > 0)
     return out
 
 

@@ -36,6 +36,7 @@ from models.uplift.evidence import (
     TARGET_WEIGHT,
     choose_by_evidence,
     confirm,
+    confirm_quantile,
     policy_evidence,
     shown_value,
     target_weights,
@@ -191,8 +192,9 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
                        actions=models[chosen].actions, drivers=drivers)
     keep_driver_fit(final, frame, features, params, drivers)
     if params.evidence_quantile:
+        level = confirm_quantile(evidence[chosen], params.evidence_quantile)
         evidence[chosen] = confirm(evidence[chosen],
-                                   holdout_evidence(settings, models[chosen], test, params))
+                                   holdout_evidence(settings, models[chosen], test, params, level))
         final.evidence = evidence[chosen].to_dict("index")
         log.info("uplift: actions the log shows to pay: %s", final.shown_actions() or "none")
     return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
@@ -237,14 +239,15 @@ def learner_evidence(settings: Settings, train: pd.DataFrame, oof: OutOfFold,
 
 
 def holdout_evidence(settings: Settings, model: UpliftModel, test: pd.DataFrame,
-                     params: UpliftParams) -> pd.DataFrame:
+                     params: UpliftParams, quantile: float | None = None) -> pd.DataFrame:
     """The policy value of ``model``'s rule (fitted on the training customers) on the
-    held-out customers' logged rows."""
+    held-out customers' logged rows, its interval at ``quantile`` (default the evidence's)."""
     costs, value = _costs_and_value(settings, test)
     effects, low = model.effects_with_bound(test, settings.prescribe.value_quantile)
     p = sigmoid(model.risk.logit(test))
     return policy_evidence(test, effects, low, p, value, costs, settings.prescribe.min_expected_value,
-                           params.evidence_quantile or 0.1, params.bootstrap, params.seed)
+                           quantile or params.evidence_quantile or 0.1, params.bootstrap,
+                           params.seed)
 
 
 def evidence_table(evidence: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from models.uplift.data import ACTION, LABEL, STRATUM, TREATED
 from models.uplift.evidence import choose_by_evidence, policy_evidence, rule_selects
@@ -97,13 +98,50 @@ def test_scoring_gives_an_action_the_log_does_not_show_no_effect():
 def test_an_action_is_shown_only_when_the_held_out_customers_confirm_it():
     from models.uplift.evidence import confirm
 
-    cv = pd.DataFrame({"selected": [100, 100], "value_per_action": [5.0, 5.0],
-                       "value_lo": [1.0, 1.0], "shown": [True, True]}, index=["good", "bad"])
-    held = pd.DataFrame({"selected": [40, 40], "value_per_action": [3.0, -2.0]},
-                        index=["good", "bad"])
+    cv = pd.DataFrame({"selected": [100, 100, 100], "value_per_action": [5.0, 5.0, 5.0],
+                       "value_lo": [1.0, 1.0, 1.0], "shown": [True, True, True]},
+                      index=["good", "bad", "noisy"])
+    # "noisy": a positive hold-out value whose own interval still reaches below 0
+    held = pd.DataFrame({"selected": [40, 40, 40], "value_per_action": [3.0, -2.0, 3.0],
+                         "value_lo": [0.5, -6.0, -4.0]}, index=["good", "bad", "noisy"])
     out = confirm(cv, held)
-    assert out["shown"].tolist() == [True, False]
+    assert out["shown"].tolist() == [True, False, False]
     assert out.loc["bad", "holdout_value_per_action"] == -2.0
+
+
+def test_the_holdout_shares_the_risk_among_the_proposed_actions():
+    from models.uplift.evidence import confirm_quantile
+
+    cv = pd.DataFrame({"shown": [True, True, False, True]})
+    assert confirm_quantile(cv, 0.1) == pytest.approx(0.1 / 3)
+    assert confirm_quantile(cv.assign(shown=False), 0.1) == 0.1
+
+
+def test_noise_alone_rarely_reaches_the_lists():
+    """Five actions worth nothing, learners chosen on the cross-validated look: with the
+    hold-out's Bonferroni look, an action reaches the lists in at most about 10 % of logs."""
+    from models.uplift.evidence import confirm, confirm_quantile, policy_evidence
+
+    rng = np.random.default_rng(0)
+    shown = 0
+    actions = [f"a{i}" for i in range(5)]
+    for rep in range(40):
+        looks = []
+        for part in range(2):            # 0: cross-validated rows, 1: held-out customers
+            n = 1500
+            frame = pd.DataFrame({"customer_id": [f"{part}-{i}" for i in range(n)],
+                                  ACTION: rng.choice(actions, n),
+                                  TREATED: (rng.random(n) < 0.8).astype(int),
+                                  LABEL: (rng.random(n) < 0.2).astype(int)})
+            effects = pd.DataFrame({a: np.full(n, -0.05) for a in actions})
+            looks.append((frame, effects))
+        value, p = np.full(1500, 100.0), np.full(1500, 0.2)
+        costs = dict.fromkeys(actions, 0.0)
+        cv = policy_evidence(*looks[0], None, p, value, costs, quantile=0.1, n_boot=200, seed=rep)
+        held = policy_evidence(*looks[1], None, p, value, costs,
+                               quantile=confirm_quantile(cv, 0.1), n_boot=200, seed=rep)
+        shown += bool(confirm(cv, held)["shown"].any())
+    assert shown <= 6, shown     # 40 logs x at most 10 %, plus a little bootstrap slack
 
 
 def test_the_log_is_moved_to_the_population_the_plan_acts_on():

@@ -255,7 +255,7 @@ def test_training_runs_end_to_end_and_agrees_with_the_true_effects(programme_wor
     # those whose lower bound is above 0 and whose hold-out value confirms it may be planned
     assert set(model.evidence) == set(summary["metrics"])
     assert model.shown_actions() == [a for a in model.actions if model.evidence[a]["value_lo"] > 0
-                                     and model.evidence[a]["holdout_value_per_action"] > 0]
+                                     and model.evidence[a]["holdout_value_lo"] > 0]
     assert summary["shown_actions"] == model.shown_actions()
     result = evaluate_open_customers(settings, model, programme_world.store)
     by_action = result["by_action"]
