@@ -3,9 +3,9 @@
 Steps (each a plain function; the Prefect score flow and `cem score` only call
 ``run_batch_scoring``): the customers open on ``as_of`` and their point-in-time
 features from Feast; ``models.scoring.score_customers`` (the service's own function);
-arbitration of the candidate actions under contact policy, capacity and budget; a
-random hold-out of the planned actions (the control group that keeps measuring what
-actions are worth); reasons and a "why" for every planned action; alerts; reasons for
+arbitration of the candidate actions under contact policy, capacity and budget, with
+experiments and comparison slices beside the model's plan, each with a random hold-out
+(``models.prescribe.arms``); reasons and a "why" for every planned action; alerts; reasons for
 every other customer a rep sees (an alert, or the high churn-risk tier: TreeSHAP for
 them only, not the whole book); then one atomic, idempotent write to the serving database.
 
@@ -17,7 +17,6 @@ step's seconds are logged (and returned through ``timings``) so a slow run shows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -34,9 +33,8 @@ from configs.settings import Settings
 from models import registry
 from models.bundle import MODEL_NAMES, ModelBundle, load_champions
 from models.nps.scale import bundle_scale
-from models.prescribe import arbitrate
+from models.prescribe.arms import ArmPlan, plan_arms, plan_why
 from models.prescribe.consent import checked_channels, planning_candidates
-from models.prescribe.rationale import action_why
 from models.prescribe.tags import RISK_TIERS
 from models.scoring import ScoreResult, check_features, reasons_json, score_customers, shown_actions
 from serving.alerts import NOT_MEASURED, NOT_SHOWN
@@ -70,12 +68,6 @@ class BatchResult:
     contacts: pd.DataFrame
     summary: dict
     candidates: pd.DataFrame   # what the plan chose from (notice and consent rules applied)
-
-
-def holdout(plan_actions: pd.DataFrame, share: float, as_of: date) -> np.ndarray:
-    """A random ``share`` of the planned actions held back, reproducible for a date."""
-    seed = int(hashlib.sha256(as_of.isoformat().encode()).hexdigest()[:8], 16)
-    return np.random.default_rng(seed).random(len(plan_actions)) < share
 
 
 @contextmanager
@@ -162,19 +154,18 @@ def plan_rows(
     scored: ScoreResult, features: pd.DataFrame, bundle: ModelBundle, settings: Settings, as_of: date,
     notices: pd.Series,
     consent: pd.DataFrame,
-) -> tuple[object, pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
-    """Arbitrated plan (with hold-out flags), its action rows, the contact history and the
-    candidates used, and how many pairs consent blocked. Customers under notice
-    (``notices``) are a save-desk case, never a retention target; a channel the customer
-    opted out of (``consent``) is never planned."""
+) -> tuple[ArmPlan, pd.DataFrame, pd.DataFrame, int]:
+    """The plan of every arm (model, experiments, comparison slices; hold-outs flagged), the
+    contact history and the candidates used, and how many pairs consent blocked. Customers
+    under notice (``notices``) are a save-desk case, never a retention target; a channel the
+    customer opted out of (``consent``) is never planned, in any arm."""
     contacts = features[["customer_id", "days_since_last_action", "days_since_last_invitation"]].assign(
         contacts_7d=recent_contacts(settings.clean_dir, features["customer_id"], as_of).to_numpy()
     )
     candidates, blocked = planning_candidates(scored.candidates, notices.index, consent, bundle.catalogue)
-    plan = arbitrate(candidates, contacts, bundle.catalogue, settings.prescribe)
-    actions = plan.actions.rename(columns={"rank_in_rep": "rank"})
-    actions["control_group"] = holdout(actions, settings.prescribe.holdout_share, as_of)
-    return plan, actions, contacts, candidates, blocked
+    arms = plan_arms(candidates, contacts, bundle.catalogue, settings.prescribe, bundle.uplift,
+                     features, as_of)
+    return arms, contacts, candidates, blocked
 
 
 def score_as_of(
@@ -199,8 +190,9 @@ def score_as_of(
     with _step(timings, "plan"):
         notices = notices_given(settings.clean_dir, as_of)
         consent = contact_consent(settings.clean_dir)
-        plan, actions, contacts, candidates, blocked = plan_rows(
+        arms, contacts, candidates, blocked = plan_rows(
             scored, features, bundle, settings, as_of, notices, consent)
+        plan, actions = arms.plan, arms.actions
     customers = scored.customers
     with _step(timings, "reasons"):
         pos = pd.Index(customers["customer_id"]).get_indexer(actions["customer_id"])
@@ -210,7 +202,7 @@ def score_as_of(
             dtype=object,
         )
     with _step(timings, "why"):
-        actions["why"] = action_why(actions, reasons, bundle.catalogue)
+        actions["why"] = plan_why(actions, reasons, bundle.catalogue)
     with _step(timings, "assemble"):
         customers.loc[pos, "reasons"] = reasons.to_numpy()
         shown = actions[~actions["control_group"]]
@@ -243,6 +235,7 @@ def score_as_of(
         "explained": int(customers["reasons"].notna().sum()),
         "expected_value_shown": float(shown["expected_value"].sum()),
         "skipped": plan.skipped["reason"].value_counts().to_dict(),
+        **arms.summary,
         "consent_checked": checked_channels(consent),
         "blocked_by_consent": blocked,
         "models_missing": [name for name in MODEL_NAMES if name not in bundle.versions],

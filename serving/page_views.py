@@ -1,13 +1,15 @@
 """What the reps' HTML pages show beyond the API's bodies: the predicted satisfaction's name on
-its scale, the latest comment with its date and age, the contact channels, and the manager's
-sortable summary. Pure functions."""
+its scale, the latest comment with its date and age, the contact channels, the label of an
+experiment or comparison action, and the manager's sortable summary. Pure functions."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from models.nps.scale import scale_from_code
+from models.prescribe.arms import ARM_LABELS
 from serving.contact import channels_of
+from serving.db.schema import DEFAULT_ARM
 
 CHANNEL_LABELS = {"call": "Phone", "email": "E-mail"}
 CHANNEL_STATES = {
@@ -56,11 +58,21 @@ def channels(score: dict) -> list[dict]:
     ]
 
 
+def arm_label(arm) -> str | None:
+    """What a rep reads above an action that is not the model's plan: an experiment, or a
+    comparison slice's rule (None for the model's plan, and for runs older than arms)."""
+    if not arm or not isinstance(arm, str) or arm == DEFAULT_ARM:
+        return None
+    return ARM_LABELS.get(arm, arm)
+
+
 def list_rows(raw_items: list[dict], items: list, as_of: date | None, days: int) -> list[dict]:
-    """Each list row: the API's item, plus its comment (with date) and channels from the score row."""
+    """Each list row: the API's item, plus its comment (with date) and channels from the score
+    row, and the label of an experiment or comparison action."""
     return [
         {"item": item, "comment": comment_of(raw.get("score") or {}, as_of, days),
-         "channels": channels(raw.get("score") or {})}
+         "channels": channels(raw.get("score") or {}),
+         "arm_label": arm_label(raw.get("arm")) if raw.get("action_id") else None}
         for raw, item in zip(raw_items, items, strict=True)
     ]
 

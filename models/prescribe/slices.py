@@ -5,7 +5,7 @@ random and kept from cycle to cycle (a customer's slice depends on the customer 
 ``no_action`` gets no retention action at all (the global control), ``risk_ranked`` and
 ``random`` are planned by the rules a team would use instead of the model, at the same
 budget per customer. Everyone else is in ``policy``. Comparing the slices' realized
-outcomes measures what the product's policy is worth, with no hidden truth.
+outcomes measures what the product's policy is worth, without any hidden effect.
 Design: docs/prescribe.md#impact-slices
 """
 

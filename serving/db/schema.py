@@ -34,6 +34,7 @@ from configs.settings import Settings
 metadata = MetaData()
 WRITING, COMPLETE, REPLACED = "writing", "complete", "replaced"
 ALERT_KINDS = ("detractor", "usage_drop", "high_risk", "save_desk")
+DEFAULT_ARM = "policy"   # action_plan.arm of runs written before plans had arms
 
 
 def _lineage() -> list[Column]:
@@ -75,6 +76,8 @@ action_plan = Table(
     Column("cost", Float),
     Column("why", Text),
     Column("control_group", Boolean, nullable=False),  # randomized hold-out: reps never see it
+    Column("arm", String(16)),  # policy | experiment | risk_ranked | random (empty in older runs: policy)
+    Column("assignment_probability", Float),  # design probability of what happened to the row
     *_lineage(),
     Index("ix_action_plan_rep", "run_id", "rep_id", "rank"),
 )

@@ -11,6 +11,7 @@ from serving.db.schema import (
     COMPLETE,
     RUN_KINDS,
     TEMPLATE,
+    action_plan,
     metadata,
     partition,
     partition_name,
@@ -19,9 +20,21 @@ from serving.db.schema import (
 )
 
 
+def add_plain_columns(conn: Connection, tables=(action_plan,)) -> None:
+    """Columns a newer release added to an ordinary table (``action_plan``'s ``arm`` and
+    ``assignment_probability``), nullable: rows of older runs read them as empty."""
+    inspector = inspect(conn)
+    for table in tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in (c for c in table.columns if c.name not in have):
+            kind_sql = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind_sql}')
+
+
 def add_new_columns(conn: Connection) -> None:
     """A database made before a run-table column existed gets it (nullable: older runs read it as
     empty) in its template and every partition, and its views are rebuilt over the complete runs."""
+    add_plain_columns(conn)
     inspector = inspect(conn)
     tables = inspector.get_table_names()
     changed = False

@@ -23,6 +23,7 @@ from serving.db.bulk import CHUNK_ROWS, bulk_insert
 from serving.db.frames import LINEAGE, RunMeta, ScoringRun, run_frames, utcnow
 from serving.db.schema import (
     COMPLETE,
+    DEFAULT_ARM,
     PRUNED_KINDS,
     REPLACED,
     RUN_KINDS,
@@ -250,6 +251,8 @@ def export_outcomes(engine: Engine) -> pd.DataFrame:
             action_plan.c.cost,
             action_plan.c.control_group,
             scoring_runs.c.as_of,
+            action_plan.c.arm,
+            action_plan.c.assignment_probability,
         )
         .join(scoring_runs, scoring_runs.c.run_id == action_plan.c.run_id)
         .where(scoring_runs.c.status == COMPLETE)
@@ -257,7 +260,8 @@ def export_outcomes(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         planned = pd.DataFrame(
             conn.execute(plan_q).all(),
-            columns=["run_id", "customer_id", "action", "rep_id", "cost", "control_group", "as_of"],
+            columns=["run_id", "customer_id", "action", "rep_id", "cost", "control_group", "as_of",
+                     "arm", "assignment_probability"],
         )
         recorded = pd.DataFrame(
             conn.execute(recorded_q).all(), columns=["run_id", "customer_id", "action", "status"]
@@ -270,6 +274,8 @@ def export_outcomes(engine: Engine) -> pd.DataFrame:
     out["cost"] = out["cost"].fillna(0.0).where(~out["control_group"], 0.0).astype(float)
     out["assigned_at"] = pd.to_datetime(out["as_of"])
     out["intervention_id"] = "plan-" + out["assigned_at"].dt.strftime("%Y%m%d") + "-" + out["customer_id"]
+    out["stratum"] = "product_" + out["arm"].fillna(DEFAULT_ARM).astype(str)   # older runs: the policy
+    out["assignment_probability"] = pd.to_numeric(out["assignment_probability"], errors="coerce")
     columns = [
         "intervention_id",
         "customer_id",
@@ -279,5 +285,7 @@ def export_outcomes(engine: Engine) -> pd.DataFrame:
         "cost",
         "control_group",
         "outcome",
+        "stratum",
+        "assignment_probability",
     ]
     return out[columns].sort_values(["assigned_at", "intervention_id"]).reset_index(drop=True)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from features.services import CHURN_SERVICE
 from models.bundle import load_champions
+from models.prescribe.arms import ARM_LABELS, ARMS
 from models.prescribe.evaluate import policy_value
 from models.scoring import score_customers
 from serving.batch import run_batch_scoring, score_as_of
@@ -65,8 +66,11 @@ def test_planned_actions_keep_policy_and_carry_reasons_and_why(scored):
                              .where(customer_scores.c.run_id == first["run_id"]), conn)
     assert len(plan) == first["planned"] > 0
     assert plan["customer_id"].is_unique                       # one action per customer per cycle
-    assert (plan["expected_value"] > 0).all()
-    assert plan["why"].str.contains("expected to cut the 90-day churn risk").all()
+    assert plan["arm"].isin(ARMS).all() and plan["assignment_probability"].between(0, 1).all()
+    policy = plan[plan["arm"] == "policy"]                     # experiments claim no value
+    assert (policy["expected_value"] > 0).all()
+    assert policy["why"].str.contains("expected to cut the 90-day churn risk").all()
+    assert plan.loc[plan["arm"] == "experiment", "why"].str.startswith(ARM_LABELS["experiment"]).all()
     feats = feature_rows(
         settings, active_customers(settings.clean_dir, as_of), as_of, CHURN_SERVICE).set_index("customer_id")
     recent = feats.loc[plan["customer_id"], "days_since_last_action"]

@@ -1,7 +1,8 @@
 """How the world answers a product's plan: which planned actions reps can deliver.
 
 A plan is one row per customer (``customer_id``, ``action_id``, ``rep_id``, ``control_group``,
-optionally ``rank``, the rep's order of work). On the first day of the month each planned
+optionally ``rank``, the rep's order of work, ``arm`` and ``assignment_probability``, the
+design probability logged with the row). On the first day of the month each planned
 row gets a status, in this order:
 
 - ``not_open``: the customer is unknown, has no account yet, or has left;
@@ -25,6 +26,7 @@ from . import mechanisms as mech
 from .campaigns import allowed_actions
 from .dynamics import WorldState
 from .population import Population
+from .tables import PRODUCT_ARMS
 
 STATUS = np.array(["delivered", "held_out", "over_capacity", "not_allowed", "not_open"])
 DELIVERED, HELD_OUT, OVER_CAPACITY, NOT_ALLOWED, NOT_OPEN = range(len(STATUS))
@@ -37,6 +39,10 @@ def plan_rows(plan: pd.DataFrame | None, customers: int) -> pd.DataFrame:
     """
     cols = ["customer_id", "action_id", "control_group"]
     frame = pd.DataFrame(columns=cols) if plan is None else plan.reset_index(drop=True)
+    arm = (frame["arm"] if "arm" in frame else pd.Series(None, index=frame.index, dtype=object))
+    arm = arm.astype(object).where(arm.isin(PRODUCT_ARMS), "policy")   # older plans: the policy
+    prob = pd.to_numeric(frame["assignment_probability"], errors="coerce") \
+        if "assignment_probability" in frame else pd.Series(np.nan, index=frame.index)
     if "rank" in frame:
         frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
     ids = frame["customer_id"].astype(str)
@@ -47,6 +53,8 @@ def plan_rows(plan: pd.DataFrame | None, customers: int) -> pd.DataFrame:
         "customer_id": ids, "number": number.to_numpy(),
         "action": frame["action_id"].map(codes).fillna(-1).astype(int).to_numpy(),
         "control": frame["control_group"].astype(bool).to_numpy(),
+        "arm": arm.to_numpy(dtype=object),
+        "probability": prob.to_numpy(np.float64),
     })
 
 

@@ -49,8 +49,8 @@ def advance_world(truth_dir: Path, raw_dir: Path, plan: pd.DataFrame | None = No
 
     ``capacity``: actions one rep delivers in a month. ``programme_runs``: the company's
     own retention programme keeps running beside the plan (off: the plan replaces it).
-    ``holdout_share``: the product's hold-out share, the design probability logged with
-    every planned row.
+    ``holdout_share``: the product's hold-out share, the design probability logged with a
+    planned row that carries none (plans written before rows had ``assignment_probability``).
     """
     if months < 1:
         raise ValueError(f"months must be at least 1, not {months}")
@@ -69,7 +69,7 @@ def advance_world(truth_dir: Path, raw_dir: Path, plan: pd.DataFrame | None = No
             mine = _chunk_rows(world, todo, c, status)
             assign = _assignment(todo["action"].to_numpy()[mine],
                                  todo["control"].to_numpy()[mine], _local(world, todo, c, mine),
-                                 holdout_share, programme_runs)
+                                 _logged(todo[mine], holdout_share), programme_runs)
             out = step_month(cs.rng, cs.pop, cs.st, ctx, assign)
             write_month(sink, clock, cs.chunk, out, t, cs.rng)
             write_action_effects(sink, clock, cs.chunk, cs.st)
@@ -127,12 +127,25 @@ def _true_effects(cs, cust: np.ndarray, action: np.ndarray) -> np.ndarray:
     return np.where(cs.st.decided_month[cust] >= 0, 0.0, delta[np.arange(len(cust)), action])
 
 
-def _assignment(action: np.ndarray, control: np.ndarray, cust: np.ndarray, holdout_share: float,
-                programme_runs: bool):
+def _logged(rows: pd.DataFrame, holdout_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Log stratum (``product_<arm>``) and design probability of planned rows: the row's own
+    ``assignment_probability``, else (older plans) the hold-out share ``h`` or ``1 - h``."""
+    arm = rows["arm"].to_numpy(dtype=object) if "arm" in rows else np.full(len(rows), "policy", object)
+    stratum = tb.PRODUCT_STRATUM + pd.Index(tb.PRODUCT_ARMS).get_indexer(arm)
+    stratum = np.where(stratum < tb.PRODUCT_STRATUM, tb.PRODUCT_STRATUM, stratum)
+    control = rows["control"].to_numpy(bool)
+    default = np.where(control, holdout_share, 1 - holdout_share)
+    prob = rows["probability"].to_numpy(np.float64) if "probability" in rows else default
+    return stratum, np.where(np.isnan(prob), default, prob)
+
+
+def _assignment(action: np.ndarray, control: np.ndarray, cust: np.ndarray,
+                logged: tuple[np.ndarray, np.ndarray], programme_runs: bool):
     """The month's ``assign`` hook: the plan's rows first, then the programme if it runs.
 
     A delivered action replaces one still running; a held-out row changes nothing, and the
-    programme leaves it alone in that month.
+    programme leaves it alone in that month. ``logged``: each row's log stratum and design
+    probability (``_logged``).
     """
     def assign(rng, pop, st, idx, ctx) -> dict:
         held = cust[control]     # a hold-out leaves whatever action is still running on
@@ -141,8 +154,7 @@ def _assignment(action: np.ndarray, control: np.ndarray, cust: np.ndarray, holdo
         expired = running[1] < ctx.t
         st.action_shift[held] = np.where(expired, 0.0, running[0])
         st.action_until[held] = np.maximum(running[1], ctx.t)
-        log["stratum"] = np.full(len(cust), tb.PRODUCT_STRATUM)
-        log["probability"] = np.where(control, holdout_share, 1 - holdout_share)
+        log["stratum"], log["probability"] = logged
         if not programme_runs:
             return log
         other = programme(rng, pop, st, idx, ctx)     # skips customers with a running action
@@ -161,6 +173,8 @@ def _write_delivery(sink: AppendSink, clock: Clock, t: int, rows: pd.DataFrame,
         "action": pick(mech.ACTIONS, action, mask=action < 0),
         "rep_id": pa.array([f"R{r:04d}" for r in rep], pa.string(), mask=rep < 0),
         "control_group": pa.array(rows["control"].to_numpy(), pa.bool_()),
+        "arm": pa.array(rows["arm"].to_numpy(dtype=object) if "arm" in rows else ["policy"] * n,
+                        pa.string()),
         "status": pick(STATUS, status),
         "true_effect_90d": pa.array(effect, pa.float64()),
     })

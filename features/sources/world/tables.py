@@ -22,8 +22,9 @@ from .population import (
 )
 from .surveys import CHANNELS, TOUCHPOINTS
 
-PRODUCT_STRATUM = len(STRATA)   # log stratum of actions the product planned (world stepping)
-LOG_STRATA = np.append(STRATA, "product_plan")
+PRODUCT_ARMS = ("policy", "experiment", "risk_ranked", "random")   # arms of the product's plan
+PRODUCT_STRATUM = len(STRATA)   # first log stratum of the product's planned actions: product_<arm>
+LOG_STRATA = np.append(STRATA, [f"product_{arm}" for arm in PRODUCT_ARMS])
 ORDER_STATUS = np.array(["delivered", "failed", "cancelled"])
 COMPLAINT_KIND = np.array(["email", "phone"])
 DRIVER_LABELS = np.append(mech.DRIVERS, "general")
@@ -209,7 +210,7 @@ def write_interventions(sink: Sink, clock: Clock, ch: Chunk, iv: dict) -> None:
 def _intervention_ids(sink: Sink, clock: Clock, ch: Chunk, iv: dict) -> pa.Array:
     """Programme rows are numbered; a planned action keeps the id the serving database
     exports it under (``plan-<run date>-<customer>``), so the two logs join, not duplicate."""
-    product = np.asarray(iv["stratum"]) == PRODUCT_STRATUM
+    product = np.asarray(iv["stratum"]) >= PRODUCT_STRATUM
     numbered, _ = sink.next_ids("INT", int((~product).sum()))
     if not product.any():
         return numbered

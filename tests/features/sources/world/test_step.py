@@ -107,7 +107,7 @@ def test_the_programme_keeps_running_when_asked(base, tmp_path):
     world = _copy(base, tmp_path / "w")
     advance_world(world / "truth", world / "raw", None, programme_runs=True)
     month = _month_rows(world, "interventions", "assigned_at", "2024-07")
-    assert len(month) > 0 and not month["stratum"].eq("product_plan").any()
+    assert len(month) > 0 and not month["stratum"].str.startswith("product_").any()
 
 
 def test_planned_actions_are_delivered_within_consent_and_capacity(base, tmp_path):
@@ -129,7 +129,8 @@ def test_planned_actions_are_delivered_within_consent_and_capacity(base, tmp_pat
     assert set(log.index) == set(delivered.index) | set(delivery.index[delivery["status"].eq("held_out")])
     treated = log.loc[delivered.index]
     assert treated["outcome"].isin(mech.OUTCOMES[:4]).all() and not treated["control_group"].any()
-    assert (treated["stratum"] == "product_plan").all()
+    assert (treated["stratum"] == "product_policy").all()       # a plan without arms: the policy
+    assert (delivery["arm"] == "policy").all()
     np.testing.assert_allclose(treated["assignment_probability"], 0.9)
     assert (treated["intervention_id"] == "plan-20240701-" + treated.index).all()
 

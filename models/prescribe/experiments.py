@@ -1,0 +1,272 @@
+"""Experiments: a share of the cycle's budget on randomized actions where the effect is uncertain.
+
+The evidence gate plans only what the log shows to pay; on a young programme that is nothing,
+and a plan that never acts never learns. So a share of the budget (``prescribe.experiment_share``)
+goes to randomized actions where the driver learner's posterior says the effect is still
+uncertain and could be worth acting on. Cells are action x stratum of the action's driver
+features (a driver well above its average, or not); each cell's share of the budget is the
+posterior probability that it is the best cell with a positive average net value (Thompson
+sampling); within a cell, customers are drawn at random (per rep) with a known probability,
+and a random hold-out is drawn beside them. Design: docs/prescribe.md#experiments
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from configs.settings import PrescribeParams
+from models.prescribe.actions import Catalogue
+from models.prescribe.arbitration import _funnel  # the plan's own contact rules, not a copy
+from models.prescribe.encoding import contact_history, dense, encode
+from models.prescribe.value import churn_reduction
+from models.uplift.driver import DriverArm, bounds
+
+DRAWS = 400          # posterior draws per action (Thompson shares, reproducible for a seed)
+MAX_CELL_ROWS = 1000  # customers whose net values the draws average over, per cell (a random sample)
+HIGH_SD = 1.0        # a driver this many sd above its mean puts the customer in the "high" stratum
+INTERVAL = 0.8       # the effect's interval shown to reps
+CELL_COLUMNS = ["action_id", "stratum", "pool", "share", "treated", "held_out", "mean_value",
+                "p_positive"]
+
+
+@dataclass
+class Experiments:
+    """Planned experiment rows (treated and held out), the cells, and every pooled customer's
+    design probabilities (the pool of each cell when its turn came)."""
+
+    actions: pd.DataFrame
+    cells: pd.DataFrame
+    pool: pd.DataFrame
+
+
+def empty() -> Experiments:
+    return Experiments(pd.DataFrame(), pd.DataFrame(columns=CELL_COLUMNS), pd.DataFrame())
+
+
+def deliverable(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
+                params: PrescribeParams) -> np.ndarray:
+    """Per candidate row: may this action go to this customer now, value aside (eligibility,
+    consent as applied to ``eligible``, the contact policy and weekly cap of ``arbitrate``)."""
+    out = np.zeros(len(candidates), dtype=bool)
+    if not len(candidates):
+        return out
+    enc = encode(candidates, catalogue)
+    elig = dense(candidates["eligible"].to_numpy(bool), enc.row, False)
+    history = contact_history(contacts, enc.customers)
+    days = history["days_since_last_action"].to_numpy(np.float64)[:, None]
+    with np.errstate(invalid="ignore"):
+        repeat_ok = np.isnan(days) | (days >= catalogue.min_days_between()[None, :])
+    ok = elig & repeat_ok & (_funnel(elig, elig, repeat_ok, history, params) < 0)[:, None]
+    out[enc.row[ok & (enc.row >= 0)]] = True
+    return out
+
+
+def strata(arm: DriverArm, x: np.ndarray) -> np.ndarray:
+    """``high`` where one of the action's drivers is HIGH_SD above its mean, else ``low``
+    (``all`` for an action without driver features)."""
+    if not len(arm.drivers):
+        return np.full(len(x), "all", dtype=object)
+    return np.where(arm.standardized(x).max(axis=1) >= HIGH_SD, "high", "low").astype(object)
+
+
+def net_value_draws(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.ndarray,
+                    value: np.ndarray, cost: float, thetas: np.ndarray) -> np.ndarray:
+    """Average net value (reduction x value at risk - cost) over the rows, one per posterior draw."""
+    d = arm.standardized(x)
+    ones, zeros = np.ones((len(d), 1)), np.zeros((len(d), 1))
+    z0 = r[:, None] + np.hstack([ones, d, zeros, 0 * d]) @ thetas.T
+    z1 = r[:, None] + np.hstack([ones, d, ones, d]) @ thetas.T
+    reduction = churn_reduction(p_churn[:, None], expit(z1) - expit(z0))
+    return (reduction * value[:, None]).mean(axis=0) - cost
+
+
+def thompson_shares(draws: np.ndarray) -> np.ndarray:
+    """Per cell (rows of ``draws``: cells x posterior draws), the probability that it is the
+    best cell and its average net value is positive; what is left is not spent."""
+    if not draws.size:
+        return np.zeros(len(draws))
+    best, positive = draws.argmax(axis=0), draws.max(axis=0) > 0
+    return np.bincount(best[positive], minlength=len(draws)) / draws.shape[1]
+
+
+def spread(k: int, sizes: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """``k`` draws over groups in proportion to ``sizes``, none above its cap (largest
+    remainder, deterministic: the design probabilities follow from the pool alone)."""
+    caps = np.minimum(caps, sizes).astype(np.int64)
+    k = int(min(k, caps.sum()))
+    if k <= 0 or sizes.sum() <= 0:
+        return np.zeros(len(sizes), dtype=np.int64)
+    quota = k * sizes / sizes.sum()
+    out = np.minimum(np.floor(quota).astype(np.int64), caps)
+    order = np.lexsort((np.arange(len(sizes)), -(quota - np.floor(quota))))
+    while out.sum() < k:
+        for g in order:
+            if out.sum() >= k:
+                break
+            if out[g] < caps[g]:
+                out[g] += 1
+    return out
+
+
+@dataclass
+class Budget:
+    """What the experiments may spend: ``amount`` of ``unit`` (``cost``: money when the cycle
+    has a budget, ``handling_minutes``: rep time otherwise), ``rep_minutes`` per rep id."""
+
+    unit: str
+    amount: float
+    rep_minutes: pd.Series
+    actions_left: np.ndarray      # per catalogue action, count left under limits.max_per_cycle
+
+
+def _cells(pool: pd.DataFrame, arms: dict[str, DriverArm], x: np.ndarray, r: np.ndarray,
+           catalogue: Catalogue, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The pooled pairs with stratum and posterior effect (mean, interval); the cells; and the
+    cells x draws average net values."""
+    parts, cells, draws = [], [], []
+    for action in catalogue.ids:
+        rows = pool[pool["action_id"] == action]
+        arm = arms.get(action)
+        if rows.empty or arm is None:
+            continue
+        xi, ri = x[rows["_x"].to_numpy()], r[rows["_x"].to_numpy()]
+        mean, sd = arm.effect(xi, ri)
+        low, high = bounds(mean, sd, INTERVAL)
+        stratum = strata(arm, xi)
+        parts.append(rows.assign(stratum=stratum, uplift=mean, effect_low=low, effect_high=high))
+        thetas = rng.multivariate_normal(arm.mean, arm.cov, size=DRAWS, method="eigh")
+        for name in sorted(set(stratum)):
+            take = np.flatnonzero(stratum == name)
+            if len(take) > MAX_CELL_ROWS:
+                take = np.sort(rng.choice(take, MAX_CELL_ROWS, replace=False))
+            draws.append(net_value_draws(arm, xi[take], ri[take],
+                                         rows["p_churn"].to_numpy(np.float64)[take],
+                                         rows["value_at_risk"].to_numpy(np.float64)[take],
+                                         float(catalogue[action].cost), thetas))
+            cells.append({"action_id": action, "stratum": name, "pool": int((stratum == name).sum())})
+    if not parts:
+        return pool.iloc[:0], pd.DataFrame(columns=["action_id", "stratum", "pool"]), np.zeros((0, DRAWS))
+    return pd.concat(parts, ignore_index=True), pd.DataFrame(cells), np.vstack(draws)
+
+
+def _draw_cell(cell: pd.DataFrame, k: int, n_treat: int, caps: pd.Series, holdout_share: float,
+               rng: np.random.Generator) -> pd.DataFrame:
+    """``k`` customers of the cell's pool, spread over reps (SRS within each rep), ``k - n_treat``
+    of them held out at random: each pooled row with its design probabilities. Fewer when the
+    reps' time caps the draw; the hold-out stays at least ``holdout_share`` of the drawn."""
+    names, code = np.unique(cell["_rep"].to_numpy(), return_inverse=True)
+    sizes = np.bincount(code, minlength=len(names))
+    per_rep = spread(k, sizes, caps.reindex(names).fillna(0).to_numpy())
+    k = int(per_rep.sum())
+    n_treat = min(n_treat, k - int(np.ceil(holdout_share * k - 1e-9)))
+    if n_treat <= 0:
+        per_rep[:], k, n_treat = 0, 0, 0
+    drawn = np.zeros(len(cell), dtype=bool)
+    for g in np.flatnonzero(per_rep):
+        members = np.flatnonzero(code == g)
+        drawn[rng.permutation(members)[:per_rep[g]]] = True
+    chosen = np.flatnonzero(drawn)
+    held = np.zeros(len(cell), dtype=bool)
+    held[rng.permutation(chosen)[:k - n_treat]] = True
+    p_in = per_rep[code] / sizes[code]
+    return cell.assign(drawn=drawn, control_group=held,
+                       p_treated=p_in * (n_treat / k if k else 0.0),
+                       p_held_out=p_in * ((k - n_treat) / k if k else 0.0))
+
+
+def _sizes(share: float, budget: Budget, unit: float, holdout_share: float) -> tuple[int, int]:
+    """Treated and drawn (treated + hold-out) count a cell's share of the budget buys."""
+    n_treat = int(np.floor(share * budget.amount / unit + 1e-9)) if unit > 0 else 0
+    if n_treat <= 0:
+        return 0, 0
+    held = int(np.ceil(holdout_share * n_treat / (1 - holdout_share) - 1e-9))
+    return n_treat, n_treat + max(held, 1 if holdout_share > 0 else 0)
+
+
+def plan_experiments(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
+                     params: PrescribeParams, uplift, features: pd.DataFrame, budget: Budget,
+                     seed: int) -> Experiments:
+    """Randomized actions for the customers of ``candidates`` (the ones the plan left alone).
+
+    ``uplift``: the uplift model; its arms' ``driver`` posteriors define the cells (no
+    experiment without them). ``features``: customer_id and the model's features.
+    """
+    arms = {a: getattr(m, "driver", None) for a, m in (getattr(uplift, "arms", None) or {}).items()}
+    arms = {a: d for a, d in arms.items() if d is not None and len(d.mean)}
+    if not arms or budget.amount <= 0 or not len(candidates):
+        return empty()
+    rng = np.random.default_rng(seed)
+    pool = candidates[deliverable(candidates, contacts, catalogue, params)]
+    pool = pool[pool["customer_id"].isin(features["customer_id"])]
+    if pool.empty:
+        return empty()
+    ids = pool["customer_id"].unique()
+    frame = features.iloc[pd.Index(features["customer_id"]).get_indexer(ids)].reset_index(drop=True)
+    x = uplift.spec.array(frame)
+    r = uplift.risk.logit_x(x)
+    pool = pool.assign(action_id=pool["action_id"].astype(str),
+                       _x=pd.Index(ids).get_indexer(pool["customer_id"]),
+                       _rep=pool["rep_id"].astype(object).where(pool["rep_id"].notna(), "").astype(str))
+    pool, cells, draws = _cells(pool, arms, x, r, catalogue, rng)
+    if cells.empty:
+        return empty()
+    cells["share"] = thompson_shares(draws)
+    cells["mean_value"] = draws.mean(axis=1)
+    cells["p_positive"] = (draws > 0).mean(axis=1)
+    cells["treated"], cells["held_out"] = 0, 0
+    minutes_left = budget.rep_minutes.astype(float).copy()
+    actions_left = dict(zip(catalogue.ids, budget.actions_left, strict=True))
+    taken: set = set()
+    drawn_parts, pooled = [], []
+    for i in cells.sort_values("share", ascending=False, kind="stable").index:
+        action, share = cells.at[i, "action_id"], float(cells.at[i, "share"])
+        unit = float(getattr(catalogue[action], budget.unit))
+        n_treat, k = _sizes(share, budget, unit, params.holdout_share)
+        n_treat = int(min(n_treat, actions_left[action]))
+        if n_treat <= 0:
+            continue
+        cell = pool[(pool["action_id"] == action) & (pool["stratum"] == cells.at[i, "stratum"])
+                    & ~pool["customer_id"].isin(taken)]
+        minutes = float(catalogue[action].handling_minutes)
+        caps = (np.floor(minutes_left / minutes + 1e-9) if minutes > 0
+                else pd.Series(np.inf, index=minutes_left.index)).clip(lower=0)
+        caps = caps.reindex(np.unique(cell["_rep"])).fillna(np.inf if minutes <= 0 else 0)
+        out = _draw_cell(cell, k, n_treat, caps, params.holdout_share, rng)
+        pooled.append(out)
+        got = out[out["drawn"]]
+        treated = got[~got["control_group"]]
+        taken.update(got["customer_id"])
+        used = treated.groupby("_rep").size() * minutes
+        minutes_left = minutes_left.sub(used.reindex(minutes_left.index).fillna(0.0))
+        actions_left[action] -= len(treated)
+        cells.at[i, "treated"], cells.at[i, "held_out"] = len(treated), int(got["control_group"].sum())
+        drawn_parts.append(got)
+    if not drawn_parts:
+        return Experiments(pd.DataFrame(), cells[CELL_COLUMNS], pd.DataFrame())
+    return Experiments(_rows(pd.concat(drawn_parts, ignore_index=True), catalogue), cells[CELL_COLUMNS],
+                       pd.concat(pooled, ignore_index=True).drop(columns=["_x", "_rep"]))
+
+
+def _rows(got: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Drawn pairs as plan rows: no expected-value claim (the effect is what is measured)."""
+    label = {a.id: a.label for a in catalogue}
+    channel = {a.id: a.channel for a in catalogue}
+    return pd.DataFrame({
+        "customer_id": got["customer_id"].to_numpy(), "rep_id": got["rep_id"].to_numpy(),
+        "action_id": got["action_id"].to_numpy(),
+        "action_label": got["action_id"].map(label).to_numpy(),
+        "channel": got["action_id"].map(channel).to_numpy(),
+        "expected_value": np.nan, "cost": got["cost"].to_numpy(np.float64),
+        "handling_minutes": got["handling_minutes"].to_numpy(np.float64),
+        "p_churn": got["p_churn"].to_numpy(np.float64), "uplift": got["uplift"].to_numpy(np.float64),
+        "value_at_risk": got["value_at_risk"].to_numpy(np.float64),
+        "effect_low": got["effect_low"].to_numpy(np.float64),
+        "effect_high": got["effect_high"].to_numpy(np.float64),
+        "stratum": got["stratum"].to_numpy(), "control_group": got["control_group"].to_numpy(bool),
+        "arm": "experiment",
+        "assignment_probability": np.where(got["control_group"], got["p_held_out"], got["p_treated"]),
+    })
