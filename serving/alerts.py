@@ -1,7 +1,7 @@
 """When an event should alert the owning rep, and the reason the rep reads.
 
-Pure rules, shared by the event endpoint and tests: a survey answer of NPS 6 or less
-(a detractor) alerts; a month's usage that falls to ``prescribe.alert_usage_ratio``
+Pure rules, shared by the event endpoint and tests: a survey answer in its scale's lowest
+class alerts (NPS 6 or less: a detractor; CSAT 1-2: dissatisfied); a month's usage that falls to ``prescribe.alert_usage_ratio``
 (0.5) or less of the customer's recent monthly average alerts, the same share the
 scoring run's usage-drop alert uses (usage falls in the months before a customer
 leaves, docs/world.md).
@@ -11,15 +11,30 @@ from __future__ import annotations
 
 from datetime import date
 
-DETRACTOR_MAX_NPS = 6  # NPS 0-6: detractor
+from models.nps.scale import CSAT, NPS, Scale
+
+DETRACTOR_MAX_NPS = NPS.cuts[0] - 1  # NPS 0-6: detractor
 USAGE_BASELINE_MONTHS = 3  # the recent average covers this many months before the reading
 
 
-def detractor_reason(nps: int) -> str | None:
-    """The alert reason for a survey answer, or None when the answer is not a detractor's."""
-    if nps > DETRACTOR_MAX_NPS:
+def low_answer_reason(score: int, scale: Scale = NPS) -> str | None:
+    """The alert reason for a survey answer in the scale's lowest class (None otherwise)."""
+    if score >= scale.cuts[0]:
         return None
-    return f"Detractor: answered the survey with NPS {nps} (0-10)"
+    return (f"{scale.classes[0].capitalize()}: answered the survey with {scale.name.upper()} "
+            f"{score} ({scale.low}-{scale.high})")
+
+
+def detractor_reason(nps: int) -> str | None:
+    """The alert reason for an NPS answer, or None when the answer is not a detractor's."""
+    return low_answer_reason(nps, NPS)
+
+
+def survey_reason(nps: int | None, csat: int | None) -> str | None:
+    """An answer's alert reason: on NPS when it carries one, else on CSAT."""
+    if nps is not None:
+        return low_answer_reason(nps, NPS)
+    return None if csat is None else low_answer_reason(csat, CSAT)
 
 
 def usage_drop_reason(units: float, baseline: float | None, month: date, share: float) -> str | None:

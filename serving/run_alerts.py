@@ -11,21 +11,29 @@ import numpy as np
 import pandas as pd
 
 from configs.settings import Settings
-from serving.alerts import NOT_MEASURED, detractor_reason, risk_review_reason, save_desk_reason
+from models.nps.scale import CSAT, NPS
+from serving.alerts import NOT_MEASURED, low_answer_reason, risk_review_reason, save_desk_reason
 
 
 def scoring_alerts(
     features: pd.DataFrame, customers: pd.DataFrame, settings: Settings, as_of: date
 ) -> pd.DataFrame:
-    """Detractor answers of the last cycle and sharp usage drops, for the owning rep."""
+    """Answers of the last cycle in their scale's lowest class (NPS detractors; CSAT 1-2 when
+    the answer carries no NPS) and sharp usage drops, for the owning rep."""
     cycle = settings.prescribe.cycle_days
-    recent = features["days_since_last_survey_answer"].le(cycle) & features["last_nps"].le(6)
+    nps = features.get("last_nps", pd.Series(np.nan, index=features.index))
+    csat = features.get("last_csat", pd.Series(np.nan, index=features.index))
+    on_csat = nps.isna() & csat.lt(CSAT.cuts[0])
+    recent = features["days_since_last_survey_answer"].le(cycle) & (nps.lt(NPS.cuts[0]) | on_csat)
     drop = features["usage_vs_usual"].le(settings.prescribe.alert_usage_ratio)
     rows = []
     for mask, kind in ((recent, "detractor"), (drop & ~recent, "usage_drop")):
         sel = features[mask.to_numpy()]
         if kind == "detractor":
-            reasons = [detractor_reason(int(v)) for v in sel["last_nps"]]
+            reasons = [low_answer_reason(int(n), NPS) if np.isfinite(n) else
+                       low_answer_reason(int(c), CSAT)
+                       for n, c in zip(nps[mask].to_numpy(float), csat[mask].to_numpy(float),
+                                       strict=True)]
         else:
             reasons = [
                 f"Usage drop: last month {100 * (1 - v):.0f} % below the usual level for the season"

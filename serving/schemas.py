@@ -11,6 +11,7 @@ from models.nps.scale import NPS, SCALE_CODES
 from serving.input_rules import contract_bounds, day_not_in_future, not_in_future
 
 NPS_MIN, NPS_MAX = contract_bounds("survey_responses", "nps")
+CSAT_MIN, CSAT_MAX = contract_bounds("survey_responses", "csat")
 USAGE_MIN, _ = contract_bounds("product_usage", "usage_units")
 PastDate = Annotated[date, AfterValidator(day_not_in_future)]
 PastTime = Annotated[datetime, AfterValidator(not_in_future)]
@@ -186,11 +187,20 @@ class OutcomeIn(_In):
 
 
 class SurveyEvent(_In):
+    """A survey answer on NPS (0-10) or CSAT (1-5), as the company runs its surveys."""
+
     type: Literal["survey"]
     customer_id: str = Field(..., min_length=1, max_length=64)
-    nps: int = Field(..., ge=NPS_MIN, le=NPS_MAX)
+    nps: int | None = Field(None, ge=NPS_MIN, le=NPS_MAX)
+    csat: int | None = Field(None, ge=CSAT_MIN, le=CSAT_MAX)
     comment: str | None = Field(None, max_length=5000)
     answered_at: PastTime | None = Field(None, description="When answered; not in the future")
+
+    @model_validator(mode="after")
+    def _one_score(self) -> SurveyEvent:
+        if self.nps is None and self.csat is None:
+            raise ValueError("a survey answer needs a score: nps (0-10) or csat (1-5)")
+        return self
 
 
 class UsageEvent(_In):

@@ -14,7 +14,7 @@ from features.services import CHURN_SERVICE
 from features.transforms.schema import ENTITY
 from models.nps.scale import bundle_scale
 from serving import views
-from serving.alerts import detractor_reason, usage_drop_reason
+from serving.alerts import survey_reason, usage_drop_reason
 from serving.caches.fresh import FreshScorer, ModelsNotLoaded, row_errors
 from serving.caches.online import OnlineStoreMissing
 from serving.caches.view_cache import lookup
@@ -194,7 +194,8 @@ def post_outcome(body: OutcomeIn, principal: PrincipalDep, services: ServicesDep
 
 @router.post("/events", response_model=EventResult, tags=["events"])
 def post_event(event: Event, _: ManagerDep, services: ServicesDep):
-    """A survey answer or usage reading; a detractor or a sharp usage drop alerts the owning rep
+    """A survey answer or usage reading; a detractor (NPS 0-6; CSAT 1-2 on a CSAT survey) or a
+    sharp usage drop alerts the owning rep
     (usage at or below ``prescribe.alert_usage_ratio`` of its recent average, as in scoring runs)."""
     mark_sensitive(event.customer_id, getattr(event, "comment", None))
     engine, fresh_scorer = services.engine, services.fresh
@@ -204,7 +205,7 @@ def post_event(event: Event, _: ManagerDep, services: ServicesDep):
     if isinstance(event, SurveyEvent):
         kind, reason, comment, when = (
             "detractor",
-            detractor_reason(event.nps),
+            survey_reason(event.nps, event.csat),
             event.comment,
             event.answered_at,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pandas as pd
 
 from features.services import CHURN_SERVICE
@@ -237,6 +239,26 @@ def test_recording_an_outcome_resolves_the_alert(client, runs, tokens):
         assert after["alert"]["resolved_at"] is not None
     open_alerts = [i for i in items if i["alert"] and not i["alert"]["resolved_at"]]
     assert "C0000001" not in [i["customer_id"] for i in open_alerts]
+
+
+@pytest.mark.parametrize(("score", "raised", "words"), [
+    ({"csat": 2}, True, "Dissatisfied: answered the survey with CSAT 2 (1-5)"),
+    ({"csat": 3}, False, None),
+    ({"nps": 8, "csat": 1}, False, None),     # an answer with NPS is read on NPS
+])
+def test_a_csat_answer_alerts_on_its_own_scale(client, tokens, score, raised, words):
+    event = {"type": "survey", "customer_id": "C0000001", **score}
+    r = client.post("/v1/events", json=event, headers=auth(tokens["manager"])).json()
+    assert r["alert_raised"] is raised and r["reason"] == words
+
+
+def test_a_survey_event_without_a_score_is_422(client, tokens):
+    r = client.post("/v1/events", json={"type": "survey", "customer_id": "C0000001"},
+                    headers=auth(tokens["manager"]))
+    assert r.status_code == 422 and "needs a score" in r.text
+    r = client.post("/v1/events", json={"type": "survey", "customer_id": "C0000001", "csat": 6},
+                    headers=auth(tokens["manager"]))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "csat"
 
 
 def test_bad_events_are_422_naming_the_field(client, tokens):
