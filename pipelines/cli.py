@@ -240,6 +240,29 @@ def lookup(
 
 
 @app.command()
+def impact(
+    mlflow_log: Annotated[bool, typer.Option(
+        "--mlflow/--no-mlflow", help="Log the report to MLflow.")] = True,
+    data_dir: DataDir = None,
+) -> None:
+    """Measure what the plans did from realized outcomes: treated vs hold-out churn per action
+    and the comparison slices' value, per cycle and cumulative (saved for the manager's page)."""
+    from models.impact import run_impact, serving_database_missing
+    from models.impact.text import summary_lines
+
+    settings = _settings(data_dir)
+    missing = serving_database_missing(settings)
+    if missing:
+        console.print(f"[red]no impact report:[/] {escape(missing)}", soft_wrap=True)
+        raise typer.Exit(code=2)
+    done = run_impact(settings, log_to_mlflow=mlflow_log)
+    for line in summary_lines(done.report):
+        console.print(escape(line), soft_wrap=True)
+    logged = f"; MLflow run {done.mlflow_run_id}" if done.mlflow_run_id else ""
+    console.print(f"report: {done.path}{logged}", soft_wrap=True)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

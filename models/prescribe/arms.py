@@ -133,8 +133,8 @@ def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
 def _ranked(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
     """One order per rep: the model's plan first in its own order, then the experiment and
     comparison rows in a random order (so a rep's capacity cuts them alike)."""
-    key = np.where(rows["arm"].eq("policy"), rows["rank"].astype(float),
-                   np.random.default_rng(seed).random(len(rows)))
+    own = rows["rank"].astype(float) if "rank" in rows else pd.Series(np.nan, index=rows.index)
+    key = np.where(rows["arm"].eq("policy"), own, np.random.default_rng(seed).random(len(rows)))
     rows = rows.assign(_group=rows["arm"].ne("policy").astype(int), _key=key)
     rows = rows.sort_values(["_group", "_key"], kind="stable")
     rows["rank"] = rows.groupby(rows["rep_id"].astype(object).fillna(""), sort=False).cumcount() + 1

@@ -20,6 +20,8 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from models.impact.report import report_dir
+from models.impact.text import page_section
 from serving import page_views, views
 from serving.auth import SESSION_COOKIE, close_session, open_session, principal_for
 from serving.db.action_pages import SUMMARY_COLUMNS, rep_actions, rep_summary
@@ -96,18 +98,21 @@ def reps_index(
     request: Request,
     principal: OptionalPrincipalDep,
     engine: EngineDep,
+    services: ServicesDep,
     sort: Annotated[str, Query(pattern="^(" + "|".join(page_views.SUMMARY_SORTS) + ")$")] = "rep_id",
     desc: bool = False,
 ):
     """Managers: per rep of the latest run, planned actions, open alerts, outcomes this cycle and
-    expected value shown; sortable by each."""
+    expected value shown; sortable by each. Below, the impact report saved by `cem impact`
+    (read from its file, never computed here: the page stays fast)."""
     if principal is None:
         return login_redirect("/reps")
     if not principal.is_manager:
         return RedirectResponse(f"/reps/{principal.rep_id}", status_code=status.HTTP_303_SEE_OTHER)
     rows = page_views.sort_summary(rep_summary(engine), sort, desc)
     totals = {c: sum(r[c] for r in rows) for c in SUMMARY_COLUMNS}
-    context = {"rows": rows, "totals": totals, "sort": sort, "desc": desc, "principal": principal}
+    context = {"rows": rows, "totals": totals, "sort": sort, "desc": desc, "principal": principal,
+               "impact": page_section(report_dir(services.settings))}
     return templates.TemplateResponse(request, "reps.html", context)
 
 
