@@ -3,8 +3,12 @@
 The evidence gate plans only what the log shows to pay; on a young programme that is nothing,
 and a plan that never acts never learns. So a share of the budget (``prescribe.experiment_share``)
 goes to randomized actions where the driver learner's posterior says the effect is still
-uncertain and could be worth acting on. Cells are action x stratum of the action's driver
-features (a driver well above its average, or not); each cell's share of the budget is the
+uncertain and could be worth acting on. Cells are action x stratum: ``promising`` customers,
+for whom the posterior gives the action's net value at least a PROMISING chance of being
+positive, and among the others the stratum of the action's driver features (a driver well
+above its average, or not). Averaged over a whole driver stratum the net value of an action
+is negative almost surely (the customers it pays for are few), so without the promising
+stratum nothing would ever be tried, and the loop would never learn. Each cell's share of the budget is the
 posterior probability that it is the best cell with a positive average net value (Thompson
 sampling); within a cell, customers are drawn at random (per rep) with a known probability,
 and a random hold-out is drawn beside them. Design: docs/prescribe.md#experiments
@@ -28,6 +32,8 @@ from models.uplift.driver import DriverArm, bounds
 DRAWS = 400          # posterior draws per action (Thompson shares, reproducible for a seed)
 MAX_CELL_ROWS = 1000  # customers whose net values the draws average over, per cell (a random sample)
 HIGH_SD = 1.0        # a driver this many sd above its mean puts the customer in the "high" stratum
+PROMISING = 0.2      # P(net value > 0) under the posterior that makes a customer "promising"
+BLOCK = 20_000       # rows per block of the per-customer draws (bounds memory at scale)
 INTERVAL = 0.8       # the effect's interval shown to reps
 CELL_COLUMNS = ["action_id", "stratum", "pool", "share", "treated", "held_out", "mean_value",
                 "p_positive"]
@@ -73,15 +79,32 @@ def strata(arm: DriverArm, x: np.ndarray) -> np.ndarray:
     return np.where(arm.standardized(x).max(axis=1) >= HIGH_SD, "high", "low").astype(object)
 
 
-def net_value_draws(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.ndarray,
+def row_value_draws(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.ndarray,
                     value: np.ndarray, cost: float, thetas: np.ndarray) -> np.ndarray:
-    """Average net value (reduction x value at risk - cost) over the rows, one per posterior draw."""
+    """Net value (reduction x value at risk - cost) per row (rows x posterior draws)."""
     d = arm.standardized(x)
     ones, zeros = np.ones((len(d), 1)), np.zeros((len(d), 1))
     z0 = r[:, None] + np.hstack([ones, d, zeros, 0 * d]) @ thetas.T
     z1 = r[:, None] + np.hstack([ones, d, ones, d]) @ thetas.T
     reduction = churn_reduction(p_churn[:, None], expit(z1) - expit(z0))
-    return (reduction * value[:, None]).mean(axis=0) - cost
+    return reduction * value[:, None] - cost
+
+
+def net_value_draws(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.ndarray,
+                    value: np.ndarray, cost: float, thetas: np.ndarray) -> np.ndarray:
+    """Average net value (reduction x value at risk - cost) over the rows, one per posterior draw."""
+    return row_value_draws(arm, x, r, p_churn, value, cost, thetas).mean(axis=0)
+
+
+def chance_positive(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.ndarray,
+                    value: np.ndarray, cost: float, thetas: np.ndarray) -> np.ndarray:
+    """Per row, the posterior probability that the action's net value is positive (in blocks)."""
+    out = np.empty(len(x))
+    for start in range(0, len(x), BLOCK):
+        rows = slice(start, start + BLOCK)
+        out[rows] = (row_value_draws(arm, x[rows], r[rows], p_churn[rows], value[rows], cost,
+                                     thetas) > 0).mean(axis=1)
+    return out
 
 
 def thompson_shares(draws: np.ndarray) -> np.ndarray:
@@ -136,17 +159,19 @@ def _cells(pool: pd.DataFrame, arms: dict[str, DriverArm], x: np.ndarray, r: np.
         xi, ri = x[rows["_x"].to_numpy()], r[rows["_x"].to_numpy()]
         mean, sd = arm.effect(xi, ri)
         low, high = bounds(mean, sd, INTERVAL)
-        stratum = strata(arm, xi)
-        parts.append(rows.assign(stratum=stratum, uplift=mean, effect_low=low, effect_high=high))
         thetas = rng.multivariate_normal(arm.mean, arm.cov, size=DRAWS, method="eigh")
+        p_churn = rows["p_churn"].to_numpy(np.float64)
+        value = rows["value_at_risk"].to_numpy(np.float64)
+        cost = float(catalogue[action].cost)
+        chance = chance_positive(arm, xi, ri, p_churn, value, cost, thetas)
+        stratum = np.where(chance >= PROMISING, "promising", strata(arm, xi)).astype(object)
+        parts.append(rows.assign(stratum=stratum, uplift=mean, effect_low=low, effect_high=high))
         for name in sorted(set(stratum)):
             take = np.flatnonzero(stratum == name)
             if len(take) > MAX_CELL_ROWS:
                 take = np.sort(rng.choice(take, MAX_CELL_ROWS, replace=False))
-            draws.append(net_value_draws(arm, xi[take], ri[take],
-                                         rows["p_churn"].to_numpy(np.float64)[take],
-                                         rows["value_at_risk"].to_numpy(np.float64)[take],
-                                         float(catalogue[action].cost), thetas))
+            draws.append(net_value_draws(arm, xi[take], ri[take], p_churn[take], value[take], cost,
+                                         thetas))
             cells.append({"action_id": action, "stratum": name, "pool": int((stratum == name).sum())})
     if not parts:
         return pool.iloc[:0], pd.DataFrame(columns=["action_id", "stratum", "pool"]), np.zeros((0, DRAWS))
