@@ -46,29 +46,47 @@ def simulate_world(
 ) -> WorldSummary:
     """Simulate the world and write ``raw_dir`` (exports) and ``truth_dir`` (hidden truth)."""
     clock = Clock(params.start_date, params.months)
-    master = np.random.default_rng(params.seed)
-    outages = draw_outages(master, params.months, len(REGIONS))
-    n_reps = max(1, -(-params.customers // params.customers_per_rep))
+    master, outages, n_reps, starts = world_setup(params)
     sink = Sink(Path(raw_dir), Path(truth_dir))
     saved = state_dir(truth_dir)
     shutil.rmtree(saved, ignore_errors=True)
-    starts = list(range(0, params.customers, params.chunk_customers))
     total = len(starts) * params.months
     streams = []
     try:
         for c, first in enumerate(starts):
-            numbers = np.arange(first, min(first + params.chunk_customers, params.customers)) + 1
             rng = np.random.default_rng([params.seed, c])
-            cs = _simulate_chunk(rng, numbers, params, clock, outages, n_reps, sink,
-                                 lambda t, c=c: on_progress and on_progress(
-                                     c * params.months + t + 1, total))
+            cs = simulate_chunk(rng, chunk_numbers(params, first), params, clock, outages, n_reps,
+                                sink, lambda t, c=c: on_progress and on_progress(
+                                    c * params.months + t + 1, total))
             save_chunk(saved, c, cs)
             streams.append(rng)
     finally:
         sink.close()
     save_meta(saved, params, params.months, master, sink.counters, streams)
-    summary = WorldSummary(params.customers, params.months, dict(sink.rows), str(raw_dir),
-                           str(truth_dir))
+    return write_notes(params, raw_dir, truth_dir, dict(sink.rows))
+
+
+def world_setup(params: SimulateParams) -> tuple[np.random.Generator, np.ndarray, int, list[int]]:
+    """What every chunk shares: the master stream after the regional outages are drawn,
+    the outages, the number of reps, and each chunk's first customer (0-based).
+
+    The cluster path (``parallel``) calls the same function, so both draw the same world.
+    """
+    master = np.random.default_rng(params.seed)
+    outages = draw_outages(master, params.months, len(REGIONS))
+    n_reps = max(1, -(-params.customers // params.customers_per_rep))
+    return master, outages, n_reps, list(range(0, params.customers, params.chunk_customers))
+
+
+def chunk_numbers(params: SimulateParams, first: int) -> np.ndarray:
+    """Customer numbers (1-based) of the chunk starting at customer ``first``."""
+    return np.arange(first, min(first + params.chunk_customers, params.customers)) + 1
+
+
+def write_notes(params: SimulateParams, raw_dir: Path, truth_dir: Path,
+                rows: dict[str, int]) -> WorldSummary:
+    """``world.json`` (truth) and the exports' source note, once every table is written."""
+    summary = WorldSummary(params.customers, params.months, rows, str(raw_dir), str(truth_dir))
     (Path(truth_dir) / "world.json").write_text(json.dumps(
         {"params": params.model_dump(mode="json"), **asdict(summary)}, indent=2))
     (Path(raw_dir) / SOURCE_NOTE).write_text(json.dumps(   # what the exports are, for run names
@@ -76,8 +94,9 @@ def simulate_world(
     return summary
 
 
-def _simulate_chunk(rng, numbers, params: SimulateParams, clock: Clock, outages, n_reps,
-                    sink: Sink, tick) -> ChunkState:
+def simulate_chunk(rng, numbers, params: SimulateParams, clock: Clock, outages, n_reps,
+                   sink: Sink, tick) -> ChunkState:
+    """One chunk's customers, month by month, into ``sink``; its state at the end."""
     pop = draw_population(rng, numbers, params.months, params.share_existing_at_start, n_reps)
     chunk = tb.Chunk(pop, rng, n_reps)
     st = initial_state(pop, rng)
