@@ -144,6 +144,11 @@ class CycleParams(_Section):
     retrain_every_months: int = Field(3, ge=0)      # retrain when the cycle's month hits it (0: never)
     rep_actions_per_month: int = Field(60, ge=0)    # actions one rep delivers in a month
     programme_runs: bool = False                    # the world's own programme keeps running too
+    budget_share: float | None = Field(0.02, ge=0, le=1)  # each plan's budget: this share of the active
+                                                    # customers x the catalogue's mean action cost
+                                                    # (None: prescribe.budget as set)
+    ceiling_every_months: int = Field(1, ge=0)      # learning curve: refit the feature ceiling for
+                                                    # the plans delivered in these months (0: never)
 
 
 class TagParams(_Section):
@@ -195,6 +200,19 @@ class ServingParams(_Section):
     https: bool = False                                # served over HTTPS: Secure cookie, HSTS
 
 
+class ClusterParams(_Section):
+    """Where the heavy stages run (pipelines.cluster; docs/cluster.md).
+
+    ``address``: "" in this process (as without Dask), "local" a ``distributed.LocalCluster``
+    of ``workers`` processes started for the run, "tcp://host:8786" an existing scheduler.
+    """
+
+    address: str = Field("", pattern=r"^(|local|(tcp|tls|inproc|ucx)://\S+)$")
+    workers: int = Field(2, ge=1, le=256)            # LocalCluster worker processes
+    threads_per_worker: int = Field(1, ge=1, le=64)  # LocalCluster threads in each worker
+    memory_limit: str = "auto"                       # per LocalCluster worker: "6GB"; auto: RAM / workers
+
+
 class Settings(BaseSettings):
     """Everything configurable. Paths derive from ``data_dir`` unless set."""
 
@@ -228,6 +246,7 @@ class Settings(BaseSettings):
     serving: ServingParams = ServingParams()
     tags: TagParams = TagParams()
     cycle: CycleParams = CycleParams()
+    cluster: ClusterParams = ClusterParams()
 
     @property
     def raw_dir(self) -> Path:

@@ -105,6 +105,7 @@ def simulate(
 ) -> None:
     """Simulate the built-in world: source exports to data/raw, hidden truth to data/truth."""
     from pipelines import progress as hook
+    from pipelines.cluster import cluster_client, on_cluster
     from pipelines.flows import simulate_flow
 
     settings = _settings(data_dir)
@@ -113,10 +114,13 @@ def simulate(
     params = settings.simulate.model_copy(update=overrides)
     started = time.perf_counter()
     _flows_may_start_a_server()
-    with _progress() as progress:
+    # cluster.address set: the chunks run on Dask workers; the line names the dashboard
+    with (cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client,
+          _progress() as progress):
         task = progress.add_task(f"simulating {params.customers:,} customers", total=None)
         hook.install(report=lambda i, n: progress.update(task, completed=i, total=n))
-        written = simulate_flow(params, settings.raw_dir, settings.truth_dir)
+        written = on_cluster(simulate_flow, client)(params, settings.raw_dir, settings.truth_dir,
+                                                    on_cluster=client is not None)
     console.print(f"[green]world written[/] in {time.perf_counter() - started:.1f}s: "
                   f"exports in {settings.raw_dir}, hidden truth in {settings.truth_dir}")
     for table, rows in written.items():
@@ -217,13 +221,17 @@ def cycle(
 ) -> None:
     """Close the loop on the built-in world: each month it answers the latest plan, then
     ingest, features, retrain on schedule and score plan the next month."""
-    from pipelines.cycle import cycle_line
+    from pipelines.cycle import curve_dir, curve_line, cycle_line
     from pipelines.flows import cycle_flow
 
     settings = _settings(data_dir)
     _flows_may_start_a_server()
     for _ in range(months):
-        console.print(cycle_line(cycle_flow(settings.data_dir)), soft_wrap=True)
+        line = cycle_flow(settings.data_dir)
+        console.print(cycle_line(line), soft_wrap=True)
+        console.print(curve_line(line["curve"]), soft_wrap=True)
+    console.print(f"learning curve (true values, from the hidden truth): "
+                  f"{curve_dir(settings) / 'learning_curve.csv'}", soft_wrap=True)
 
 
 @app.command()
@@ -308,14 +316,24 @@ def tokens(
 
 
 @app.command()
-def demo(data_dir: DataDir = None) -> None:
-    """Run the whole pipeline on the built-in world and say where to look."""
+def demo(
+    cycles: Annotated[int, typer.Option(
+        min=0, help="Months of the closed loop (`cem cycle`) after the first scoring run.")] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the whole pipeline on the built-in world, close the loop for a few months and say
+    where to look."""
     settings = _settings(data_dir)
     simulate(data_dir=settings.data_dir)
     ingest(data_dir=settings.data_dir)
     features(data_dir=settings.data_dir)
     train(data_dir=settings.data_dir)
     score(data_dir=settings.data_dir)
+    if cycles:
+        console.rule(f"[bold]closed loop: {cycles} month{'s' if cycles > 1 else ''}")
+        started = time.perf_counter()
+        cycle(months=cycles, data_dir=settings.data_dir)
+        console.print(f"closed loop: {time.perf_counter() - started:.0f} s")
     console.rule("[bold]where to look")
     console.print(f"source exports:   {settings.raw_dir}")
     console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")

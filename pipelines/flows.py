@@ -38,8 +38,17 @@ def ingest_task(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params:
 
 
 @flow(name="simulate")
-def simulate_flow(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dict[str, int]:
-    """Write the built-in world's source exports and hidden truth."""
+def simulate_flow(params: SimulateParams, raw_dir: Path, truth_dir: Path,
+                  on_cluster: bool = False) -> dict[str, int]:
+    """Write the built-in world's source exports and hidden truth.
+
+    ``on_cluster``: the flow runs with Dask's task runner (``pipelines.cluster.on_cluster``)
+    and the customer chunks are tasks on the workers; the files are the same.
+    """
+    if on_cluster:
+        from pipelines.cluster import simulate_on_workers
+
+        return simulate_on_workers(params, raw_dir, truth_dir)
     return simulate_task(params, raw_dir, truth_dir)
 
 
@@ -210,8 +219,11 @@ def score_task(data_dir: Path, as_of: str | None) -> dict:
     settings = load_settings(data_dir=data_dir)
 
     def review(result, bundle) -> dict:
+        actions = result.actions   # the model's own plan: experiments and comparison slices aside
+        if "arm" in actions:
+            actions = actions[actions["arm"].astype(str) == "policy"]
         return {"policy_value": policy_value(settings, result.candidates, result.contacts,
-                                             bundle.catalogue, result.actions, result.as_of)}
+                                             bundle.catalogue, actions, result.as_of)}
 
     day = date.fromisoformat(as_of) if as_of else None
     summary = run_batch_scoring(settings, day, review=review)
@@ -237,6 +249,26 @@ def advance_world_task(data_dir: Path, plan):
     return advance(load_settings(data_dir=data_dir), plan)
 
 
+@task(name="score-cycle")
+def cycle_score_task(data_dir: Path, ceiling: bool = True) -> dict:
+    """The cycle's scoring at the cycle's budget, with the learning curve's comparison plans."""
+    from models.registry import write_metrics
+    from pipelines.cycle import score_cycle
+
+    settings = load_settings(data_dir=data_dir)
+    summary = score_cycle(settings, ceiling)
+    write_metrics(settings, "run", {k: summary[k] for k in RUN_METRICS}, name="score.json")
+    return summary
+
+
+@task(name="impact-report")
+def impact_task(data_dir: Path) -> str:
+    """The impact report from realized outcomes, saved for the manager's page and logged."""
+    from models.impact import run_impact
+
+    return str(run_impact(load_settings(data_dir=data_dir)).path)
+
+
 @flow(name="cycle")
 def cycle_flow(data_dir: Path) -> dict:
     """One month of the closed loop: the world answers the latest plan; ingest, features,
@@ -248,5 +280,6 @@ def cycle_flow(data_dir: Path) -> dict:
         advance=lambda plan: advance_world_task(data_dir, plan),
         ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest),
         features=lambda: features_flow(data_dir), train=lambda: train_flow(data_dir),
-        score=lambda: score_flow(data_dir))
+        score=lambda ceiling=True: cycle_score_task(data_dir, ceiling),
+        impact=lambda: impact_task(data_dir))
     return run_cycle(s, stages)

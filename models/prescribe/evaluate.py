@@ -140,3 +140,55 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
     risk = values["risk_ranked"]["value"]
     return {"budget": budget, "budget_basis": basis, "plans": values,
             "model_vs_risk_ranked": values["model"]["value"] / risk if risk > 0 else float("inf")}
+
+
+def _without_low(frame: pd.DataFrame) -> pd.DataFrame:
+    """The safe rule's lower bound belongs to the model's estimates, not to other plans."""
+    return frame.drop(columns=[c for c in ("expected_value_low",) if c in frame])
+
+
+def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd.DataFrame,
+                      catalogue: Catalogue, as_of: date, budget: float | None, seed: int = 0,
+                      ceiling: bool = True) -> dict | None:
+    """True value of the plans a team could make instead, at ``budget`` and the plan's rules.
+
+    Oracle, feature ceiling (None when ``ceiling`` is off: its refit is the costly part),
+    risk-ranked, random, and do-nothing (0), as bench/bench_policy.py values them. None when
+    the truth holds no effects at ``as_of``.
+    """
+    truth = read_true_effects(settings, as_of)
+    if truth is None:
+        return None
+    true_ev = true_values(candidates, truth)
+    sources = {"oracle": candidates.assign(
+                   expected_value=true_ev, eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev)),
+               "risk_ranked": risk_ranked_candidates(candidates),
+               "random": random_candidates(candidates, seed)}
+    if ceiling:
+        features, names = features_as_of(settings, candidates["customer_id"].unique(), as_of)
+        sources["feature_ceiling"] = ceiling_candidates(
+            candidates, ceiling_effects(features, names, truth, seed))
+    values = {"do_nothing": 0.0, "feature_ceiling": None}
+    for name, source in sources.items():
+        plan = arbitrate(_without_low(source), contacts, catalogue, settings.prescribe, budget=budget)
+        values[name] = plan_value(plan.actions, candidates, true_ev)["value"]
+    return values
+
+
+def delivered_values(delivery: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """True value of each delivered row of a plan: the true effect x value at risk - cost.
+
+    ``delivery``: the world's answer (customer_id, status, true_effect_90d, optional arm);
+    ``plan``: the scored rows (customer_id, p_churn, value_at_risk, cost, optional arm), valued
+    as ``true_values`` values candidates. A row without an arm is the policy's.
+    """
+    rows = delivery[delivery["status"] == "delivered"]
+    keep = [c for c in ("customer_id", "p_churn", "value_at_risk", "cost", "arm") if c in plan]
+    rows = rows.drop(columns=[c for c in ("cost", "p_churn", "value_at_risk") if c in rows])
+    rows = rows.merge(plan[keep], on="customer_id", how="left", suffixes=("", "_plan"))
+    if "arm" not in rows:
+        rows["arm"] = "policy"
+    rows["arm"] = rows["arm"].fillna("policy").astype(str)
+    rows["true_value"] = np.nan_to_num(expected_value(
+        rows["p_churn"], rows["true_effect_90d"], rows["value_at_risk"], rows["cost"]))
+    return rows

@@ -18,7 +18,7 @@ def demo_run(tmp_path_factory, monkeypatch_module):
     data = tmp_path_factory.mktemp("demo") / "data"
     monkeypatch_module.setenv("CEM_SIMULATE__CUSTOMERS", "1500")
     monkeypatch_module.setenv("CEM_SIMULATE__MONTHS", "12")
-    result = runner.invoke(app, ["demo", "--data-dir", str(data)])
+    result = runner.invoke(app, ["demo", "--cycles", "0", "--data-dir", str(data)])   # loop: test_cycle
     return data, result
 
 

@@ -25,11 +25,12 @@ def test_one_cycle_runs_end_to_end(tmp_path, monkeypatch):
     for key, value in {"SIMULATE__CUSTOMERS": "1500", "SIMULATE__MONTHS": "12",
                        "TRAIN__SEARCH__TRIALS": "0", "CYCLE__RETRAIN_EVERY_MONTHS": "1"}.items():
         monkeypatch.setenv(f"CEM_{key}", value)
-    demo = runner.invoke(app, ["demo", "--data-dir", str(data)])
-    assert demo.exit_code == 0, demo.output
-    result = runner.invoke(app, ["cycle", "--months", "1", "--data-dir", str(data)])
+    result = runner.invoke(app, ["demo", "--cycles", "1", "--data-dir", str(data)])   # demo + `cem cycle`
     assert result.exit_code == 0, result.output
     assert "2025-01: planned" in result.output and "retrained" in result.output
+    assert "learning curve, cycle 1: exploit" in result.output and "closed loop:" in result.output
+    curve = pd.read_csv(data / "reports" / "cycle" / "learning_curve.csv")
+    assert list(curve["cycle"]) == [1] and curve["do_nothing"].eq(0).all()
     state = json.loads((data / "truth" / "world_state" / "state.json").read_text())
     assert state["month"] == 13
     usage = pd.read_parquet(data / "raw" / "product_usage.parquet")
@@ -37,5 +38,5 @@ def test_one_cycle_runs_end_to_end(tmp_path, monkeypatch):
     clean = pd.read_parquet(data / "clean" / "product_usage.parquet")
     assert pd.to_datetime(clean["month"]).max() == pd.Timestamp("2025-01-01")   # re-ingested
     delivery = pd.read_parquet(data / "truth" / "plan_delivery.parquet")
-    planned = int(result.output.split("planned ")[1].split(",")[0].replace(",", ""))
+    planned = int(result.output.split("2025-01: planned ")[1].split(" ")[0].rstrip(",").replace(",", ""))
     assert len(delivery) == planned

@@ -20,3 +20,44 @@ def delivered_value(truth_dir: Path, month: date) -> dict:
             "true_effect_90d": float(delivered["true_effect_90d"].sum()),
             "lost_to_capacity_90d": float(
                 rows.loc[rows["status"] == "over_capacity", "true_effect_90d"].sum())}
+
+
+def delivery_rows(truth_dir: Path, month: date) -> pd.DataFrame:
+    """Every planned row of ``month`` as the world answered it: status, control group, true
+    effect at assignment (and the plan's arm when the world records it)."""
+    return pd.read_parquet(Path(truth_dir) / DELIVERY_FILE,
+                           filters=[("month", "==", pd.Timestamp(month).date())])
+
+
+COMPARED = ("oracle", "feature_ceiling", "risk_ranked", "random", "do_nothing")
+
+
+def curve_row(truth_dir: Path, month: date, plan: pd.DataFrame | None,
+              comparison: dict | None) -> dict:
+    """One point of the learning curve: what the plan delivered in ``month`` was truly worth,
+    by arm (exploit = the policy's rows; experiments: their value is their cost), beside the
+    plans recorded in ``comparison`` when it was scored (same budget and rules)."""
+    from models.prescribe.evaluate import delivered_values
+
+    rows = delivery_rows(truth_dir, month)
+    if plan is None or rows.empty:
+        rows = rows.iloc[:0]
+        plan = pd.DataFrame(columns=["customer_id", "p_churn", "value_at_risk", "cost"])
+    valued = delivered_values(rows, plan)
+    value = valued.groupby("arm")["true_value"].sum()
+    count = valued["arm"].value_counts()
+    compared = (comparison or {}).get("values") or {}
+    row = {"month": pd.Timestamp(month).date().isoformat(),
+           "budget": (comparison or {}).get("budget"),
+           "exploit": float(value.get("policy", 0.0)),
+           "experiments": float(value.get("experiment", 0.0)),
+           "other_arms": float(value.drop(["policy", "experiment"], errors="ignore").sum()),
+           "delivered_policy": int(count.get("policy", 0)),
+           "delivered_experiment": int(count.get("experiment", 0))}
+    row["total"] = row["exploit"] + row["experiments"] + row["other_arms"]
+    for name in COMPARED:
+        found = compared.get(name)
+        row[name] = float("nan") if found is None else float(found)
+    ceiling = row["feature_ceiling"]
+    row["exploit_share_of_ceiling"] = row["exploit"] / ceiling if ceiling > 0 else float("nan")
+    return row
