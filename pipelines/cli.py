@@ -20,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from configs.settings import Settings, load_settings
 from features.services import CHURN_SERVICE
+from pipelines.errors import failure_message
+from pipelines.report import print_where_to_look
 
 app = typer.Typer(no_args_is_help=True, help="Predictive customer-experience pipeline (CEM 4.0).")
 console = Console()
@@ -264,10 +266,9 @@ def impact(
         console.print(f"[red]no impact report:[/] {escape(missing)}", soft_wrap=True)
         raise typer.Exit(code=2)
     done = run_impact(settings, log_to_mlflow=mlflow_log)
-    for line in summary_lines(done.report):
+    for line in [*summary_lines(done.report), f"report: {done.path}"
+                 + (f"; MLflow run {done.mlflow_run_id}" if done.mlflow_run_id else "")]:
         console.print(escape(line), soft_wrap=True)
-    logged = f"; MLflow run {done.mlflow_run_id}" if done.mlflow_run_id else ""
-    console.print(f"report: {done.path}{logged}", soft_wrap=True)
 
 
 @app.command()
@@ -296,6 +297,7 @@ def tokens(
     data_dir: DataDir = None,
 ) -> None:
     """Issue access tokens for the latest run's reps and a manager (earlier tokens stop working)."""
+    from pipelines.report import tokens_line
     from pipelines.serve import issue_demo_tokens, token_days, token_expiry
 
     settings = _settings(data_dir)
@@ -304,15 +306,7 @@ def tokens(
     except (RuntimeError, LookupError) as err:
         console.print(f"[red]no tokens:[/] {escape(str(err))}")
         raise typer.Exit(code=2) from err
-    expires = token_expiry(token_days(settings, expires_in))
-    until = f"valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else "no expiry"
-    if rep is not None:
-        console.print(f"new token for {escape(rep)} ({until}) written to {path}; its old token and "
-                      "sign-ins stop working")
-        return
-    reps = sorted(r for r in issued if r != "manager")
-    console.print(f"{len(issued)} tokens ({len(reps)} reps and a manager; {until}) written to {path} "
-                  "(mode 0600); the database keeps only their SHA-256 hashes")
+    console.print(tokens_line(path, issued, rep, token_expiry(token_days(settings, expires_in))))
 
 
 @app.command()
@@ -335,38 +329,7 @@ def demo(
         cycle(months=cycles, data_dir=settings.data_dir)
         console.print(f"closed loop: {time.perf_counter() - started:.0f} s")
     console.rule("[bold]where to look")
-    console.print(f"source exports:   {settings.raw_dir}")
-    console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")
-    console.print(f"clean tables:     {settings.clean_dir}  (report: ingest_report.json)")
-    console.print(f"quarantine:       {settings.quarantine_dir}")
-    console.print(f"feature store:    {settings.feature_dir} (tables), {settings.feast_dir} "
-                  "(registry, online store); try `cem lookup C0000002`")
-    console.print(f"models:           MLflow tracking store {settings.tracking_uri}")
-    console.print(f"serving database: {settings.serving_database_url} (scores, tags, ranked actions)")
-    console.print("reps' page:       `make serve`, then http://127.0.0.1:8000/login with a token from "
-                  f"{settings.serving_dir / 'tokens.json'} (API docs: http://127.0.0.1:8000/docs)")
-    console.print("MLflow UI:        `make ui`, then http://127.0.0.1:5000")
-    console.print("Prefect UI:       `make prefect-ui`, then http://127.0.0.1:4200; export "
-                  "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
-
-
-MADE_BY = {"raw": "cem simulate", "clean": "cem ingest", "features": "cem features",
-           "feast": "cem features", "mlflow": "cem train", "serving": "cem score"}
-
-
-def failure_message(err: BaseException) -> str:
-    """One line saying what went wrong, naming the file, column or setting when known."""
-    if isinstance(err, FileNotFoundError) and err.filename:
-        made_by = next((step for folder, step in MADE_BY.items()
-                        if folder in Path(str(err.filename)).parts), None)
-        return f"file not found: {err.filename}" + (f" (run `{made_by}` first)" if made_by else "")
-    if isinstance(err, KeyError):
-        return f"missing key or column {err.args[0]!r}" if err.args else "missing key"
-    text = str(err).strip().splitlines()
-    first = text[0] if text else ""
-    known = ("ValueError", "RuntimeError", "LookupError", "ModelNotRegistered", "SourceContractError")
-    name = type(err).__name__
-    return first if name in known and first else f"{name}: {first}".rstrip(": ")
+    print_where_to_look(console, settings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 CHURN_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top_decile",
@@ -124,3 +125,31 @@ def print_scoring(console: Console, result: dict) -> None:
             table.add_row(name, f"{row['value']:,.0f}", f"{row['share_of_oracle']:.0%}",
                           f"{row['customers']:,}")
         console.print(table)
+
+
+def print_where_to_look(console: Console, settings) -> None:
+    """The end of `cem demo`: where each step's output is and how to open the UIs."""
+    console.print(f"source exports:   {settings.raw_dir}")
+    console.print(f"hidden truth:     {settings.truth_dir} (evaluation code only)")
+    console.print(f"clean tables:     {settings.clean_dir}  (report: ingest_report.json)")
+    console.print(f"quarantine:       {settings.quarantine_dir}")
+    console.print(f"feature store:    {settings.feature_dir} (tables), {settings.feast_dir} "
+                  "(registry, online store); try `cem lookup C0000002`")
+    console.print(f"models:           MLflow tracking store {settings.tracking_uri}")
+    console.print(f"serving database: {settings.serving_database_url} (scores, tags, ranked actions)")
+    console.print("reps' page:       `make serve`, then http://127.0.0.1:8000/login with a token from "
+                  f"{settings.serving_dir / 'tokens.json'} (API docs: http://127.0.0.1:8000/docs)")
+    console.print("MLflow UI:        `make ui`, then http://127.0.0.1:5000")
+    console.print("Prefect UI:       `make prefect-ui`, then http://127.0.0.1:4200; export "
+                  "PREFECT_API_URL=http://127.0.0.1:4200/api before `cem ...` to see flows there")
+
+
+def tokens_line(path, issued: dict, rep: str | None, expires) -> str:
+    """What `cem tokens` says: how many tokens, until when, and where they are."""
+    until = f"valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else "no expiry"
+    if rep is not None:
+        return (f"new token for {escape(rep)} ({until}) written to {path}; its old token and "
+                "sign-ins stop working")
+    reps = sorted(r for r in issued if r != "manager")
+    return (f"{len(issued)} tokens ({len(reps)} reps and a manager; {until}) written to {path} "
+            "(mode 0600); the database keeps only their SHA-256 hashes")

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 from configs.settings import Settings
+from serving.db.sqlite import sqlite_begin, sqlite_pragmas
 
 metadata = MetaData()
 WRITING, COMPLETE, REPLACED = "writing", "complete", "replaced"
@@ -304,26 +305,6 @@ web_sessions = Table(
 SHARED_RUN_TABLES = (action_plan, alerts)  # shared tables with rows keyed by run_id
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL lets readers keep reading the last complete run while a run is written."""
-    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # Debian builds SQLite with SECURE_DELETE: zeroing every freed page made dropping a replaced
-    # run's tables 10x slower; FAST still overwrites deleted content where it costs no extra I/O
-    cursor.execute("PRAGMA secure_delete=FAST")
-    cursor.execute("PRAGMA cache_size=-262144")  # 256 MB: bulk writes keep index pages in memory
-    cursor.close()
-
-
-def _sqlite_begin(conn) -> None:
-    """A real BEGIN for every transaction, reads included, so a reader's statements see one snapshot."""
-    conn.exec_driver_sql("BEGIN")
-
-
 def make_engine(url: str, create: bool = True) -> Engine:
     """Engine for ``url``; SQLite gets WAL and snapshot reads; tables created if missing."""
     if url.startswith("sqlite"):
@@ -331,8 +312,8 @@ def make_engine(url: str, create: bool = True) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "connect", sqlite_pragmas)
+        event.listen(engine, "begin", sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if create:

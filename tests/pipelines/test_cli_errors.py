@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cli import failure_message, main
+from pipelines.cli import main
+from pipelines.errors import failure_message
 
 
 def test_a_failing_command_prints_two_lines_and_exits_2(tmp_path, capsys):
