@@ -30,23 +30,28 @@ def summary_lines(report: ImpactReport) -> list[str]:
     pending = cycles[cycles["status"] == "pending"]
     lines.append(f"cycles matured: {cycles.loc[cycles['status'] != 'pending', 'cycle'].nunique()}, "
                  f"pending: {len(pending)}")
-    cum = report.cumulative()
-    if cum.empty:
-        lines.append("no matured cycle yet: effects are pending")
-    else:
-        lines.append(f"{'action':<24}{'treated':>9}{'hold-out':>10}  churn treated - hold-out (90 %)")
-        for r in cum.itertuples(index=False):
-            lines.append(f"{r.action:<24}{r.n_treated:>9,}{r.n_control:>10,}  "
-                         f"{effect_cell(r.effect, r.lo90, r.hi90, r.status)}")
-    slices = report.slices[report.slices["scope"] == "cumulative"]
-    if slices.empty:
-        lines.append("slices: no matured cycle that applied the comparison slices")
-    else:
-        lines.append(f"{'slice vs no action':<24}{'customers':>9}{'control':>10}  value per customer (90 %)")
-        for r in slices.itertuples(index=False):
-            lines.append(f"{r.slice:<24}{r.n:>9,}{r.n_control:>10,}  "
-                         f"{value_cell(r.value_per_customer, r.lo90, r.hi90, r.status)}")
+    lines += _table(report.cumulative(), "no matured cycle yet: effects are pending",
+                    ("action", "treated", "hold-out", "churn treated - hold-out (90 %)"),
+                    lambda r: (r.action, r.n_treated, r.n_control,
+                               effect_cell(r.effect, r.lo90, r.hi90, r.status)))
+    lines += _table(report.slices[report.slices["scope"] == "cumulative"],
+                    "slices: no matured cycle that applied the comparison slices",
+                    ("slice vs no action", "customers", "control", "value per customer (90 %)"),
+                    lambda r: (r.slice, r.n, r.n_control,
+                               value_cell(r.value_per_customer, r.lo90, r.hi90, r.status)))
     return lines
+
+
+def _table(frame, empty: str, header: tuple, cells) -> list[str]:
+    """A fixed-width table of ``frame``'s rows (``cells``: name, count, count, text), or ``empty``."""
+    if frame.empty:
+        return [empty]
+    name, a, b, text = header
+    out = [f"{name:<24}{a:>9}{b:>10}  {text}"]
+    for r in frame.itertuples(index=False):
+        label, n1, n2, cell = cells(r)
+        out.append(f"{label:<24}{n1:>9,}{n2:>10,}  {cell}")
+    return out
 
 
 _SECTION_CACHE: dict = {}   # folder -> (mtime of report.json, section): the page re-reads on change only
