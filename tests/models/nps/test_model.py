@@ -282,7 +282,7 @@ def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_invitees(fi
     ratio = (big.high - big.low) / (res.high - res.low)
     assert ratio < 0.7, ratio         # 4x the invitees: about half the width (1/sqrt(4))
     # The uncertainty of the selection correction widens the interval.
-    full = company_nps(fitted.corrected, wave, samples=200, seed=1, model_uncertainty=True)
+    full = company_nps(fitted.corrected, wave, samples=600, seed=1, model_uncertainty=True)
     assert full.nps == pytest.approx(res.nps) and (full.high - full.low) > (res.high - res.low)
 
 
