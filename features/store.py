@@ -18,6 +18,7 @@ from feast import FeatureStore, RepoConfig
 from configs.settings import Settings
 from features.feast_defs import ABSENT_TAG, build_definitions
 from features.offline_store import STORE_TYPE as ASOF_STORE
+from features.online_store import STORE_TYPE as ONLINE_STORE
 from features.transforms.schema import ENTITY, EVENT_TIMESTAMP, is_attribute
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def repo_config(settings: Settings) -> RepoConfig:
     if settings.feast_online_store == "redis":
         online = {"type": "redis", "connection_string": settings.feast_redis_url}
     else:
-        online = {"type": "sqlite", "path": str(settings.feast_dir / "online.db")}
+        online = {"type": ONLINE_STORE, "path": str(settings.feast_dir / "online.db")}
     offline = ASOF_STORE if settings.feast_offline_store == "asof" else settings.feast_offline_store
     return RepoConfig(
         project=PROJECT, provider="local", registry=str(settings.feast_dir / "registry.db"),
