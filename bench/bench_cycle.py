@@ -16,7 +16,8 @@ cycle's plan (cycles 3, 6, 9, 12: the goals' checkpoints); the other cycles show
 
 Goals (issue "The closed loop"): exploit >= 0 every cycle on every seed; exploit >= 70 % of
 the ceiling by cycle 6 and 85 % by cycle 12; cumulative value > 0 by cycle 6; one cycle of a
-100k world in at most 120 s. Each seed's rows are written to ``--out`` as the seed ends.
+100k world in at most 120 s. Rows are written to ``--out`` as each cycle ends; with
+``--keep`` a seed already built there is carried on (its earlier rows read back from ``--out``).
 
     .venv/bin/python bench/bench_cycle.py [--customers 100000] [--cycles 12] [--seeds 1 2 3]
         [--budget 0.02] [--ceiling-every 3] [--out bench_cycle.json] [--skip-nps] [--keep DIR]
@@ -94,6 +95,11 @@ def build(root: Path, nps: bool = True) -> dict:
     return {k: round(v, 1) for k, v in seconds.items()}
 
 
+def built_before(root: Path) -> bool:
+    """A kept world that was built and scored by an earlier run (its first plan is recorded)."""
+    return any((root / "reports" / "cycle" / "plans").glob("*.json"))
+
+
 def cycle_row(seed: int, line: dict, wall: float) -> dict:
     point = line["curve"]
     return {"seed": seed, "cycle": point["cycle"], "month": point["month"], "wall_s": round(wall, 1),
@@ -128,17 +134,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench_cycle.json"))
     ap.add_argument("--skip-nps", action="store_true",
                     help="no NPS model in the first training (retraining in the loop trains it)")
-    ap.add_argument("--keep", type=Path, default=None, help="keep each seed's data under DIR")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep each seed's data under DIR; a seed already built there is "
+                         "carried on from its last cycle instead of rebuilt")
     args = ap.parse_args()
-    rows: list[dict] = []
+    rows: list[dict] = (json.loads(args.out.read_text()) if args.keep and args.out.exists()
+                        else [])             # carrying kept worlds on: their earlier cycles too
     for seed in args.seeds:
         configure(args, seed)
         root = (args.keep / f"seed{seed}" if args.keep
                 else Path(tempfile.mkdtemp(prefix=f"cem-cycle-{seed}-")))
         try:
-            built = build(root, nps=not args.skip_nps)
-            print(f"seed {seed}: world of {args.customers:,} built in {sum(built.values()):.0f} s "
-                  f"{built}, peak {peak_rss_gb():.2f} GB", flush=True)
+            if built_before(root):
+                print(f"seed {seed}: carrying on the world kept in {root}", flush=True)
+            else:
+                built = build(root, nps=not args.skip_nps)
+                print(f"seed {seed}: world of {args.customers:,} built in "
+                      f"{sum(built.values()):.0f} s {built}, peak {peak_rss_gb():.2f} GB", flush=True)
             from pipelines.flows import cycle_flow
 
             for _ in range(args.cycles):
@@ -146,7 +158,7 @@ def main() -> None:
                 line = cycle_flow(root)
                 rows.append(cycle_row(seed, line, time.perf_counter() - started))
                 print(show(rows[-1]), flush=True)
-            args.out.write_text(json.dumps(rows, indent=1, default=str))
+                args.out.write_text(json.dumps(rows, indent=1, default=str))
         finally:
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)

@@ -129,6 +129,8 @@ class PrescribeParams(_Section):
     holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
     experiment_share: float = Field(0.2, ge=0, lt=1)   # share of the cycle's budget spent on
                                                        # randomized experiments (effect still uncertain)
+    experiment_controls: float = Field(4.0, ge=0)      # hold-outs drawn per treated customer in an
+                                                       # experiment cell (free: they get nothing)
     impact_slice_share: float = Field(0.05, ge=0, le=0.2)  # each of the sticky comparison slices
                                                        # (no action, risk-ranked, random): share of customers
     value_quantile: float = Field(0.9, gt=0.5, lt=1)   # plan only if the net value at this

@@ -175,3 +175,28 @@ def test_no_posterior_no_experiment_and_runs_are_reproducible():
     two = plan_experiments(candidates, contacts, CATALOGUE, PARAMS, fake_uplift(ARMS), features,
                            money(600.0, candidates), 7).actions
     pd.testing.assert_frame_equal(one, two)
+
+
+@pytest.mark.parametrize("controls", [0.0, 1.0, 4.0])
+def test_each_treated_customer_gets_its_hold_outs_from_the_same_reps(controls):
+    candidates, features, contacts = world(n=4000, reps=5)
+    params = PARAMS.model_copy(update={"experiment_controls": controls})
+    exp = plan_experiments(candidates, contacts, CATALOGUE, params, fake_uplift(ARMS), features,
+                           money(600.0, candidates), seed=5)
+    rows, ratio = exp.actions, max(controls, PARAMS.holdout_share / (1 - PARAMS.holdout_share))
+    by = rows.groupby(["action_id", "rep_id"])["control_group"].agg(["sum", "size"])
+    treated, held = by["size"] - by["sum"], by["sum"]
+    assert treated.sum() > 0
+    assert (held == np.ceil(ratio * treated - 1e-9)).all()    # per rep: the pool is large enough
+    pool = exp.pool.groupby(["action_id", "stratum", "rep_id"])
+    assert (pool["drawn"].sum() <= pool.size()).all()
+    assert (exp.pool["p_treated"] <= 1 / (1 + ratio) + 1e-9).all()
+
+
+def test_a_small_pool_treats_fewer_rather_than_lose_its_hold_outs():
+    candidates, features, contacts = world(n=40, reps=2)
+    params = PARAMS.model_copy(update={"experiment_controls": 4.0})
+    exp = plan_experiments(candidates, contacts, CATALOGUE, params, fake_uplift(ARMS), features,
+                           money(1e6, candidates), seed=1)
+    rows = exp.actions
+    assert len(rows) and rows["control_group"].sum() >= 4 * (~rows["control_group"]).sum()
