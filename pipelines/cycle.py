@@ -3,9 +3,11 @@
 Each cycle reads the latest scoring run's action plan from the serving database, lets the
 world answer it (``features.sources.world.step.advance_world``: the month is delivered,
 lived and exported), then ingests, builds features, retrains on the schedule
-``cycle.retrain_every_months`` and scores, which writes the next plan. The ingest is rebuilt
-whole every cycle; the feature tables reuse every earlier snapshot whose inputs did not
-change (``features.transforms.incremental``) and the online store gets the new month only.
+``cycle.retrain_every_months`` and scores, which writes the next plan. The ingest validates
+only the month appended to the event exports when the earlier rows are unchanged
+(``features.ingest.incremental``; the customer snapshot and the identity-resolved tables are
+ingested whole); the feature tables reuse every earlier snapshot whose inputs did not change
+(``features.transforms.incremental``) and the online store gets the new month only.
 
 Every plan gets the cycle's budget (``cycle.budget_share``). The learning curve (evaluation,
 from the hidden truth) is what each delivered plan was truly worth beside the plans a team
@@ -19,6 +21,7 @@ tests wire the same loop.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from configs.settings import Settings
+from configs.settings import SOURCE_NOTE, Settings
 
 PLAN_COLUMNS = ("customer_id", "action_id", "rep_id", "rank", "control_group", "arm",
                 "assignment_probability")
@@ -45,8 +48,9 @@ class Stages:
 
 
 def plain_stages(settings: Settings, ceiling_seed: int = 0) -> Stages:
-    """The cycle's stages as plain calls, without Prefect (tests; the ingest is rebuilt whole,
-    the feature tables only for the new snapshots, training is what ``cem train`` runs)."""
+    """The cycle's stages as plain calls, without Prefect (tests; the ingest validates the new
+    month only, the feature tables are built for the new snapshots only, both staged; training
+    is what ``cem train`` runs)."""
     from features.ingest import run_ingest
     from features.staging import staged
     from features.store import apply_definitions, feature_store
@@ -55,6 +59,14 @@ def plain_stages(settings: Settings, ceiling_seed: int = 0) -> Stages:
     from models.churn.train import train_and_log_churn
     from models.nps.train import train_and_log_nps
     from models.uplift.train import train_and_log_uplift
+
+    def ingest() -> None:     # appended rows only when nothing earlier changed
+        clean_dir, quarantine_dir = settings.clean_dir, settings.quarantine_dir
+        with staged(clean_dir) as clean, staged(quarantine_dir) as quarantine:
+            run_ingest(settings.raw_dir, clean, quarantine, settings.ingest,
+                       previous=(clean_dir, quarantine_dir))
+            if (clean_dir / SOURCE_NOTE).is_file():     # what the export is (run names)
+                shutil.copy2(clean_dir / SOURCE_NOTE, clean / SOURCE_NOTE)
 
     def features() -> None:
         with staged(settings.feature_dir) as out:    # earlier snapshots reused when unchanged
@@ -73,9 +85,7 @@ def plain_stages(settings: Settings, ceiling_seed: int = 0) -> Stages:
     return Stages(
         impact=lambda: run_impact(settings),
         advance=lambda plan: advance(settings, plan),
-        ingest=lambda: run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir,
-                                  settings.ingest),
-        features=features, train=train,
+        ingest=ingest, features=features, train=train,
         score=lambda ceiling=True: score_cycle(settings, ceiling, ceiling_seed))
 
 

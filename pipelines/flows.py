@@ -30,11 +30,12 @@ def simulate_task(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> dic
 
 
 @task(name="ingest-sources")
-def ingest_task(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams):
+def ingest_task(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams,
+                previous: tuple[Path, Path] | None = None):
     from features.ingest import run_ingest
 
     return run_ingest(source_dir, clean_dir, quarantine_dir, params,
-                      on_table=lambda name: progress.advance())
+                      on_table=lambda name: progress.advance(), previous=previous)
 
 
 @flow(name="simulate")
@@ -61,13 +62,16 @@ def stage_task(mapping: Path, source_dir: Path, staged_dir: Path) -> dict[str, i
 
 @flow(name="ingest")
 def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params: IngestParams,
-                mapping: Path | None = None, staged_dir: Path | None = None):
+                mapping: Path | None = None, staged_dir: Path | None = None,
+                incremental: bool = False):
     """Validate sources, resolve identities, write clean tables and quarantine.
 
     With a ``mapping`` file the company export in ``source_dir`` is first written as contract
     tables into ``staged_dir``, which is then ingested. Clean tables, report and quarantine
     are written whole or not at all (:func:`features.staging.staged`): a failed run leaves
-    the previous ones.
+    the previous ones. ``incremental`` (``cem cycle``): when only rows were appended to the
+    event exports since the previous ingest, only those are validated
+    (:mod:`features.ingest.incremental`); the outputs are the same as a full rebuild's.
     """
     name = source_name(source_dir, mapping)
     if mapping is not None:
@@ -75,7 +79,8 @@ def ingest_flow(source_dir: Path, clean_dir: Path, quarantine_dir: Path, params:
             stage_task(mapping, source_dir, out)
         source_dir, params = staged_dir, params.model_copy(update={"source_format": "csv"})
     with staged(Path(clean_dir)) as clean, staged(Path(quarantine_dir)) as quarantine:
-        report = ingest_task(source_dir, clean, quarantine, params)
+        previous = (Path(clean_dir), Path(quarantine_dir)) if incremental else None
+        report = ingest_task(source_dir, clean, quarantine, params, previous)
         (clean / SOURCE_NOTE).write_text(json.dumps({"name": name}))
     return report
 
@@ -278,7 +283,8 @@ def cycle_flow(data_dir: Path) -> dict:
     s = load_settings(data_dir=data_dir)
     stages = Stages(
         advance=lambda plan: advance_world_task(data_dir, plan),
-        ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest),
+        ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest,
+                                   incremental=True),
         features=lambda: features_flow(data_dir), train=lambda: train_flow(data_dir),
         score=lambda ceiling=True: cycle_score_task(data_dir, ceiling),
         impact=lambda: impact_task(data_dir))

@@ -197,17 +197,22 @@ def _one_column_hint(found: tuple[str, ...]) -> str:
             "the delimiter is none of ',' ';' tab)")
 
 
-def read_source(source: Source) -> pd.DataFrame:
-    """All columns of a source table with a fresh RangeIndex; CSV as text, '' as null."""
+def read_source(source: Source, first_group: int = 0) -> pd.DataFrame:
+    """All columns of a source table with a fresh RangeIndex; CSV as text, '' as null.
+    ``first_group``: a Parquet file's rows from that row group on (an incremental ingest)."""
     try:
-        table = _read_arrow(source)
+        table = _read_arrow(source, first_group)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise unreadable(source.path, exc) from exc
     df = table.to_pandas(date_as_object=False, types_mapper=_ARROW_STRINGS.get)
     return df.reset_index(drop=True)
 
 
-def _read_arrow(source: Source) -> pa.Table:
+def _read_arrow(source: Source, first_group: int = 0) -> pa.Table:
+    if source.format == "parquet" and first_group:
+        file = pq.ParquetFile(source.path)
+        groups = range(first_group, file.num_row_groups)
+        return file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
     if source.format == "parquet":
         return pq.read_table(source.path)
     convert = pacsv.ConvertOptions(
@@ -238,7 +243,12 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
     """Write atomically (temp file + rename), so a crash never leaves half a table."""
+    write_arrow(to_arrow(df), path)
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """:func:`write_parquet` of a table already in Arrow (see :func:`to_arrow`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(to_arrow(df), tmp)
+    pq.write_table(table, tmp)
     os.replace(tmp, path)

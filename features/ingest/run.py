@@ -11,19 +11,26 @@ row failed) and ``clean_dir/ingest_report.json``. An absent optional table
 (:mod:`features.ingest.requirements`) is listed in the report, and has no files.
 The company's own customer columns, when exported (``customer_attributes`` and its schema
 file), are validated last, against the clean customers (:mod:`features.ingest.attributes`).
+
+Given the ``previous`` outputs, an ingest validates only the rows appended to the event
+tables since then when nothing else changed (:mod:`features.ingest.incremental`); its
+outputs equal a full rebuild's. Every run writes ``clean_dir/ingest_manifest.json``.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from configs.settings import IngestParams
 from features.ingest import identity as idn
+from features.ingest import incremental as inc
 from features.ingest.attributes import (
     ATTRIBUTE_TABLE,
     ingest_attributes,
@@ -37,9 +44,16 @@ from features.ingest.io import (
     check_sources,
     contract_error,
     read_source,
+    to_arrow,
+    write_arrow,
     write_parquet,
 )
-from features.ingest.quarantine import clean_frame, extra_columns, quarantine_frame
+from features.ingest.quarantine import (
+    REASON_COLUMN,
+    clean_frame,
+    extra_columns,
+    quarantine_frame,
+)
 from features.ingest.reasons import Reasons, count_reasons
 from features.ingest.report import IdentityCounts, IngestReport, TableReport
 from features.ingest.requirements import (
@@ -50,11 +64,19 @@ from features.ingest.requirements import (
     one_of_problem,
     required_columns,
 )
-from features.ingest.schemas import SCHEMAS, STRING, clean_schema, with_known_customers
+from features.ingest.schemas import (
+    SCHEMAS,
+    STRING,
+    clean_schema,
+    primary_key,
+    with_known_customers,
+)
 from features.ingest.validate import export_end, validate_rows
 
+log = logging.getLogger(__name__)
 REPORT_FILE = "ingest_report.json"
 NO_INVITATION = "survey_id: no invitation to this customer sent at or before responded_at"
+INVITATION_COLUMNS = ["invitation_id", "customer_id", "survey_id", "sent_at"]
 
 
 @dataclass
@@ -115,12 +137,14 @@ def _resolve(identifiers: pd.Series, kinds: pd.Series, ctx: _Context) -> pd.Data
 
 
 def process_table(
-    table: str, raw: pd.DataFrame, ctx: _Context, source_columns: tuple[str, ...] | None = None
+    table: str, raw: pd.DataFrame, ctx: _Context, source_columns: tuple[str, ...] | None = None,
+    earlier_keys: pa.Table | None = None,
 ) -> tuple[pd.DataFrame, Reasons]:
     """Validate one table (plus identity resolution) and update the context.
 
     ``source_columns``: the columns the source file has (default: those of ``raw``); a CRM
-    export without churn dates may hold churned customers without one.
+    export without churn dates may hold churned customers without one. ``earlier_keys``: the
+    keys of the clean rows before ``raw`` (an incremental ingest's appended rows).
     """
     schema = SCHEMAS[table]
     if table == "crm_customers" and not has_churn_dates(source_columns or raw.columns):
@@ -131,7 +155,7 @@ def process_table(
     if table == "crm_customers":
         observed = to_date(raw["observed_until"]) if "observed_until" in raw else None
         ctx.until = export_end(observed)
-    typed, reasons = validate_rows(raw, schema, ctx.until)
+    typed, reasons = validate_rows(raw, schema, ctx.until, earlier_keys)
     if table == "complaints":
         typed = resolve_complaints(typed, reasons, ctx)
     elif table == "survey_responses":
@@ -141,7 +165,7 @@ def process_table(
         ctx.customer_ids = pd.Index(clean["customer_id"])
         ctx.identifiers = idn.build_identifier_index(clean, ctx.params.phone_digits)
     elif table == "survey_invitations":
-        ctx.invitations = clean[["invitation_id", "customer_id", "survey_id", "sent_at"]]
+        ctx.invitations = clean[INVITATION_COLUMNS]
     return clean, reasons
 
 
@@ -164,6 +188,33 @@ def ingest_table(
         rows_quarantined=len(quarantined),
         reasons=count_reasons(quarantined["_reason"]),
         extra_columns=extra_columns(raw, SCHEMAS[source.table]),
+    )
+
+
+def append_table(
+    source: Source, ctx: _Context, clean_dir: Path, quarantine_dir: Path, plan: inc.Plan
+) -> TableReport:
+    """:func:`ingest_table` of the rows appended since the previous ingest, written after
+    the previous clean and quarantined rows; the report counts the whole table."""
+    table, earlier = source.table, plan.earlier[source.table]
+    raw = inc.new_rows(source, earlier)
+    old_clean = inc.earlier_table(plan, "clean", table)
+    keys = old_clean.select(primary_key(SCHEMAS[table]))
+    clean, reasons = process_table(table, complete_columns(raw, table), ctx, source.columns, keys)
+    clean = inc.append_rows(old_clean, to_arrow(clean))
+    quarantined = inc.append_rows(inc.earlier_table(plan, "quarantine", table),
+                                  to_arrow(quarantine_frame(raw, reasons)))
+    if table == "survey_invitations":
+        ctx.invitations = clean.select(INVITATION_COLUMNS).to_pandas(
+            types_mapper={pa.string(): STRING}.get)
+    write_arrow(clean, clean_dir / f"{table}.parquet")
+    write_arrow(quarantined, quarantine_dir / f"{table}.parquet")
+    return TableReport(
+        table=table, source=str(source.path), rows_in=earlier.rows + len(raw),
+        rows_kept=clean.num_rows, rows_quarantined=quarantined.num_rows,
+        reasons=count_reasons(quarantined.column(REASON_COLUMN).to_pandas().astype(object)
+                              if quarantined.num_rows else pd.Series([], dtype=object)),
+        extra_columns=extra_columns(raw, SCHEMAS[table]),
     )
 
 
@@ -193,21 +244,36 @@ def run_ingest(
     quarantine_dir: Path,
     params: IngestParams,
     on_table: Callable[[str], None] | None = None,
+    previous: tuple[Path, Path] | None = None,
 ) -> IngestReport:
-    """Ingest every contract table of ``source_dir``; see the module docstring."""
+    """Ingest every contract table of ``source_dir``; see the module docstring.
+
+    ``previous``: the clean and quarantine folders of the last ingest (may be ``clean_dir``
+    and ``quarantine_dir`` themselves); their earlier rows are reused when nothing changed.
+    """
     required = {table: required_columns(table) for table in SCHEMAS}
     optional = [t for t in SCHEMAS if t not in REQUIRED_TABLES]
     sources = check_sources(Path(source_dir), required, params.source_format, optional)
     check_one_of(sources)
     attributes = locate_attributes(Path(source_dir))
     events = locate_events(Path(source_dir))
+    plan = inc.plan_append(previous, sources, params)
+    (Path(clean_dir) / inc.MANIFEST).unlink(missing_ok=True)   # stale once a table is written
     report = IngestReport()
     ctx = _Context(params=params, identity=report.identity)
+    validated: dict[str, int] = {}
     for table in SCHEMAS:
-        if table in sources:
+        if table in sources and plan.appends and table in plan.earlier:
+            report.tables[table] = append_table(
+                sources[table], ctx, Path(clean_dir), Path(quarantine_dir), plan)
+            validated[table] = report.tables[table].rows_in - plan.earlier[table].rows
+        elif table in sources:
             report.tables[table] = ingest_table(
                 sources[table], ctx, Path(clean_dir), Path(quarantine_dir)
             )
+            validated[table] = report.tables[table].rows_in
+            if table == "crm_customers" and plan.appends:
+                plan.reason = inc.confirm(plan, ctx.until, ctx.customer_ids)
         else:
             skip_table(table, ctx, report, Path(clean_dir), Path(quarantine_dir))
         if on_table is not None:
@@ -221,4 +287,14 @@ def run_ingest(
                                       Path(quarantine_dir)):
         report.tables[table_report.table] = table_report
     report.write_json(Path(clean_dir) / REPORT_FILE)
+    log_plan(plan, validated)
+    inc.write_manifest(Path(clean_dir), inc.manifest(plan, sources, params, ctx.until, validated))
     return report
+
+
+def log_plan(plan: inc.Plan, validated: dict[str, int]) -> None:
+    if plan.appends:
+        log.info("ingest: appended rows only (%s)",
+                 ", ".join(f"{t} {validated[t]:,}" for t in plan.earlier))
+    else:
+        log.info("ingest: full rebuild (%s)", plan.reason)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from features.ingest.coerce import coerce_frame
 from features.ingest.reasons import Reasons
@@ -60,14 +61,31 @@ def frame_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema, reasons: Rea
         reasons.add(~check_passes(check, typed), check.error)
 
 
-def duplicate_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema, reasons: Reasons) -> None:
-    """Later occurrences of a primary key among the otherwise valid rows."""
+def claimed_earlier(rows: pd.DataFrame, earlier: pyarrow.Table) -> np.ndarray:
+    """Rows whose key is among the ``earlier`` keys (an Arrow hash join, no pandas copy)."""
+    keys = pyarrow.Table.from_pandas(rows, preserve_index=False).select(earlier.column_names)
+    keys = keys.cast(earlier.schema.remove_metadata())
+    keys = keys.append_column("_row", pyarrow.array(np.arange(len(rows), dtype=np.int64)))
+    hits = keys.join(earlier, keys=earlier.column_names, join_type="left semi")
+    out = np.zeros(len(rows), dtype=bool)
+    out[hits["_row"].to_numpy()] = True
+    return out
+
+
+def duplicate_failures(typed: pd.DataFrame, schema: pa.DataFrameSchema, reasons: Reasons,
+                       earlier: pyarrow.Table | None = None) -> None:
+    """Later occurrences of a primary key among the otherwise valid rows; ``earlier``: the
+    keys the rows before these claimed (an incremental ingest's new rows come after them)."""
     key = primary_key(schema)
     if not key:
         return
     candidates = ~reasons.failed & typed[key].notna().all(axis=1).to_numpy()
+    rows = typed.loc[candidates, key]
+    later = rows.duplicated(keep="first").to_numpy()
+    if earlier is not None and earlier.num_rows and len(rows):
+        later |= claimed_earlier(rows, earlier)
     dup = np.zeros(len(typed), dtype=bool)
-    dup[candidates] = typed.loc[candidates, key].duplicated(keep="first").to_numpy()
+    dup[candidates] = later
     reasons.add(dup, f"{'+'.join(key)}: duplicate key (first occurrence kept)")
 
 
@@ -100,14 +118,16 @@ def future_failures(typed: pd.DataFrame, until: pd.Timestamp, reasons: Reasons) 
 
 
 def validate_rows(raw: pd.DataFrame, schema: pa.DataFrameSchema,
-                  until: pd.Timestamp | None = None) -> tuple[pd.DataFrame, Reasons]:
+                  until: pd.Timestamp | None = None,
+                  earlier_keys: pyarrow.Table | None = None) -> tuple[pd.DataFrame, Reasons]:
     """Typed contract columns of ``raw`` and the reasons of every failing row; ``until``:
-    the end of the export (see :func:`export_end`)."""
+    the end of the export (see :func:`export_end`); ``earlier_keys``: see
+    :func:`duplicate_failures`."""
     reasons = Reasons(len(raw))
     typed, unparseable = coerce_frame(raw, schema, reasons)
     column_failures(typed, schema, reasons, unparseable)
     frame_failures(typed, schema, reasons)
     if until is not None:
         future_failures(typed, until, reasons)
-    duplicate_failures(typed, schema, reasons)
+    duplicate_failures(typed, schema, reasons, earlier_keys)
     return typed, reasons
