@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .journal import aside
+
 TS = pa.timestamp("us", tz="UTC")
 RAW_TABLES = (
     "crm_customers", "billing_invoices", "product_usage", "support_tickets", "complaints",
@@ -101,8 +103,8 @@ STEP_TRUTH_TABLES = ("plan_delivery",)   # what became of each planned action (w
 
 class AppendSink(Sink):
     """A ``Sink`` that adds new months to existing exports: each table is rewritten as its
-    old row groups followed by the new ones (snapshot tables are replaced), written aside
-    and swapped in on ``close``."""
+    old row groups followed by the new ones (snapshot tables are replaced). ``write_aside``
+    writes the new files beside the old ones; ``journal.commit`` swaps them all in at once."""
 
     def __init__(self, raw_dir: Path, truth_dir: Path, counters: dict[str, int]):
         super().__init__(raw_dir, truth_dir)
@@ -115,15 +117,18 @@ class AppendSink(Sink):
         self.pieces.setdefault(table, []).append(tab)
         self.rows[table] = self.rows.get(table, 0) + tab.num_rows
 
-    def close(self) -> None:
+    def targets(self) -> list[Path]:
+        """The files the step replaces, in the order they were first written."""
+        return [self.dirs[table] / f"{table}.parquet" for table in self.pieces]
+
+    def write_aside(self) -> None:
+        """Each table's new version at ``journal.aside`` of its path."""
         for table, pieces in self.pieces.items():
             path = self.dirs[table] / f"{table}.parquet"
             old = pq.ParquetFile(path) if path.exists() and table not in SNAPSHOT_TABLES else None
             schema = old.schema_arrow if old is not None else pieces[0].schema
-            tmp = path.with_name(path.name + ".new")
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(aside(path), schema, compression="zstd") as writer:
                 for i in range(old.num_row_groups if old is not None else 0):
                     writer.write_table(old.read_row_group(i))
                 for piece in pieces:
                     writer.write_table(piece.cast(schema))
-            tmp.replace(path)

@@ -39,6 +39,7 @@ from configs.settings import SimulateParams
 
 from .export import RAW_TABLES, TRUTH_TABLES, Clock, Sink
 from .identifiers import ID_COLUMNS, renumber
+from .journal import discard as discard_step
 from .simulate import WorldSummary, chunk_numbers, simulate_chunk, world_setup, write_notes
 from .state import save_chunk, save_meta, state_dir
 
@@ -102,6 +103,7 @@ def plan_chunks(params: SimulateParams, raw_dir: Path, truth_dir: Path) -> Plan:
     master, outages, n_reps, starts = world_setup(params)
     plan = Plan(params, Path(raw_dir), Path(truth_dir), master)
     saved = state_dir(plan.truth_dir)
+    discard_step(plan.truth_dir)           # a step interrupted in an older world: forget it
     for folder in (saved, plan.parts):
         shutil.rmtree(folder, ignore_errors=True)
     plan.parts.mkdir(parents=True)

@@ -35,7 +35,9 @@ DELIVERED, HELD_OUT, OVER_CAPACITY, NOT_ALLOWED, NOT_OPEN = range(len(STATUS))
 def plan_rows(plan: pd.DataFrame | None, customers: int) -> pd.DataFrame:
     """The plan in the reps' order of work, with each customer's number and action code.
 
-    Unknown customers and actions get number / action -1 (they end up ``not_open``).
+    ``customers``: the highest customer number given so far (new customers of stepped
+    months carry on the history's numbers). Unknown customers and actions get number /
+    action -1 (they end up ``not_open``).
     """
     cols = ["customer_id", "action_id", "control_group"]
     frame = pd.DataFrame(columns=cols) if plan is None else plan.reset_index(drop=True)

@@ -59,12 +59,37 @@ def draw_population(
     share_existing: float,
     n_reps: int,
 ) -> Population:
-    """Draw the customers numbered ``numbers``; signups spread before and during the history."""
+    """Draw the customers numbered ``numbers``; signups spread before and during the history.
+
+    A customer is an existing one with probability ``share_existing`` (joined 1-72 months
+    before the start), else joins in a uniform month of the history: the acquisition
+    process ``signups_per_month`` carries on after the history (``arrivals``).
+    """
     n = len(numbers)
     existing = rng.random(n) < share_existing
     signup_month = np.where(
         existing, -rng.integers(1, 73, n), rng.integers(0, months, n)
     ).astype(np.int32)
+    return draw_customers(rng, numbers, signup_month, n_reps)
+
+
+def signups_per_month(customers: int, months: int, share_existing: float) -> float:
+    """Expected new customers per history month: the ``1 - share_existing`` part of the
+    ``customers`` spread uniformly over the ``months`` (``draw_population``)."""
+    return customers * (1.0 - share_existing) / months
+
+
+def rep_count(customers: int, customers_per_rep: int) -> int:
+    """Reps of the world, sized on the history's customers; a customer's rep is its number
+    modulo this count (new customers of stepped months included)."""
+    return max(1, -(-customers // customers_per_rep))
+
+
+def draw_customers(rng: np.random.Generator, numbers: np.ndarray, signup_month: np.ndarray,
+                   n_reps: int) -> Population:
+    """The customers numbered ``numbers`` who sign up in ``signup_month``: segment, plan,
+    price, hidden traits, identifiers, consent and rep (the number modulo ``n_reps``)."""
+    n = len(numbers)
     segment = rng.choice(3, n, p=[0.72, 0.2, 0.08]).astype(np.int8)
     contract_p = np.array([[0.55, 0.3, 0.15], [0.45, 0.35, 0.2], [0.2, 0.4, 0.4]])
     contract = _choice_rows(rng, contract_p[segment]).astype(np.int8)
@@ -79,7 +104,7 @@ def draw_population(
     averse = rng.random(n) < CONTACT_AVERSE_SHARE
     return Population(
         number=numbers.astype(np.int64),
-        signup_month=signup_month,
+        signup_month=np.asarray(signup_month, np.int32),
         signup_day=rng.integers(0, 28, n).astype(np.int16),
         segment=segment,
         region=rng.choice(len(REGIONS), n, p=REGION_P).astype(np.int8),

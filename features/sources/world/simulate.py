@@ -19,13 +19,14 @@ import pyarrow as pa
 
 from configs.settings import SOURCE_NOTE, SimulateParams
 
+from . import journal
 from . import mechanisms as mech
 from . import tables as tb
 from .campaigns import log_effects_now
 from .dynamics import PLAN_USAGE_LIMIT, WorldState, draw_outages, initial_state
 from .export import Clock, Sink
 from .month import MonthContext, step_month
-from .population import REGIONS, draw_population
+from .population import REGIONS, draw_population, rep_count
 from .state import ChunkState, save_chunk, save_meta, state_dir
 
 
@@ -49,6 +50,7 @@ def simulate_world(
     master, outages, n_reps, starts = world_setup(params)
     sink = Sink(Path(raw_dir), Path(truth_dir))
     saved = state_dir(truth_dir)
+    journal.discard(truth_dir)             # a step interrupted in an older world: forget it
     shutil.rmtree(saved, ignore_errors=True)
     total = len(starts) * params.months
     streams = []
@@ -74,7 +76,7 @@ def world_setup(params: SimulateParams) -> tuple[np.random.Generator, np.ndarray
     """
     master = np.random.default_rng(params.seed)
     outages = draw_outages(master, params.months, len(REGIONS))
-    n_reps = max(1, -(-params.customers // params.customers_per_rep))
+    n_reps = rep_count(params.customers, params.customers_per_rep)
     return master, outages, n_reps, list(range(0, params.customers, params.chunk_customers))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from configs.settings import SimulateParams
 
+from . import journal
 from .dynamics import WorldState
 from .population import Population
 from .tables import Chunk
@@ -44,6 +45,27 @@ class SavedWorld:
     counters: dict[str, int]        # id sequences of the exports (tickets, orders, ...)
     chunks: list[ChunkState]
 
+    def last_number(self) -> int:
+        """The highest customer number given so far (numbers are never reused)."""
+        return max((int(cs.pop.number.max()) for cs in self.chunks if len(cs.pop.number)),
+                   default=0)
+
+    def locate(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk and local index of each customer number (-1, -1: nobody has it).
+
+        Chunks grow with each stepped month's sign-ups (``arrivals``), so a number's chunk
+        is looked up, not computed from ``chunk_customers``."""
+        sizes = [len(cs.pop.number) for cs in self.chunks]
+        known = np.concatenate([cs.pop.number for cs in self.chunks])
+        chunk = np.repeat(np.arange(len(sizes)), sizes)
+        local = np.concatenate([np.arange(n) for n in sizes])
+        order = np.argsort(known, kind="stable")
+        numbers = np.asarray(numbers, np.int64)
+        pos = np.minimum(np.searchsorted(known[order], numbers), len(known) - 1)
+        found = known[order][pos] == numbers
+        return (np.where(found, chunk[order][pos], -1),
+                np.where(found, local[order][pos], -1))
+
 
 def state_dir(truth_dir: Path) -> Path:
     return Path(truth_dir) / STATE_DIR
@@ -68,20 +90,30 @@ def save_meta(folder: Path, params: SimulateParams, month: int, master: np.rando
     }, indent=1))
 
 
-def save_world(truth_dir: Path, world: SavedWorld) -> None:
-    """Replace the saved state whole: written aside, then swapped in."""
-    final = state_dir(truth_dir)
-    new = final.with_name(STATE_DIR + ".new")
-    shutil.rmtree(new, ignore_errors=True)
+def write_state(folder: Path, world: SavedWorld) -> None:
+    """The whole saved state into ``folder`` (made afresh)."""
+    shutil.rmtree(folder, ignore_errors=True)
     for i, cs in enumerate(world.chunks):
-        save_chunk(new, i, cs)
-    save_meta(new, world.params, world.month, world.master, world.counters,
+        save_chunk(folder, i, cs)
+    save_meta(folder, world.params, world.month, world.master, world.counters,
               [cs.rng for cs in world.chunks])
-    shutil.rmtree(final, ignore_errors=True)
-    new.rename(final)
+
+
+def save_world(truth_dir: Path, world: SavedWorld) -> None:
+    """Replace the saved state whole: written aside, then swapped in (``journal``)."""
+    final = state_dir(truth_dir)
+    journal.begin(truth_dir, [final])
+    try:
+        write_state(journal.aside(final), world)
+    except BaseException:
+        journal.roll_back_now(truth_dir)
+        raise
+    journal.commit(truth_dir, [final])
 
 
 def load_world(truth_dir: Path) -> SavedWorld:
+    """The saved state; a step interrupted before its commit is rolled back first."""
+    journal.recover(truth_dir)
     folder = state_dir(truth_dir)
     if not (folder / STATE_FILE).is_file():
         raise FileNotFoundError(f"no saved world in {folder}: run `cem simulate` first")

@@ -3,9 +3,11 @@
 ``advance_world`` loads the state ``cem simulate`` saved, delivers the plan's actions on
 the first day of the next month (``plan``: consent, eligibility, each rep's capacity),
 draws their outcomes and effects with the programme's mechanisms (``campaigns.assign_actions``),
-runs the month as the history ran (``month.step_month``) and appends its rows to the
-exports and the hidden truth. Each stepped month is exported as of its own end, so
-stepping two months at once or one at a time writes the same bytes. Design: docs/world.md.
+runs the month as the history ran (``month.step_month``), with the month's new customers
+(``arrivals``), and appends its rows to the exports and the hidden truth. Each stepped month
+is exported as of its own end, so stepping two months at once or one at a time writes the
+same bytes. The exports, the truth and the saved state change together or not at all
+(``journal``). Design: docs/world.md.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import journal
 from . import mechanisms as mech
 from . import tables as tb
+from .arrivals import add_arrivals
 from .campaigns import assign_actions, log_effects_now
 from .dynamics import PLAN_USAGE_LIMIT, draw_outages
 from .export import AppendSink, Clock, pick
@@ -27,7 +31,7 @@ from .month import programme, step_month
 from .plan import DELIVERED, HELD_OUT, NOT_OPEN, STATUS, apply_capacity, eligibility, plan_rows
 from .population import REGIONS
 from .simulate import month_context, write_action_effects, write_month
-from .state import SavedWorld, load_world, save_world
+from .state import SavedWorld, load_world, state_dir, write_state
 
 
 @dataclass
@@ -40,6 +44,7 @@ class StepSummary:
     over_capacity: int
     not_allowed: int
     not_open: int
+    joined: int = 0      # customers who signed up in the month (``arrivals``)
 
 
 def advance_world(truth_dir: Path, raw_dir: Path, plan: pd.DataFrame | None = None,
@@ -54,49 +59,63 @@ def advance_world(truth_dir: Path, raw_dir: Path, plan: pd.DataFrame | None = No
     """
     if months < 1:
         raise ValueError(f"months must be at least 1, not {months}")
-    world = load_world(truth_dir)
+    world = load_world(truth_dir)          # rolls back a step interrupted before its commit
     params = world.params
-    rows = plan_rows(plan, params.customers)
+    rows = _located(world, plan_rows(plan, world.last_number()))
     sink = AppendSink(Path(raw_dir), Path(truth_dir), world.counters)
     summaries = []
     for m in range(months):
         t = world.month
         clock = Clock(params.start_date, t + 1)
         ctx = month_context(params, clock, t, draw_outages(world.master, 1, len(REGIONS))[0])
+        joined = add_arrivals(world, t)
         todo = rows if m == 0 else rows.iloc[:0]
         status, effect, rep = _plan_status(world, todo, t, ctx.day0, capacity)
         for c, cs in enumerate(world.chunks):
             mine = _chunk_rows(world, todo, c, status)
             assign = _assignment(todo["action"].to_numpy()[mine],
-                                 todo["control"].to_numpy()[mine], _local(world, todo, c, mine),
+                                 todo["control"].to_numpy()[mine], _local(todo, mine),
                                  _logged(todo[mine], holdout_share), programme_runs)
             out = step_month(cs.rng, cs.pop, cs.st, ctx, assign)
             write_month(sink, clock, cs.chunk, out, t, cs.rng)
             write_action_effects(sink, clock, cs.chunk, cs.st)
         _write_delivery(sink, clock, t, todo, status, effect, rep)
         world.month += 1
-        summaries.append(_summary(clock, t, t - params.months + 1, status))
+        summaries.append(_summary(clock, t, t - params.months + 1, status, joined))
     for cs in world.chunks:
         tb.write_customers(sink, clock, cs.chunk, cs.st)
-    sink.close()
     world.counters = dict(sink.counters)
-    save_world(truth_dir, world)
+    _commit(Path(truth_dir), sink, world)
     return summaries
 
 
-def _chunk_of(world: SavedWorld, rows: pd.DataFrame) -> np.ndarray:
-    number = rows["number"].to_numpy()
-    return np.where(number > 0, (number - 1) // world.params.chunk_customers, -1)
+def _commit(truth_dir: Path, sink: AppendSink, world: SavedWorld) -> None:
+    """Every table and the state written aside, then swapped in together (``journal``)."""
+    targets = [*sink.targets(), state_dir(truth_dir)]
+    journal.begin(truth_dir, targets)
+    try:
+        sink.write_aside()
+        write_state(journal.aside(state_dir(truth_dir)), world)
+    except BaseException:
+        journal.roll_back_now(truth_dir)
+        raise
+    journal.commit(truth_dir, targets)
 
 
-def _local(world: SavedWorld, rows: pd.DataFrame, c: int, mine: np.ndarray) -> np.ndarray:
-    """Local index in chunk ``c`` of the customers of the selected rows."""
-    return rows["number"].to_numpy()[mine] - 1 - c * world.params.chunk_customers
+def _located(world: SavedWorld, rows: pd.DataFrame) -> pd.DataFrame:
+    """Plan rows with their customer's chunk and local index (-1: nobody has the number)."""
+    chunk, local = world.locate(rows["number"].to_numpy())
+    return rows.assign(chunk=chunk, local=local)
+
+
+def _local(rows: pd.DataFrame, mine: np.ndarray) -> np.ndarray:
+    """Local index (in their chunk) of the customers of the selected rows."""
+    return rows["local"].to_numpy()[mine]
 
 
 def _chunk_rows(world: SavedWorld, rows: pd.DataFrame, c: int, status: np.ndarray) -> np.ndarray:
     """Rows of chunk ``c`` that are delivered or held out, in plan order."""
-    return (_chunk_of(world, rows) == c) & np.isin(status, (DELIVERED, HELD_OUT))
+    return (rows["chunk"].to_numpy() == c) & np.isin(status, (DELIVERED, HELD_OUT))
 
 
 def _plan_status(world: SavedWorld, rows: pd.DataFrame, t: int, day0: int, capacity: int):
@@ -105,13 +124,13 @@ def _plan_status(world: SavedWorld, rows: pd.DataFrame, t: int, day0: int, capac
     status = np.full(n, NOT_OPEN, np.int64)
     effect = np.full(n, np.nan)
     rep = np.full(n, -1, np.int64)
-    chunk_of = _chunk_of(world, rows)
+    chunk_of = rows["chunk"].to_numpy()
     action = rows["action"].to_numpy()
     for c, cs in enumerate(world.chunks):
         sel = chunk_of == c
         if not sel.any():
             continue
-        cust = _local(world, rows, c, sel)
+        cust = _local(rows, sel)
         status[sel] = eligibility(cs.pop, cs.st, cust, action[sel], t, day0)
         rep[sel] = cs.pop.rep[cust]
         known = status[sel] != NOT_OPEN
@@ -180,7 +199,7 @@ def _write_delivery(sink: AppendSink, clock: Clock, t: int, rows: pd.DataFrame,
     })
 
 
-def _summary(clock: Clock, t: int, step: int, status: np.ndarray) -> StepSummary:
+def _summary(clock: Clock, t: int, step: int, status: np.ndarray, joined: int) -> StepSummary:
     counts = np.bincount(status, minlength=len(STATUS))
     month = (clock.start + clock.day0[t]).astype(date)
-    return StepSummary(step, month, len(status), *map(int, counts))
+    return StepSummary(step, month, len(status), *map(int, counts), joined)
