@@ -175,12 +175,16 @@ def features(
     data_dir: DataDir = None,
 ) -> None:
     """Build the fused X+O feature tables, `feast apply` them and fill the online store."""
+    from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.flows import features_flow
 
     settings = _settings(data_dir)
     if as_of:
         _date_option("--as-of", as_of)
-    result = _run_steps("building features", 3, features_flow, settings.data_dir, as_of)
+    # cluster.address set: the tables are built per customer bucket on Dask workers
+    with cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client:
+        result = _run_steps("building features", 3, features_flow, settings.data_dir, as_of,
+                            scheduler_address(client))
     for table, rows in result["rows"].items():
         console.print(f"  {table:<24} {rows:>12,} rows")
     console.print(f"registered in Feast: {', '.join(result['registered'])}")

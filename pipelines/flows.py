@@ -97,13 +97,22 @@ def source_name(source_dir: Path, mapping: Path | None) -> str:
 
 @task(name="build-feature-tables")
 def build_features_task(clean_dir: Path, feature_dir: Path, params: FeaturesParams,
-                        as_of: str | None = None, previous: Path | None = None) -> dict:
+                        as_of: str | None = None, previous: Path | None = None,
+                        scheduler: str | None = None) -> dict:
+    """In this process, or per customer bucket on the Dask workers of ``scheduler`` (the
+    same files: ``features.transforms.parallel``)."""
     from datetime import date
 
     from features.transforms import build_feature_tables
 
-    return build_feature_tables(clean_dir, feature_dir, params,
-                                as_of=date.fromisoformat(as_of) if as_of else None,
+    day = date.fromisoformat(as_of) if as_of else None
+    if scheduler is None:
+        return build_feature_tables(clean_dir, feature_dir, params, as_of=day, previous=previous)
+    from features.transforms.parallel import build_on_cluster
+    from pipelines.cluster import connect
+
+    with connect(scheduler) as client:
+        return build_on_cluster(client, clean_dir, feature_dir, params, as_of=day,
                                 previous=previous)
 
 
@@ -134,8 +143,12 @@ def feast_materialize_task(data_dir: Path) -> None:
 
 
 @flow(name="features")
-def features_flow(data_dir: Path, as_of: str | None = None) -> dict:
-    """Build the fused X+O feature tables, register them in Feast, fill the online store."""
+def features_flow(data_dir: Path, as_of: str | None = None, scheduler: str | None = None) -> dict:
+    """Build the fused X+O feature tables, register them in Feast, fill the online store.
+
+    ``scheduler``: a Dask scheduler's address (``pipelines.cluster.scheduler_address``): the
+    tables are built per customer bucket on its workers; Feast runs here as always.
+    """
     settings = load_settings(data_dir=data_dir)
     names: list[str] = []
     # tables and registry change together: the registry is applied (in a staged copy) once
@@ -147,7 +160,7 @@ def features_flow(data_dir: Path, as_of: str | None = None) -> dict:
 
         with staged(settings.feature_dir, after_swap=register) as out:
             rows = build_features_task(settings.clean_dir, out, settings.features, as_of,
-                                       previous=settings.feature_dir)
+                                       previous=settings.feature_dir, scheduler=scheduler)
             progress.advance()
     progress.advance()
     feast_materialize_task(data_dir)

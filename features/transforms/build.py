@@ -52,6 +52,7 @@ from .window import observation_window
 TS_NS = pa.timestamp("ns", tz="UTC")
 TS = pa.timestamp("us", tz="UTC")  # what Feast's DuckDB materialization can cast
 ARROW_KIND = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
+ROW = "__crm_row"   # a bucket part's column: the customer's row in crm (the in-process order)
 
 
 class TableWriter:
@@ -188,9 +189,10 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
 
 
 def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool,
-                   schema: dict[str, dict[str, str]]) -> dict:
+                   schema: dict[str, dict[str, str]], rows: np.ndarray | None = None) -> dict:
     """Features of every open account at one snapshot, and their churn labels, per table
-    (``schema``: the views and features the export supports)."""
+    (``schema``: the views and features the export supports). ``rows``: each customer's row
+    in the whole crm table, added as column ``ROW`` (a bucket's part, ``parallel``)."""
     idx = np.flatnonzero(open_mask(clean.customers, snap))
     batch = {}
     if schema:                  # empty for a reused snapshot: its labels only
@@ -198,7 +200,8 @@ def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool,
         stamps = pa.array(np.full(len(idx), snap.value), pa.int64()).cast(TS_NS)
         o, x = ops.at(snap), exp.at(snap)
         tables = {"customer_o": o, "customer_x": x, "customer_fused": fused_features(o, x)}
-        batch = {name: (ids, stamps, {c: cols[c][idx] for c in schema[name]})
+        batch = {name: (ids, stamps, {c: cols[c][idx] for c in schema[name]}
+                        | ({} if rows is None else {ROW: rows[idx]}))
                  for name, cols in tables.items() if name in schema}
     if labelled:
         notice = clean.customers.get("notice_date")
@@ -208,7 +211,8 @@ def _snapshot_rows(snap, clean, ops, exp, ids_all, params, labelled: bool,
         keep = idx[~saved[idx]] if len(saved) else idx      # under notice: save desk, no label
         kept_stamps = pa.array(np.full(len(keep), snap.value), pa.int64()).cast(TS_NS)
         batch["churn_labels"] = (ids_all.take(pa.array(keep)), kept_stamps,
-                                 {"churned_within_horizon": label[keep]})
+                                 {"churned_within_horizon": label[keep]}
+                                 | ({} if rows is None else {ROW: rows[keep]}))
     return batch
 
 

@@ -60,10 +60,21 @@ def seasonally_adjusted(units: np.ndarray) -> np.ndarray:
     return units / np.where(level > 0, level, np.nan)
 
 
+def adjusted_by(grid: MonthGrid, levels: dict[int, float]) -> np.ndarray:
+    """``seasonally_adjusted`` for a grid that holds only some customers (a bucket), with
+    the population's levels given: month index (year * 12 + month - 1) -> median usage."""
+    units = grid.values["units"]
+    level = np.array([levels.get(grid.base + j, np.nan) for j in range(units.shape[1])],
+                     np.float64)
+    return units / np.where(level > 0, level, np.nan)
+
+
 class Operations:
     """O-data sources indexed for point-in-time lookups."""
 
-    def __init__(self, clean: Clean):
+    def __init__(self, clean: Clean, levels: dict[int, float] | None = None):
+        """``levels``: the population's usage level per month, when ``clean`` holds only
+        some customers (``features.transforms.parallel``); computed from ``clean`` if None."""
         n, t = clean.n, clean.tables
         cust = clean.customers
         self.segment = categorical(cust["segment"].cat.codes, cust["segment"].cat.categories)
@@ -76,7 +87,8 @@ class Operations:
         self.usage = MonthGrid(use["code"].to_numpy(), use["month"], n,
                                units=use["usage_units"], active=use["active_days"],
                                sessions=use["sessions"])
-        self.usage.values["seasonal"] = seasonally_adjusted(self.usage.values["units"])
+        self.usage.values["seasonal"] = (seasonally_adjusted(self.usage.values["units"])
+                                         if levels is None else adjusted_by(self.usage, levels))
         self._index_tickets(t["support_tickets"], n)
         orders = t["orders"]
         self.orders = Events.from_frame(orders, orders["ordered_at"], n,

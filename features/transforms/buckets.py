@@ -1,0 +1,135 @@
+"""One customer bucket of the clean tables, read without loading the whole tables.
+
+A customer's bucket is a hash of their ``customer_id`` (``pandas.util.hash_array``: SipHash
+with a fixed key, the same in every process and on every host) modulo the number of buckets,
+computed at read time: the clean tables stay single files in the format the ingest writes,
+and a customer's rows, old or appended, fall in the same bucket whatever their order. Each
+table is streamed one row group at a time and only the bucket's rows are kept, so a reader
+holds its bucket plus one row group. ``load_bucket`` then gives the same ``Clean`` as
+``load_clean`` restricted to the bucket's customers (in crm order), with each customer's
+row in the whole crm table (``rows``): the order the in-process build writes them in.
+Design: docs/cluster.md#feature-tables-on-the-cluster
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .inputs import ACTIVITY, COLUMNS, CONSENT_COLUMNS, Clean, _arrow_type, _link_surveys, _to_frame
+
+CRM = "crm_customers"
+
+
+def bucket_of(ids: pa.Array, buckets: int) -> np.ndarray:
+    """Each customer id's bucket, 0 .. buckets-1 (deterministic across processes)."""
+    values = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+    return (pd.util.hash_array(values) % np.uint64(buckets)).astype(np.int64)
+
+
+def _stream(path: Path, columns: list[str], keep) -> pa.Table:
+    """The rows of ``path`` that ``keep(batch)`` selects, read one row group at a time."""
+    source = pq.ParquetFile(path)
+    parts = [batch.filter(pa.array(keep(batch)))
+             for batch in source.iter_batches(columns=columns, batch_size=1 << 17)]
+    if not parts:
+        return source.schema_arrow.empty_table().select(columns)
+    return pa.Table.from_batches(parts, schema=parts[0].schema)
+
+
+@dataclass
+class Bucket:
+    """The bucket's crm rows: customer ids (crm order) and their rows in the whole table."""
+
+    index: int
+    count: int
+    ids: pa.Array
+    rows: np.ndarray
+
+    def select(self, batch) -> np.ndarray:
+        """Rows of a batch whose customer is in the bucket."""
+        return pc.fill_null(pc.is_in(batch.column("customer_id"), value_set=self.ids),
+                            False).to_numpy(zero_copy_only=False)
+
+
+def crm_columns(clean_dir: Path, wanted: tuple[str, ...] = ("notice_date",)) -> list[str]:
+    """The crm columns the features read (consent and ``wanted`` when the export has them)."""
+    names = pq.read_schema(Path(clean_dir) / f"{CRM}.parquet").names
+    return COLUMNS[CRM] + [c for c in (*CONSENT_COLUMNS, *wanted) if c in names]
+
+
+def read_bucket_crm(clean_dir: Path, index: int, count: int,
+                    columns: list[str]) -> tuple[Bucket, pa.Table]:
+    """The bucket's crm rows (``columns``) and the bucket itself."""
+    path = Path(clean_dir) / f"{CRM}.parquet"
+    rows, parts, offset = [], [], 0
+    for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=1 << 17):
+        mine = bucket_of(batch.column("customer_id"), count) == index
+        rows.append(np.flatnonzero(mine) + offset)
+        parts.append(batch.filter(pa.array(mine)))
+        offset += batch.num_rows
+    crm = (pa.Table.from_batches(parts, schema=parts[0].schema) if parts
+           else pq.read_schema(path).empty_table().select(columns))
+    ids = crm["customer_id"].combine_chunks()
+    found = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return Bucket(index, count, ids, found.astype(np.int64)), crm
+
+
+def read_bucket_table(clean_dir: Path, name: str, columns: list[str], bucket: Bucket) -> pa.Table:
+    """One clean table's rows of the bucket's customers, with their ``code`` in the bucket
+    (an optional table that was not exported reads as no rows, as in ``read_table``)."""
+    path = Path(clean_dir) / f"{name}.parquet"
+    if not path.is_file():
+        tab = pa.table({c: pa.array([], _arrow_type(c)) for c in columns})
+    else:
+        tab = _stream(path, columns, bucket.select)
+    code = pc.index_in(tab["customer_id"], value_set=bucket.ids)
+    return tab.append_column("code", code).filter(pc.is_valid(code))
+
+
+def load_bucket(clean_dir: Path, index: int, count: int) -> tuple[Clean, Bucket]:
+    """``load_clean`` for one bucket's customers (plus ``notice_date`` when exported)."""
+    bucket, crm = read_bucket_crm(clean_dir, index, count, crm_columns(clean_dir))
+    customers = _to_frame(crm, keep_ids=True)
+    raw = {name: read_bucket_table(Path(clean_dir), name, cols, bucket)
+           for name, cols in COLUMNS.items() if name != CRM}
+    raw["survey_invitations"], raw["survey_responses"] = _link_surveys(
+        raw["survey_invitations"], raw["survey_responses"])
+    tables = {name: _to_frame(tab, keep_ids=name == "survey_responses")
+              for name, tab in raw.items()}
+    return Clean(customers, tables), bucket
+
+
+def summarize_bucket(clean_dir: Path, index: int, count: int) -> dict:
+    """What the client needs from a bucket before the build: the first and last event time
+    of each table (the history, hence the snapshots), whether a churner has no churn date
+    (a one-window export), and the bucket's usage values per month (the seasonal level)."""
+    names = pq.read_schema(Path(clean_dir) / f"{CRM}.parquet").names
+    columns = [c for c in ("status",) if c in names]
+    bucket, crm = read_bucket_crm(clean_dir, index, count, ["customer_id", "churn_date", *columns])
+    undated = ("status" in columns and bool(pc.any(pc.and_(
+        pc.equal(crm["status"].cast(pa.string()), "churned"),
+        pc.is_null(crm["churn_date"]))).as_py()))
+    bounds = {}
+    for name, col in ACTIVITY.items():
+        times = _to_frame(read_bucket_table(Path(clean_dir), name, ["customer_id", col],
+                                            bucket), keep_ids=False)[col].dropna()
+        if len(times):
+            bounds[name] = (times.min(), times.max())
+    use = _to_frame(read_bucket_table(Path(clean_dir), "product_usage",
+                                      ["customer_id", "month", "usage_units"], bucket), False)
+    month = (use["month"].dt.year * 12 + use["month"].dt.month - 1).to_numpy(np.int64)
+    units = use["usage_units"].to_numpy(np.float64)
+    seen = np.isfinite(units)
+    month, units = month[seen], units[seen]
+    order = np.argsort(month, kind="stable")
+    months, starts = np.unique(month[order], return_index=True)
+    usage = (dict(zip(months.tolist(), np.split(units[order], starts[1:]), strict=True))
+             if len(months) else {})
+    return {"customers": len(bucket.ids), "undated": undated, "bounds": bounds, "usage": usage}

@@ -1,0 +1,228 @@
+"""``build_on_cluster``: the feature and label tables built per customer bucket on Dask workers.
+
+Customers are independent given the month: every feature row reads only its own customer's
+events, except the seasonal usage level (the median usage of all customers each month) and
+the snapshots (placed from the first and last event of all tables). So the build runs in
+three steps: each bucket reports its event-time bounds and usage values (``summarize``);
+the client places the snapshots, one worker takes the medians; then each bucket builds its
+customers' rows for every snapshot into a part file (with each row's crm position), and the
+parts are merged, one snapshot's row group at a time, in the in-process order (snapshot,
+then crm row) into the same ``<table>.parquet`` files as ``build_feature_tables`` writes.
+No process loads a whole clean table. What stays in-process, and why:
+docs/cluster.md#feature-tables-on-the-cluster
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from configs.settings import FeaturesParams
+
+from .attributes import publish_schema
+from .buckets import CRM, load_bucket, summarize_bucket
+from .build import ROW, TableWriter, _as_utc, _snapshot_rows, _write_batch, build_feature_tables
+from .event_tables import publish_event_schema
+from .experience import Experience
+from .incremental import MANIFEST
+from .inputs import month_start
+from .labels import horizon_observed, nps_labels
+from .operations import Operations
+from .present import missing_tables, present_schema, publish_absent
+from .schema import (
+    ATTRIBUTE_VIEW,
+    EVENT_DIR,
+    EVENT_SCHEMA_FILE,
+    EVENT_TIMESTAMP,
+    FEATURE_SCHEMA,
+    LABEL_SCHEMA,
+)
+from .spine import snapshot_dates
+
+log = logging.getLogger(__name__)
+BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket: a worker's share
+PARTS = ".feature-parts"     # in the output folder while the buckets run
+
+
+@dataclass(frozen=True)
+class BucketJob:
+    """What one bucket's task needs: where to read and write, and what the client decided."""
+
+    clean_dir: Path
+    part_dir: Path
+    index: int
+    count: int
+    snapshots: pd.DatetimeIndex
+    as_of: pd.Timestamp
+    params: FeaturesParams
+    schema: dict[str, dict[str, str]]
+    levels: dict[int, float]
+
+    @property
+    def folder(self) -> Path:
+        return self.part_dir / f"bucket_{self.index:05d}"
+
+
+def bucket_count(clean_dir: Path, workers: int) -> int:
+    """One bucket per worker at least, more when a worker's share would pass
+    ``BUCKET_CUSTOMERS``; never more buckets than customers."""
+    customers = pq.ParquetFile(Path(clean_dir) / f"{CRM}.parquet").metadata.num_rows
+    return max(1, min(customers, max(workers, math.ceil(customers / BUCKET_CUSTOMERS))))
+
+
+def in_process_only(clean_dir: Path) -> str | None:
+    """Why this export is built in-process even with a cluster (None: it can be split)."""
+    if (Path(clean_dir) / f"{ATTRIBUTE_VIEW}.parquet").is_file():
+        return "the export maps its own attribute table"
+    if (Path(clean_dir) / EVENT_DIR / EVENT_SCHEMA_FILE).is_file():
+        return "the export maps its own event tables"
+    return None
+
+
+def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesParams,
+                     as_of: date | None = None, previous: Path | None = None,
+                     buckets: int | None = None) -> dict[str, int]:
+    """``build_feature_tables`` on the workers of ``client`` (a ``distributed.Client``):
+    the same files, rows, order and dtypes; rows per table. ``buckets``: default
+    ``bucket_count``. Exports the buckets cannot hold (``in_process_only``, one observation
+    window) are built in-process, and a previous build is not reused (a full build); the log
+    says why."""
+    clean_dir, out_dir = Path(clean_dir), Path(out_dir)
+    why = in_process_only(clean_dir)
+    if why is not None:
+        log.info("features: built in-process, not on the cluster (%s)", why)
+        return build_feature_tables(clean_dir, out_dir, params, as_of, previous)
+    count = buckets or bucket_count(clean_dir, len(client.scheduler_info()["workers"]))
+    started = time.perf_counter()
+    summaries = [client.submit(summarize_bucket, clean_dir, i, count, pure=False)
+                 for i in range(count)]
+    heads = client.gather([client.submit(_head, s, pure=False) for s in summaries])
+    if any(h["undated"] for h in heads) or not any(h["bounds"] for h in heads):
+        log.info("features: built in-process, not on the cluster (one observation window)")
+        return build_feature_tables(clean_dir, out_dir, params, as_of, previous)
+    if previous is not None and (Path(previous) / MANIFEST).is_file():
+        log.info("features: full build (on the cluster: reuse compares a digest of whole "
+                 "clean tables, which no process loads there)")
+    start, end = _history(heads)
+    as_of_ts = end if as_of is None else _as_utc(as_of)
+    snapshots = snapshot_dates(start, as_of_ts, params.snapshot_every_months,
+                               params.first_snapshot_after_months)
+    levels = client.submit(usage_levels, *summaries, pure=False).result()
+    del summaries                       # the usage values leave the workers' memory
+    schema = _prepare(clean_dir, out_dir)
+    part_dir = out_dir / PARTS
+    jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels)
+            for i in range(count)]
+    placed = time.perf_counter()
+    try:
+        client.gather(client.map(build_bucket, jobs, pure=False))
+        built = time.perf_counter()
+        tables = {**schema, "churn_labels": LABEL_SCHEMA["churn_labels"]}
+        merged = [client.submit(combine_table, part_dir, count, name, out_dir, kinds,
+                                None if name == "churn_labels" else as_of_ts, pure=False)
+                  for name, kinds in tables.items()]
+        nps = client.submit(combine_nps, part_dir, count, out_dir, pure=False)
+        rows = dict(zip(tables, client.gather(merged), strict=True))
+        rows["nps_labels"] = nps.result()
+    finally:
+        shutil.rmtree(part_dir, ignore_errors=True)
+    log.info("features on the cluster: %d buckets; summaries %.1fs, buckets %.1fs, merge %.1fs",
+             count, placed - started, built - placed, time.perf_counter() - built)
+    return rows
+
+
+def _head(summary: dict) -> dict:
+    """A bucket's summary without its usage values (what the client receives)."""
+    return {k: v for k, v in summary.items() if k != "usage"}
+
+
+def _history(heads: list[dict]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``history_bounds`` over the buckets: first month start, month after the last event."""
+    firsts = [lo for h in heads for lo, _ in h["bounds"].values()]
+    lasts = [hi for h in heads for _, hi in h["bounds"].values()]
+    return month_start(min(firsts)), month_start(max(lasts)) + pd.DateOffset(months=1)
+
+
+def usage_levels(*summaries: dict) -> dict[int, float]:
+    """The population's median usage per month (``operations.seasonally_adjusted``), from
+    every bucket's values: one float per usage row, on one worker."""
+    months = sorted({m for s in summaries for m in s["usage"]})
+    return {m: float(np.median(np.concatenate([s["usage"][m] for s in summaries
+                                               if m in s["usage"]]))) for m in months}
+
+
+def _prepare(clean_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
+    """What the client writes itself: the absent features, and no stale view or manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    schema = present_schema(publish_absent(missing_tables(clean_dir), out_dir))
+    for name in set(FEATURE_SCHEMA) - set(schema):      # a view the export has no data for
+        (out_dir / f"{name}.parquet").unlink(missing_ok=True)
+    publish_schema(None, clean_dir, out_dir)             # no attribute or event view here
+    publish_event_schema(None, out_dir)
+    (out_dir / MANIFEST).unlink(missing_ok=True)         # no manifest: the next build is full
+    return schema
+
+
+def build_bucket(job: BucketJob) -> dict[str, int]:
+    """One bucket's rows of every table, for every snapshot, into its part folder (one row
+    group per snapshot, as in-process); rows per table. Runs on a worker."""
+    clean, bucket = load_bucket(job.clean_dir, job.index, job.count)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    labels = nps_labels(clean.tables["survey_responses"], job.as_of)
+    labels[EVENT_TIMESTAMP] = labels[EVENT_TIMESTAMP].dt.as_unit("us")
+    labels.to_parquet(job.folder / "nps_labels.parquet", index=False)
+    ops, exp = Operations(clean, job.levels), Experience(clean)
+    clean.tables.clear()
+    writers = {name: TableWriter(job.folder / f"{name}.parquet", {**kinds, ROW: "int"}, job.as_of)
+               for name, kinds in job.schema.items()}
+    writers["churn_labels"] = TableWriter(job.folder / "churn_labels.parquet",
+                                          {**LABEL_SCHEMA["churn_labels"], ROW: "int"}, None)
+    ids_all = pa.array(clean.customers["customer_id"].astype(str).to_numpy(), pa.string())
+    try:
+        for snap in job.snapshots:
+            labelled = horizon_observed(snap, job.params.churn_horizon_days, job.as_of)
+            _write_batch(writers, _snapshot_rows(snap, clean, ops, exp, ids_all, job.params,
+                                                 labelled, job.schema, rows=bucket.rows))
+    finally:
+        rows = {name: w.close() for name, w in writers.items()}
+    return rows
+
+
+def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: dict[str, str],
+                  created: pd.Timestamp | None) -> int:
+    """The buckets' parts of one table merged into ``<out_dir>/<name>.parquet``: row group by
+    row group (one snapshot), ordered by crm row as in-process; rows written. On a worker."""
+    parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / f"{name}.parquet") for i in range(count)]
+    groups = {p.num_row_groups for p in parts}
+    if len(groups) != 1:
+        raise RuntimeError(f"{name}: the buckets' parts hold different snapshots: {groups}")
+    writer = TableWriter(out_dir / f"{name}.parquet", kinds, created)
+    try:
+        for g in range(groups.pop()):
+            table = pa.concat_tables([p.read_row_group(g) for p in parts])
+            writer.append(table.take(pc.sort_indices(table[ROW])).drop_columns([ROW]))
+    finally:
+        rows = writer.close()
+    return rows
+
+
+def combine_nps(part_dir: Path, count: int, out_dir: Path) -> int:
+    """The NPS labels of every bucket in the in-process order (time, customer; a customer's
+    answers in table order: they are all in one bucket). On a worker: one row per answer."""
+    frames = [pd.read_parquet(part_dir / f"bucket_{i:05d}" / "nps_labels.parquet")
+              for i in range(count)]
+    labels = pd.concat(frames, ignore_index=True).sort_values(
+        [EVENT_TIMESTAMP, "customer_id"], kind="stable", ignore_index=True)
+    labels.to_parquet(out_dir / "nps_labels.parquet", index=False)
+    return len(labels)
