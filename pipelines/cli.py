@@ -212,11 +212,15 @@ def score(
 ) -> None:
     """Score every active customer with the champion models, plan next-best actions and
     write scores, tags and ranked action lists to the serving database."""
+    from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.flows import score_flow
     from pipelines.report import print_scoring
 
     settings = _settings(data_dir)
-    result = _run_steps("scoring customers", 1, score_flow, settings.data_dir, as_of)
+    # cluster.address set: scoring, candidates and reasons per customer bucket on Dask workers
+    with cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client:
+        result = _run_steps("scoring customers", 1, score_flow, settings.data_dir, as_of,
+                            scheduler_address(client))
     print_scoring(console, result)
 
 

@@ -227,7 +227,9 @@ RUN_METRICS = ("customers", "planned", "shown", "held_out", "alerts", "expected_
 
 
 @task(name="score-customers")
-def score_task(data_dir: Path, as_of: str | None) -> dict:
+def score_task(data_dir: Path, as_of: str | None, scheduler: str | None = None) -> dict:
+    """In this process, or per customer bucket on the Dask workers of ``scheduler``
+    (``serving.cluster_scoring``: the same run)."""
     from datetime import date
 
     from models.prescribe.evaluate import policy_value
@@ -244,7 +246,13 @@ def score_task(data_dir: Path, as_of: str | None) -> dict:
                                              bundle.catalogue, actions, result.as_of)}
 
     day = date.fromisoformat(as_of) if as_of else None
-    summary = run_batch_scoring(settings, day, review=review)
+    if scheduler is None:
+        summary = run_batch_scoring(settings, day, review=review)
+    else:
+        from pipelines.cluster import connect
+
+        with connect(scheduler) as client:
+            summary = run_batch_scoring(settings, day, review=review, client=client)
     write_metrics(settings, "run", {k: summary[k] for k in RUN_METRICS}, name="score.json")
     if summary["policy_value"] is not None:
         write_metrics(settings, "policy_value", summary["policy_value"], name="score.json")
@@ -252,9 +260,12 @@ def score_task(data_dir: Path, as_of: str | None) -> dict:
 
 
 @flow(name="score")
-def score_flow(data_dir: Path, as_of: str | None = None) -> dict:
-    """Score every active customer with the champion models; plan actions; write the serving DB."""
-    result = score_task(data_dir, as_of)
+def score_flow(data_dir: Path, as_of: str | None = None, scheduler: str | None = None) -> dict:
+    """Score every active customer with the champion models; plan actions; write the serving DB.
+
+    ``scheduler``: a Dask scheduler's address: the per-customer steps run on its workers.
+    """
+    result = score_task(data_dir, as_of, scheduler)
     progress.advance()
     return result
 

@@ -31,13 +31,13 @@ import pandas as pd
 
 from configs.settings import Settings
 from models import registry
-from models.bundle import MODEL_NAMES, ModelBundle, load_champions
-from models.nps.scale import bundle_scale
+from models.bundle import ModelBundle, load_champions
 from models.prescribe.arms import ArmPlan, plan_arms, plan_why
 from models.prescribe.consent import checked_channels, planning_candidates
 from models.prescribe.tags import RISK_TIERS
 from models.scoring import ScoreResult, check_features, reasons_json, score_customers, shown_actions
 from serving.alerts import NOT_MEASURED, NOT_SHOWN
+from serving.batch_assemble import run_summary, show_plan
 from serving.batch_inputs import (
     active_customers,
     contact_consent,
@@ -47,7 +47,6 @@ from serving.batch_inputs import (
     recent_contacts,
 )
 from serving.caches import champion_copy
-from serving.contact import contact_channels, latest_comment_rows
 from serving.db.write import RunMeta, ScoringRun, engine_for, read_previous_tags, write_scoring_run
 from serving.run_alerts import risk_review_alerts, save_desk_alerts, scoring_alerts
 
@@ -205,14 +204,7 @@ def score_as_of(
         actions["why"] = plan_why(actions, reasons, bundle.catalogue)
     with _step(timings, "assemble"):
         customers.loc[pos, "reasons"] = reasons.to_numpy()
-        shown = actions[~actions["control_group"]]
-        chosen = shown.set_index("customer_id")
-        customers["recommended_action"] = customers["customer_id"].map(chosen["action_id"].astype(object))
-        customers["expected_value"] = customers["customer_id"].map(chosen["expected_value"])
-        comments = latest_comment_rows(settings.clean_dir, as_of)
-        for column in comments:
-            customers[column] = customers["customer_id"].map(comments[column])
-        customers["contact_channels"] = contact_channels(settings.clean_dir, customers["customer_id"])
+        shown = show_plan(customers, actions, settings, as_of)
         alerts = scoring_alerts(features, customers, settings, as_of)
         if not shown_actions(bundle):   # no action with measured value: review by risk instead
             why = NOT_MEASURED if bundle.uplift is None else NOT_SHOWN
@@ -226,21 +218,8 @@ def score_as_of(
         if len(rows):
             customers.loc[rows, "reasons"] = reasons_blocks(
                 bundle, features.iloc[rows], settings.serving.batch_workers)
-    summary = {
-        "customers": len(customers),
-        "planned": len(actions),
-        "shown": len(shown),
-        "held_out": int(actions["control_group"].sum()),
-        "alerts": len(alerts),
-        "explained": int(customers["reasons"].notna().sum()),
-        "expected_value_shown": float(shown["expected_value"].sum()),
-        "skipped": plan.skipped["reason"].value_counts().to_dict(),
-        **arms.summary,
-        "consent_checked": checked_channels(consent),
-        "blocked_by_consent": blocked,
-        "models_missing": [name for name in MODEL_NAMES if name not in bundle.versions],
-        "satisfaction_scale": bundle_scale(bundle).code,   # predicted_nps, p_* are on it
-    }
+    summary = run_summary(customers, actions, shown, alerts, plan.skipped, arms.summary,
+                          checked_channels(consent), blocked, bundle)
     return BatchResult("", as_of, scored, plan, actions, alerts, contacts, summary, candidates)
 
 
@@ -249,12 +228,15 @@ def run_batch_scoring(
     as_of: date | None = None,
     review: Callable[[BatchResult, ModelBundle], dict] | None = None,
     timings: dict | None = None,
+    client=None,
 ) -> dict:
     """Score every active customer as of ``as_of`` (default: the latest snapshot) and write it.
 
     ``review`` (optional) sees the run before it is written and adds to the summary (the
     score flow measures the plan's policy value with it on the built-in world).
     ``timings`` (optional) receives each step's seconds (they are logged in any case).
+    ``client``: a ``distributed.Client``: the per-customer steps run per customer bucket on
+    its workers (``serving.cluster_scoring``), with the same result.
     """
     timings = {} if timings is None else timings
     as_of = as_of or latest_snapshot(settings)
@@ -263,7 +245,12 @@ def run_batch_scoring(
     engine = engine_for(settings)
     with _step(timings, "previous_tags"):
         previous = read_previous_tags(engine, before=as_of)
-    result = score_as_of(settings, bundle, as_of, previous, timings=timings)
+    if client is None:
+        result = score_as_of(settings, bundle, as_of, previous, timings=timings)
+    else:
+        from serving.cluster_scoring import score_on_cluster
+
+        result = score_on_cluster(client, settings, bundle, as_of, previous, timings)
     with _step(timings, "data_version"):
         meta = RunMeta(
             model_versions=bundle.versions,

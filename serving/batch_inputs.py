@@ -29,13 +29,18 @@ def latest_snapshot(settings: Settings) -> date:
 
 
 UNASSIGNED = "unassigned"   # the list of customers the export assigns to no rep
+ACTIVE_COLUMNS = ["customer_id", "rep_id", "signup_date", "churn_date", "status", "observed_until"]
 
 
 def active_customers(clean_dir: Path, as_of: date) -> pd.DataFrame:
     """customer_id, rep_id of the customers signed up and not gone on ``as_of``."""
     path = Path(clean_dir) / "crm_customers.parquet"
-    wanted = ["customer_id", "rep_id", "signup_date", "churn_date", "status", "observed_until"]
-    crm = pd.read_parquet(path, columns=[c for c in wanted if c in pq.read_schema(path).names])
+    crm = pd.read_parquet(path, columns=[c for c in ACTIVE_COLUMNS if c in pq.read_schema(path).names])
+    return open_customers(crm, as_of)
+
+
+def open_customers(crm: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """``active_customers`` of these crm rows (``ACTIVE_COLUMNS`` the export has)."""
     day = pd.Timestamp(as_of)
     gone = crm["churn_date"]
     if "observed_until" in crm and "status" in crm:   # a churner without a date left in the window
@@ -93,7 +98,11 @@ def notices_given(clean_dir: Path, as_of: date) -> pd.Series:
     path = Path(clean_dir) / "crm_customers.parquet"
     if "notice_date" not in pq.read_schema(path).names:
         return pd.Series(dtype="datetime64[ns]")
-    crm = pd.read_parquet(path, columns=["customer_id", "notice_date", "churn_date"])
+    return open_notices(pd.read_parquet(path, columns=["customer_id", "notice_date", "churn_date"]), as_of)
+
+
+def open_notices(crm: pd.DataFrame, as_of: date) -> pd.Series:
+    """``notices_given`` of these crm rows (customer_id, notice_date, churn_date)."""
     day = pd.Timestamp(as_of)
     open_notice = (crm["notice_date"] <= day) & ~(crm["churn_date"] <= day)
     return crm.loc[open_notice].set_index("customer_id")["notice_date"]

@@ -1,0 +1,152 @@
+"""``score_on_cluster``: ``score_as_of`` with the per-customer work on Dask workers.
+
+Each customer bucket's task (``serving.partitioned.score_partition``) reads, scores and
+explains its customers and returns its rows; the client arbitrates once over every bucket's
+candidates (rep capacity, budget, experiments and the comparison slices need them all),
+lists the alerts, then asks each bucket for the reasons of its planned customers. The result
+equals the in-process run's, row for row (tests/serving/test_cluster_scoring.py).
+Design: docs/cluster.md#batch-scoring-on-the-cluster
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from configs.settings import Settings
+from models.bundle import ModelBundle
+from models.frame import categorical_dtype
+from models.prescribe.arms import plan_arms, plan_why
+from models.prescribe.consent import CONSENT_COLUMNS, checked_channels
+from models.scoring import ScoreResult, shown_actions
+from serving.alerts import NOT_MEASURED, NOT_SHOWN
+from serving.batch import BatchResult, _step
+from serving.batch_assemble import run_summary, show_plan
+from serving.partitioned import Partition, reasons_partition, score_partition, split_by_bucket
+from serving.run_alerts import risk_review_alerts
+
+BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket (the feature build's bound)
+KINDS = {"save_desk": 0, "detractor": 1, "usage_drop": 2}   # the in-process order of the alerts
+
+
+def bucket_count(clean_dir, workers: int) -> int:
+    """One bucket per worker at least, more when a bucket would pass ``BUCKET_CUSTOMERS``."""
+    customers = pq.ParquetFile(clean_dir / "crm_customers.parquet").metadata.num_rows
+    return max(1, min(customers, max(workers, math.ceil(customers / BUCKET_CUSTOMERS))))
+
+
+def _by_position(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
+
+
+def merge_scores(parts: list[Partition]) -> tuple[ScoreResult, pd.DataFrame, pd.Index]:
+    """The buckets' scores, tags and contacts in customer id order (the in-process order),
+    tag events by tag then customer; and the customers' index (position by id)."""
+    ids = np.concatenate([p.customers["customer_id"].to_numpy() for p in parts])
+    order = np.argsort(ids, kind="stable")
+    customers = _by_position([p.customers for p in parts], order)
+    tags = _by_position([p.tags for p in parts], order)
+    contacts = _by_position([p.contacts for p in parts], order)
+    where = pd.Index(customers["customer_id"])
+    events = pd.concat([p.tag_events for p in parts], ignore_index=True)
+    rank = events["tag"].map({tag: i for i, tag in enumerate(tags.columns)}).to_numpy(np.float64)
+    events = events.iloc[np.lexsort((where.get_indexer(events["customer_id"]), rank))]
+    return ScoreResult(customers, None, tags, events.reset_index(drop=True)), contacts, where
+
+
+def merge_candidates(parts: list[Partition], customers: pd.DataFrame, where: pd.Index,
+                     bundle: ModelBundle) -> pd.DataFrame:
+    """The long candidate frame ``planning_candidates`` gives in-process, same rows, order,
+    index and dtypes, from the buckets' arrays and the customers' scores."""
+    ids = np.concatenate([p.wide.customer_id for p in parts])
+    pos = where.get_indexer(ids)
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    catalogue, k, n = bundle.catalogue, len(bundle.catalogue), len(pos)
+    pairs = {c: np.concatenate([p.wide.pairs[c] for p in parts])[order].ravel()
+             for c in parts[0].wide.pairs}
+    mine = customers.iloc[pos]
+    action = np.tile(np.arange(k), n)
+    frame = pd.DataFrame({
+        "customer_id": np.repeat(mine["customer_id"].to_numpy(), k),
+        "rep_id": np.repeat(mine["rep_id"].to_numpy(), k),
+        "action_id": pd.Categorical.from_codes(action, dtype=categorical_dtype(tuple(catalogue.ids))),
+        "p_churn": np.repeat(mine["churn_probability"].to_numpy(np.float64), k),
+        "uplift": pairs["uplift"],
+        "value_at_risk": np.repeat(mine["value_at_risk"].to_numpy(np.float64), k),
+        "cost": np.tile(catalogue.column("cost"), n),
+        "handling_minutes": np.tile(catalogue.column("handling_minutes"), n),
+        "expected_value": pairs["expected_value"],
+        "eligible": pairs["eligible"],
+        **({"expected_value_low": pairs["expected_value_low"]} if "expected_value_low" in pairs else {}),
+    }, index=np.repeat(pos * k, k) + action, copy=False)
+    return frame
+
+
+def merge_alerts(parts: list[Partition], where: pd.Index) -> pd.DataFrame:
+    """Save-desk alerts, then detractors, then usage drops, each in customer order."""
+    alerts = pd.concat([p.alerts for p in parts], ignore_index=True)
+    kind = alerts["kind"].map(KINDS).to_numpy(np.float64)
+    return alerts.iloc[np.lexsort((where.get_indexer(alerts["customer_id"]), kind))] \
+        .reset_index(drop=True)
+
+
+def explain_planned(client, model, settings: Settings, as_of: date, customers: pd.DataFrame,
+                    wanted: pd.Series, count: int) -> None:
+    """Reasons, from their bucket's worker, of the ``wanted`` customers without any yet."""
+    rows = np.flatnonzero((customers["customer_id"].isin(wanted) & customers["reasons"].isna()).to_numpy())
+    if not len(rows):
+        return
+    entity = customers.iloc[rows][["customer_id", "rep_id"]]
+    futures = [client.submit(reasons_partition, settings, model, as_of, part, pure=False)
+               for part in split_by_bucket(entity, count) if len(part)]
+    got = pd.concat(client.gather(futures))
+    customers.loc[rows, "reasons"] = got.reindex(entity["customer_id"].to_numpy()).to_numpy()
+
+
+def score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: date,
+                     previous: pd.DataFrame | None, timings: dict | None = None) -> BatchResult:
+    """Everything a run writes, as ``score_as_of`` gives it, with the per-customer steps on
+    the workers of ``client`` (a ``distributed.Client``)."""
+    count = bucket_count(settings.clean_dir, len(client.scheduler_info()["workers"]))
+    model = client.scatter(bundle, broadcast=True)
+    with _step(timings, "partitions"):
+        futures = [client.submit(score_partition, settings, model, as_of, i, count, prev, pure=False)
+                   for i, prev in enumerate(split_by_bucket(previous, count))]
+        parts = client.gather(futures)
+    with _step(timings, "plan"):
+        scored, contacts, where = merge_scores(parts)
+        customers = scored.customers
+        candidates = merge_candidates(parts, customers, where, bundle)
+        alerts = merge_alerts(parts, where)
+        blocked = sum(p.blocked for p in parts)
+        experiment = pd.concat([p.experiment_features for p in parts], ignore_index=True)
+        del parts
+        arms = plan_arms(candidates, contacts, bundle.catalogue, settings.prescribe, bundle.uplift,
+                         experiment, as_of)
+        actions = arms.actions
+        scored.candidates = candidates
+    with _step(timings, "assemble"):
+        shown = show_plan(customers, actions, settings, as_of)
+        if not shown_actions(bundle):   # no action with measured value: review by risk instead
+            why = NOT_MEASURED if bundle.uplift is None else NOT_SHOWN
+            review = risk_review_alerts(customers, settings.prescribe.risk_review_per_rep, as_of, why)
+            alerts = pd.concat([alerts, review], ignore_index=True)
+        first = alerts.drop_duplicates("customer_id").set_index("customer_id")["reason"]
+        customers["alert"] = customers["customer_id"].map(first)
+    with _step(timings, "reasons"):
+        wanted = pd.concat([actions["customer_id"], alerts["customer_id"]], ignore_index=True)
+        explain_planned(client, model, settings, as_of, customers, wanted, count)
+    with _step(timings, "why"):
+        reasons = pd.Series(actions["customer_id"].map(customers.set_index("customer_id")["reasons"])
+                            .to_numpy(), index=actions.index, dtype=object)
+        actions["why"] = plan_why(actions, reasons, bundle.catalogue)
+    consent = [c for c in CONSENT_COLUMNS
+               if c in pq.read_schema(settings.clean_dir / "crm_customers.parquet").names]
+    summary = run_summary(customers, actions, shown, alerts, arms.plan.skipped, arms.summary,
+                          checked_channels(pd.DataFrame(columns=consent)), blocked, bundle)
+    return BatchResult("", as_of, scored, arms.plan, actions, alerts, contacts, summary, candidates)
