@@ -99,6 +99,9 @@ class TrainParams(_Section):
     valid_share: float = Field(0.25, gt=0, lt=1)   # latest share of snapshots held out (out-of-time)
     cv_folds: int = Field(5, ge=2, le=20)           # customer folds when out of time is impossible
     refit_all: bool = True                          # final trees on every training customer
+    # with cluster.address set: the churn model's final boosters on lightgbm.dask (dask) or
+    # in this process (local); without a cluster always local (docs/cluster.md)
+    cluster_fit: str = Field("dask", pattern="^(dask|local)$")
     calibration: str = Field("isotonic", pattern="^(isotonic|sigmoid)$")
     churn: LightGBMParams = LightGBMParams()
     search: SearchParams = SearchParams()

@@ -34,3 +34,13 @@ def lgbm_kwargs(params: Any, seed: int, objective: str, *, native: bool = False,
     else:
         kw |= {"n_estimators": params.n_estimators, "random_state": seed, "n_jobs": THREADS}
     return kw | extra
+
+
+def dask_kwargs(kw: dict) -> dict:
+    """``lgbm_kwargs`` for ``lightgbm.dask``: the same arguments without the thread count.
+
+    The library sets ``num_threads`` to each worker's threads (and warns when it is given),
+    picks ``tree_learner="data"`` and finds the workers' ``machines`` and listening ports
+    itself; none of them is set here (docs/cluster.md#training-on-the-cluster).
+    """
+    return {k: v for k, v in kw.items() if k not in ("n_jobs", "num_threads")}

@@ -195,11 +195,15 @@ def features(
 @app.command()
 def train(data_dir: DataDir = None) -> None:
     """Train the models, explain them, log and register them in MLflow."""
+    from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.flows import train_flow
     from pipelines.report import print_training
 
     settings = _settings(data_dir)
-    result = _run_steps("training models", 3, train_flow, settings.data_dir)
+    # cluster.address set: the churn model's final boosters on lightgbm.dask (train.cluster_fit)
+    with cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client:
+        result = _run_steps("training models", 3, train_flow, settings.data_dir,
+                            scheduler_address(client))
     print_training(console, result)
     console.print(f"MLflow tracking store: {settings.tracking_uri}  (open it with `make ui`)")
 

@@ -169,10 +169,18 @@ def features_flow(data_dir: Path, as_of: str | None = None, scheduler: str | Non
 
 
 @task(name="train-churn")
-def train_churn_task(data_dir: Path) -> dict:
+def train_churn_task(data_dir: Path, scheduler: str | None = None) -> dict:
+    """In this process, or with the final boosters on the Dask workers of ``scheduler``
+    (``models.churn.distributed``)."""
     from models.churn.train import train_and_log_churn
 
-    return train_and_log_churn(load_settings(data_dir=data_dir))
+    settings = load_settings(data_dir=data_dir)
+    if scheduler is None:
+        return train_and_log_churn(settings)
+    from pipelines.cluster import connect
+
+    with connect(scheduler) as client:
+        return train_and_log_churn(settings, client=client)
 
 
 @task(name="train-nps")
@@ -188,12 +196,16 @@ def train_nps_task(data_dir: Path) -> dict:
 
 
 @flow(name="train")
-def train_flow(data_dir: Path) -> dict:
-    """Train, explain, evaluate and register the models; champions move only when all trained."""
+def train_flow(data_dir: Path, scheduler: str | None = None) -> dict:
+    """Train, explain, evaluate and register the models; champions move only when all trained.
+
+    ``scheduler``: a Dask scheduler's address: the churn model's final boosters are fitted
+    on its workers (``train.cluster_fit``); the rest runs here.
+    """
     from models import registry
 
     with registry.one_training(load_settings(data_dir=data_dir)):
-        churn = train_churn_task(data_dir)
+        churn = train_churn_task(data_dir, scheduler)
         progress.advance()
         nps = train_nps_task(data_dir)
         progress.advance()

@@ -228,39 +228,60 @@ class Fitted:
     trials: pd.DataFrame
 
 
+class LocalFit:
+    """The final boosters fitted in this process (the default). ``DaskFit``
+    (``models.churn.distributed``) fits them on a Dask cluster with the same arguments."""
+
+    name = "local"
+
+    def stopped(self, spec: FrameSpec, fit: pd.DataFrame, stop: pd.DataFrame, label: str,
+                recipe: LightGBMParams, seed: int) -> tuple[lgb.LGBMClassifier, int]:
+        """The early-stopped booster (``fit_booster``) and its best tree count."""
+        booster = fit_booster(spec, fit, stop, label, recipe, seed)
+        return booster, int(booster.best_iteration_ or recipe.n_estimators)
+
+    def fixed(self, spec: FrameSpec, train: pd.DataFrame, label: str, recipe: LightGBMParams,
+              trees: int, seed: int) -> lgb.LGBMClassifier:
+        """A booster of exactly ``trees`` trees on ``train``."""
+        booster = lgb.LGBMClassifier(**churn_kwargs(recipe, seed) | {"n_estimators": trees})
+        booster.fit(spec.matrix(train), train[label].to_numpy())
+        return booster
+
+
 def refit_on_all(spec: FrameSpec, train: pd.DataFrame, label: str, recipe: LightGBMParams,
-                 best: int, seed: int) -> tuple[lgb.LGBMClassifier, int]:
+                 best: int, seed: int, fitter=None) -> tuple[lgb.LGBMClassifier, int]:
     """The booster again on every training customer (fit, stop and calib), with the trees
     early stopping chose scaled to the larger set; the calibrator learnt on the held-out
     calib customers is kept. On small exports the 30 % of customers that only chose the tree
     count and the calibration otherwise never teach the trees (docs/models.md#churn)."""
     trees = max(1, round(best / CUSTOMER_SHARES[0]))
-    booster = lgb.LGBMClassifier(**churn_kwargs(recipe, seed) | {"n_estimators": trees})
-    booster.fit(spec.matrix(train), train[label].to_numpy())
-    return booster, trees
+    return (fitter or LocalFit()).fixed(spec, train, label, recipe, trees, seed), trees
 
 
-def fit_models(train: pd.DataFrame, features: list[str], params: TrainParams, label: str) -> Fitted:
+def fit_models(train: pd.DataFrame, features: list[str], params: TrainParams, label: str,
+               fitter=None) -> Fitted:
     """The calibrated booster (fit / stop / calib customers, recipe searched on them) and the
-    baseline on ``train``."""
+    baseline on ``train``. ``fitter`` fits the final boosters (``LocalFit`` by default); the
+    recipe search always runs here."""
+    fitter = fitter or LocalFit()
     fit, stop, calib = customer_parts(train, CUSTOMER_SHARES, params.seed)
     parts = {"fit": fit, "stop": stop, "calib": calib}
     spec = FrameSpec.fit(train, features)
     recipe, trials = search_churn_params(parts, fit_booster, spec, params, label)
-    booster = fit_booster(spec, fit, stop, label, recipe, params.seed)
-    best = int(booster.best_iteration_ or recipe.n_estimators)
+    booster, best = fitter.stopped(spec, fit, stop, label, recipe, params.seed)
     model = ChurnModel(spec=spec, booster=booster, calibrator=None, best_iteration=best)
     model.calibrator = fit_calibrator(model.raw_score(calib), calib[label].to_numpy(),
                                       params.calibration)
     if params.refit_all:
-        model.booster, model.best_iteration = refit_on_all(spec, train, label, recipe, best, params.seed)
+        model.booster, model.best_iteration = refit_on_all(spec, train, label, recipe, best,
+                                                           params.seed, fitter)
     baseline = BaselineModel(spec=spec, pipeline=baseline_pipeline(spec, params.seed))
     baseline.pipeline.fit(baseline.design(train), train[label].to_numpy())
     return Fitted(model, baseline, parts, recipe, trials)
 
 
 def cross_validated(frame: pd.DataFrame, features: list[str], params: TrainParams,
-                    label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                    label: str, fitter=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Out-of-fold predictions of both models over customer-grouped folds."""
     y = frame[label].to_numpy()
     out = {"lightgbm": np.zeros(len(frame)), "baseline": np.zeros(len(frame))}
@@ -270,36 +291,38 @@ def cross_validated(frame: pd.DataFrame, features: list[str], params: TrainParam
                                        "timeout_seconds": budget.timeout_seconds / share})
     inner = params.model_copy(update={"search": search})
     for held in customer_folds(frame, params.cv_folds, params.seed):
-        fitted = fit_models(frame[~held], features, inner, label)
+        fitted = fit_models(frame[~held], features, inner, label, fitter)
         out["lightgbm"][held] = fitted.model.predict(frame[held])
         out["baseline"][held] = fitted.baseline.predict(frame[held])
     return {name: (y, p) for name, p in out.items()}
 
 
 def train_churn(frame: pd.DataFrame, features: list[str], params: TrainParams, horizon_days: int,
-                label: str = LABEL) -> ChurnResult:
+                label: str = LABEL, fitter=None) -> ChurnResult:
     """Train and calibrate the churn model and its baseline, validated out of time when the
-    history allows it, else by customer-grouped cross-validation (``models.churn.validation``)."""
+    history allows it, else by customer-grouped cross-validation (``models.churn.validation``).
+    ``fitter``: where the final boosters are fitted (``LocalFit``, or ``DaskFit`` on a cluster)."""
+    fitter = fitter or LocalFit()
     check_features(features, label)
     # a fixed row order: bagging draws rows by position, and Feast returns them in any order
     frame = frame.sort_values(["event_timestamp", "customer_id"], kind="stable", ignore_index=True)
     choice = choose_validation(frame, label, params.valid_share, horizon_days)
     if choice.kind == OUT_OF_TIME:
-        fitted = fit_models(choice.train, features, params, label)
+        fitted = fit_models(choice.train, features, params, label, fitter)
         y = choice.valid[label].to_numpy()
         predictions = {"lightgbm": (y, fitted.model.predict(choice.valid)),
                        "baseline": (y, fitted.baseline.predict(choice.valid))}
         valid, scheme = choice.valid, {"kind": OUT_OF_TIME}
     else:
-        predictions = cross_validated(frame, features, params, label)
-        fitted = fit_models(frame, features, params, label)
+        predictions = cross_validated(frame, features, params, label, fitter)
+        fitted = fit_models(frame, features, params, label, fitter)
         valid = frame
         scheme = {"kind": CUSTOMER_CV, "folds": params.cv_folds, "reason": choice.reason}
     metrics = {name: classification_metrics(*yp) for name, yp in predictions.items()}
     used = {**churn_kwargs(fitted.recipe, params.seed), "early_stopping_rounds":
             fitted.recipe.early_stopping_rounds, "calibration": params.calibration,
             "valid_share": params.valid_share, "horizon_days": horizon_days,
-            "search_trials": len(fitted.trials)}
+            "search_trials": len(fitted.trials), "cluster_fit": fitter.name}
     split = ({name: _span(part, label) for name, part in {**fitted.parts, "valid": valid}.items()}
              | {"scheme": scheme})
     return ChurnResult(model=fitted.model, baseline=fitted.baseline, metrics=metrics,

@@ -40,13 +40,24 @@ def training_rows(frame: pd.DataFrame, split: dict) -> pd.DataFrame:
     return frame[frame["event_timestamp"] <= last]
 
 
-def train_and_log_churn(settings: Settings) -> dict:
-    """Train the churn model and its baseline, log both, register and gate the model."""
+def train_and_log_churn(settings: Settings, client=None) -> dict:
+    """Train the churn model and its baseline, log both, register and gate the model.
+
+    ``client``: a Dask client when ``cluster.address`` is set: the final boosters are then
+    fitted on its workers unless ``train.cluster_fit`` is ``local`` (the choice is logged as
+    the run's ``cluster_fit`` parameter; docs/cluster.md#training-on-the-cluster).
+    """
+    from models.churn.distributed import churn_fitter
+
+    fitter = churn_fitter(settings.train, client)
+    log.info("churn: final boosters fitted %s", "on the Dask cluster" if fitter.name == "dask"
+             else "in this process")
     store = feature_store(settings)
     labels = pd.read_parquet(settings.feature_dir / "churn_labels.parquet")
     frame = training_frame(store, labels, CHURN_SERVICE)
     features = service_features(store, CHURN_SERVICE)
-    result = train_churn(frame, features, settings.train, settings.features.churn_horizon_days)
+    result = train_churn(frame, features, settings.train, settings.features.churn_horizon_days,
+                         fitter=fitter)
     valid = frame[frame["event_timestamp"] >= pd.Timestamp(result.split["valid"]["first"], tz="UTC")]
     sample, contribs = explain_sample(result.model, valid, settings.train.seed)
     drivers = key_drivers(contribs, result.model.spec.features, result.model.spec.attributes)
