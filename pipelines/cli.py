@@ -5,11 +5,8 @@ Commands only parse options, call the step functions and print through Rich.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -22,37 +19,17 @@ from configs.settings import Settings, load_settings
 from features.services import CHURN_SERVICE
 from pipelines.errors import failure_message
 from pipelines.report import print_where_to_look
+from pipelines.runtime import DEBUG, apply_defaults
 
 app = typer.Typer(no_args_is_help=True, help="Predictive customer-experience pipeline (CEM 4.0).")
 console = Console()
-
-PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",   # no machine here reaches the internet
-    "PREFECT_LOGGING_LEVEL": "WARNING",             # with --debug (else CRITICAL): the CLI reports
-    # the local ephemeral server can take longer than Prefect's 20 s on a busy 2-core machine
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-}
-
-
-DEBUG = {"on": False}   # `cem --debug ...`: full tracebacks and library logs
-
 
 @app.callback()
 def _defaults(
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show the full traceback and library logs when a command fails.")] = False,
 ) -> None:
-    DEBUG["on"] = debug
-    if not debug:
-        # a failing step is reported in one or two lines by `main`, not by Prefect's logs
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        warnings.simplefilter("ignore")   # library warnings are for `--debug` runs
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    # third-party deprecation chatter (ibis under Feast) is not for the user's eyes
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
+    apply_defaults(debug)
 
 
 def _progress() -> Progress:

@@ -32,3 +32,16 @@ def make_world(root: Path, **params) -> Path:
 def small_world(tmp_path_factory) -> Path:
     """6,000 customers over 24 months with the default mechanisms (about 2 s)."""
     return make_world(tmp_path_factory.mktemp("world"), customers=6000, months=24, seed=7)
+
+
+@pytest.fixture(scope="session")
+def two_worker_client():
+    """A LocalCluster of 2 single-thread worker processes, as `cluster.address: local` starts
+    it: shared by the equivalence tests of the stages that run on a cluster."""
+    from configs.settings import ClusterParams
+    from pipelines.cluster import cluster_client
+
+    params = ClusterParams(address="local", workers=2, threads_per_worker=1, memory_limit="2GB")
+    with cluster_client(params, announce=lambda line: None, dashboard_address=":0",
+                        quiet=True) as client:
+        yield client

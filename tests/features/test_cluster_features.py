@@ -8,26 +8,14 @@ import logging
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from configs.settings import ClusterParams
 from features.transforms.buckets import load_bucket
 from features.transforms.incremental import MANIFEST
 from features.transforms.inputs import load_clean
 from features.transforms.parallel import bucket_count, build_on_cluster
 from features.transforms.present import ABSENT_FILE
-from pipelines import cluster
 
 from .conftest import TABLES, read_tables
-
-
-@pytest.fixture(scope="module")
-def local_client():
-    """A LocalCluster of 2 single-thread worker processes, as `cluster.address: local` starts."""
-    params = ClusterParams(address="local", workers=2, threads_per_worker=1, memory_limit="1GB")
-    with cluster.cluster_client(params, announce=lambda line: None, dashboard_address=":0",
-                                quiet=True) as client:
-        yield client
 
 
 def _assert_same_tables(out, expected: dict[str, pd.DataFrame]) -> None:
@@ -36,10 +24,10 @@ def _assert_same_tables(out, expected: dict[str, pd.DataFrame]) -> None:
         pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True, obj=name)
 
 
-def test_cluster_build_equals_in_process(feature_world, local_client, tmp_path, caplog):
+def test_cluster_build_equals_in_process(feature_world, two_worker_client, tmp_path, caplog):
     out = tmp_path / "features"
     with caplog.at_level(logging.INFO, logger="features.transforms.parallel"):
-        rows = build_on_cluster(local_client, feature_world.clean, out, feature_world.params,
+        rows = build_on_cluster(two_worker_client, feature_world.clean, out, feature_world.params,
                                 previous=feature_world.out, buckets=3)
     assert rows == feature_world.rows
     _assert_same_tables(out, feature_world.tables)
@@ -53,7 +41,7 @@ def test_cluster_build_equals_in_process(feature_world, local_client, tmp_path, 
     assert not (out / MANIFEST).exists() and not (out / ".feature-parts").exists()
 
 
-def test_cluster_build_with_as_of_and_default_buckets(feature_world, local_client, tmp_path):
+def test_cluster_build_with_as_of_and_default_buckets(feature_world, two_worker_client, tmp_path):
     from features.transforms import build_feature_tables
 
     as_of = pd.Timestamp(feature_world.tables["customer_o"]["event_timestamp"].max()).date()
@@ -62,7 +50,7 @@ def test_cluster_build_with_as_of_and_default_buckets(feature_world, local_clien
                                          as_of=as_of)
     assert bucket_count(feature_world.clean, 2) == 2
     out = tmp_path / "cluster"
-    rows = build_on_cluster(local_client, feature_world.clean, out, feature_world.params,
+    rows = build_on_cluster(two_worker_client, feature_world.clean, out, feature_world.params,
                             as_of=as_of)
     assert rows == expected_rows
     _assert_same_tables(out, read_tables(expected_dir))

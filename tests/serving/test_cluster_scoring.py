@@ -10,25 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.settings import ClusterParams
 from models.bundle import load_champions
 from models.prescribe.tags import RISK_TIERS
 from models.uplift.driver import DriverArm
-from pipelines import cluster
 from serving.batch import run_batch_scoring, score_as_of
 from serving.batch_inputs import latest_snapshot
 from serving.cluster_scoring import score_on_cluster
 
 pytestmark = pytest.mark.slow
 PLAN = ["customer_id", "action_id", "rank", "control_group", "arm", "assignment_probability"]
-
-
-@pytest.fixture(scope="module")
-def local_client():
-    """A LocalCluster of 2 single-thread worker processes, as `cluster.address: local` starts."""
-    params = ClusterParams(address="local", workers=2, threads_per_worker=1, memory_limit="2GB")
-    with cluster.cluster_client(params, dashboard_address=":0", quiet=True) as client:
-        yield client
 
 
 def with_experiments(bundle):
@@ -68,13 +58,13 @@ def same_run(a, b) -> None:
     assert a.summary == b.summary
 
 
-def test_two_workers_score_plan_and_explain_as_in_process(trained_world, local_client):
+def test_two_workers_score_plan_and_explain_as_in_process(trained_world, two_worker_client):
     settings = trained_world.settings
     bundle = with_experiments(load_champions(settings))
     as_of = latest_snapshot(settings)
     previous = shifted(score_as_of(settings, bundle, as_of, None).scored.tags)
     here = score_as_of(settings, bundle, as_of, previous)
-    there = score_on_cluster(local_client, settings, bundle, as_of, previous)
+    there = score_on_cluster(two_worker_client, settings, bundle, as_of, previous)
     arms = set(here.actions["arm"])
     assert {"policy", "experiment"} <= arms and len(here.scored.tag_events)
     assert here.scored.customers["reasons"].notna().sum() > len(here.actions["customer_id"].unique())
@@ -82,23 +72,23 @@ def test_two_workers_score_plan_and_explain_as_in_process(trained_world, local_c
     pd.testing.assert_frame_equal(here.actions[PLAN], there.actions[PLAN])
 
 
-def test_without_an_uplift_model_the_risk_review_is_the_same(trained_world, local_client):
+def test_without_an_uplift_model_the_risk_review_is_the_same(trained_world, two_worker_client):
     settings = trained_world.settings
     bundle = copy.copy(load_champions(settings))
     bundle.uplift = None
     as_of = latest_snapshot(settings)
     here = score_as_of(settings, bundle, as_of, None)
-    there = score_on_cluster(local_client, settings, bundle, as_of, None)
+    there = score_on_cluster(two_worker_client, settings, bundle, as_of, None)
     assert here.alerts["kind"].eq("high_risk").any()
     same_run(here, there)
 
 
-def test_the_run_is_written_from_the_cluster(trained_world, local_client, tmp_path):
+def test_the_run_is_written_from_the_cluster(trained_world, two_worker_client, tmp_path):
     settings = trained_world.settings
     db = settings.serving.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'serving.db'}"})
     settings = settings.model_copy(update={"serving": db})
     here = run_batch_scoring(settings)
-    there = run_batch_scoring(settings, client=local_client)
+    there = run_batch_scoring(settings, client=two_worker_client)
     drop = ("run_id", "generated_at")
     assert {k: v for k, v in here.items() if k not in drop} == \
         {k: v for k, v in there.items() if k not in drop}

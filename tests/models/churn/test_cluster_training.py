@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from configs.settings import ClusterParams, load_settings
+from configs.settings import load_settings
 from features.services import CHURN_SERVICE
 from features.store import apply_definitions, feature_store, service_features
 from models.churn.distributed import (
@@ -34,20 +34,10 @@ from models.churn.distributed import (
 from models.churn.model import LABEL, LocalFit, fit_booster, train_churn
 from models.frame import FrameSpec
 from models.split import customer_parts
-from pipelines import cluster
 
 AUC_TOLERANCE = 0.01
 MIN_CORRELATION = 0.95
 HORIZON = 90
-
-
-@pytest.fixture(scope="module")
-def local_client():
-    """A LocalCluster of 2 single-thread worker processes, as `cluster.address: local` starts."""
-    params = ClusterParams(address="local", workers=2, threads_per_worker=1, memory_limit="1GB")
-    with cluster.cluster_client(params, announce=lambda line: None, dashboard_address=":0",
-                                quiet=True) as client:
-        yield client
 
 
 def _no_search(train):
@@ -56,12 +46,12 @@ def _no_search(train):
 
 
 @pytest.fixture(scope="module")
-def both(model_world, local_client):
+def both(model_world, two_worker_client):
     features = service_features(model_world.store, CHURN_SERVICE)
     params = _no_search(model_world.settings.train)
     horizon = model_world.settings.features.churn_horizon_days
     return {name: train_churn(model_world.churn, features, params, horizon, fitter=fitter)
-            for name, fitter in (("local", LocalFit()), ("dask", DaskFit(local_client)))}
+            for name, fitter in (("local", LocalFit()), ("dask", DaskFit(two_worker_client)))}
 
 
 @pytest.mark.slow
@@ -109,11 +99,11 @@ def test_replayed_early_stopping_is_lightgbms(model_world):
     assert early_stopping_iteration([3.0, 2.0, 1.0], 5) == 3            # never stopped: the best
 
 
-def test_partitions_keep_each_customer_in_one_partition(model_world, local_client):
+def test_partitions_keep_each_customer_in_one_partition(model_world, two_worker_client):
     frame = model_world.churn.head(3000)
     features = service_features(model_world.store, CHURN_SERVICE)
     spec = FrameSpec.fit(frame, features)
-    x, y = customer_partitions(local_client, spec.matrix(frame), frame[LABEL].to_numpy(),
+    x, y = customer_partitions(two_worker_client, spec.matrix(frame), frame[LABEL].to_numpy(),
                                frame["customer_id"])
     assert x.npartitions == 2
     parts = [p.compute() for p in x.to_delayed()]
@@ -123,12 +113,12 @@ def test_partitions_keep_each_customer_in_one_partition(model_world, local_clien
     assert (both_y.sort_index().to_numpy() == frame[LABEL].to_numpy()).all()
 
 
-def test_fitter_follows_the_setting(model_world, local_client):
+def test_fitter_follows_the_setting(model_world, two_worker_client):
     train = model_world.settings.train
     assert churn_fitter(train, None).name == "local"                  # no cluster: in-process
-    assert churn_fitter(train, local_client).name == "dask"           # the default on a cluster
+    assert churn_fitter(train, two_worker_client).name == "dask"           # the default on a cluster
     chosen = train.model_copy(update={"cluster_fit": "local"})
-    assert churn_fitter(chosen, local_client).name == "local"
+    assert churn_fitter(chosen, two_worker_client).name == "local"
 
 
 @pytest.fixture
@@ -142,7 +132,7 @@ def own_tracking_store():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("own_tracking_store")
-def test_the_choice_is_logged_on_the_churn_run(model_world, local_client, tmp_path):
+def test_the_choice_is_logged_on_the_churn_run(model_world, two_worker_client, tmp_path):
     """A whole churn run on a copy of the world's tables (its own MLflow store and metrics)."""
     from models.churn.train import train_and_log_churn
 
@@ -153,7 +143,7 @@ def test_the_choice_is_logged_on_the_churn_run(model_world, local_client, tmp_pa
     settings = settings.model_copy(update={"train": _no_search(settings.train).model_copy(
         update={"churn": churn})})
     apply_definitions(feature_store(settings), settings)
-    summary = train_and_log_churn(settings, client=local_client)
+    summary = train_and_log_churn(settings, client=two_worker_client)
     run = MlflowClient(settings.tracking_uri).get_run(summary["run_id"])
     assert run.data.params["cluster_fit"] == "dask"
     assert 0.5 < run.data.metrics["valid_roc_auc"] <= 1.0
