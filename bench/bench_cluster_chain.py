@@ -1,0 +1,159 @@
+"""Benchmark: simulate -> ingest -> features -> score, in-process and on a LocalCluster.
+
+The issue "Beyond one machine" asks for the chain at 1M, 2M and 4M customers on a LocalCluster
+of 2 single-thread workers with a memory limit each, with wall time and peak memory per
+worker, and the in-process time at the smallest size. Each stage is the real `cem` command in
+a child process; memory is sampled every 0.2 s per process of the command's tree (the driver,
+Prefect's server, each Dask worker) and the largest value of each kind is kept.
+
+Scoring needs champion models, and training is not part of this chain: the models are
+trained once on a small world of the same generator (``--model-customers``) and its MLflow
+store is copied into every data folder (a data folder is self-contained, docs/architecture.md),
+so every run scores with the same models.
+
+    .venv/bin/python bench/bench_cluster_chain.py [--customers 1000000 2000000 4000000]
+        [--months 24] [--in-process-at 1000000] [--model-customers 20000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+STAGES = ("simulate", "ingest", "features", "score")
+
+
+def kind(proc: psutil.Process, driver: int) -> str:
+    """driver, prefect (its local API server), worker (a Dask worker process) or other."""
+    if proc.pid == driver:
+        return "driver"
+    line = " ".join(proc.cmdline())
+    if "prefect" in line and "server" in line:
+        return "prefect"
+    return "worker" if "multiprocessing" in line or "distributed" in line else "other"
+
+
+def run(args: list[str], env: dict[str, str]) -> dict:
+    """Wall seconds and peak RSS (GB) by process kind of one `cem` command."""
+    cem = Path(sys.executable).parent / "cem"
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(cem), *args], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak: dict[str, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    name = kind(p, proc.pid)
+                    peak[name] = max(peak.get(name, 0.0), p.memory_info().rss / 1e9)
+            except psutil.Error:
+                pass
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"cem {' '.join(args)} failed ({proc.returncode}): {err.strip()[-400:]}")
+    return {"wall": time.perf_counter() - started, **peak}
+
+
+def trained_models(root: Path, customers: int, months: int) -> Path:
+    """The MLflow store of a small world of the same generator, trained with the defaults."""
+    env = {"CEM_CLUSTER__ADDRESS": "", "CEM_TRAIN__SEARCH__TRIALS": "0"}
+    data = root / "models-world"
+    run(["simulate", "--customers", str(customers), "--months", str(months),
+         "--data-dir", str(data)], env)
+    for stage in ("ingest", "features", "train"):
+        run([stage, "--data-dir", str(data)], env)
+    return data / "mlflow"
+
+
+def chain(data: Path, customers: int, months: int, models: Path, env: dict) -> dict[str, dict]:
+    out = {"simulate": run(["simulate", "--customers", str(customers), "--months", str(months),
+                            "--data-dir", str(data)], env)}
+    for stage in ("ingest", "features"):
+        out[stage] = run([stage, "--data-dir", str(data)], env)
+    shutil.copytree(models, data / "mlflow", dirs_exist_ok=True)
+    out["score"] = run(["score", "--data-dir", str(data)], env)
+    return out
+
+
+def row(customers: int, name: str, stage: str, r: dict) -> str:
+    def gb(key: str) -> str:
+        return f"{r[key]:.2f}" if key in r else "-"
+    return (f"| {customers:,} | {name} | {stage} | {r['wall']:.1f} | {gb('driver')} | "
+            f"{gb('worker')} | {gb('prefect')} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, nargs="+", default=[1_000_000, 2_000_000, 4_000_000])
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--in-process-at", type=int, nargs="*", default=None,
+                    help="sizes also run in-process (default: the smallest)")
+    ap.add_argument("--model-customers", type=int, default=20_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory-limit", default="6GB")
+    ap.add_argument("--keep", type=Path, help="keep the data folders under this folder")
+    args = ap.parse_args()
+    in_process = set(args.in_process_at if args.in_process_at is not None else [min(args.customers)])
+    cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
+               "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
+    base = args.keep or Path(tempfile.mkdtemp(prefix="cem-bench-chain-"))
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    try:
+        started = time.perf_counter()
+        models = trained_models(base, args.model_customers, args.months)
+        print(f"models trained on {args.model_customers:,} customers in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        print("| customers | run | stage | wall s | driver GB | largest worker GB | Prefect server GB |")
+        print("|---|---|---|---|---|---|---|")
+        totals = {}
+        for n in args.customers:
+            runs = [(f"LocalCluster {args.workers}x1", cluster)]
+            if n in in_process:
+                runs.insert(0, ("in-process", {"CEM_CLUSTER__ADDRESS": ""}))
+            for name, env in runs:
+                data = base / f"{n}-{name.split()[0]}"
+                shutil.rmtree(data, ignore_errors=True)
+                result = chain(data, n, args.months, models, env)
+                for stage in STAGES:
+                    print(row(n, name, stage, result[stage]), flush=True)
+                totals[(n, name)] = sum(result[s]["wall"] for s in STAGES)
+                peak = max(result[s].get("worker", 0.0) for s in STAGES)
+                print(f"| {n:,} | {name} | **chain** | {totals[(n, name)]:.1f} | | "
+                      f"{f'{peak:.2f}' if peak else '-'} | |", flush=True)
+                if args.keep is None:
+                    shutil.rmtree(data, ignore_errors=True)
+        small = min(args.customers)
+        for (n, name), wall in totals.items():
+            if name != "in-process":
+                ref = totals.get((small, name))
+                print(f"{n:,} {name}: {wall:.0f} s, {wall / ref:.2f}x the {small:,} time on the "
+                      "same cluster" if ref else "")
+        if (small, "in-process") in totals:
+            cl = next(w for (n, name), w in totals.items() if n == small and name != "in-process")
+            print(f"{small:,}: cluster / in-process = {cl / totals[(small, 'in-process')]:.2f}")
+    finally:
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
