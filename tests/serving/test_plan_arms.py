@@ -225,12 +225,13 @@ def test_an_older_database_gets_the_arm_columns_and_reads_as_policy(settings):
 def test_the_world_logs_each_rows_arm_and_probability():
     plan = pd.DataFrame({"customer_id": ["C00000001", "C00000002", "C00000003"],
                          "action_id": ["apology_credit"] * 3, "control_group": [False, True, False],
-                         "rank": [1, 2, 3], "arm": ["experiment", "random", None],
+                         "rank": [3, 1, 2], "arm": ["experiment", "random", None],
                          "assignment_probability": [0.05, 0.1, np.nan]})
-    rows = world_plan_rows(plan, customers=10)
+    rows = world_plan_rows(plan, customers=10)       # in rank order: C2, C3, C1
     stratum, prob = _logged(rows, holdout_share=0.1)
-    assert list(LOG_STRATA[stratum]) == ["product_experiment", "product_random", "product_policy"]
-    assert np.allclose(prob, [0.05, 0.1, 0.9])
+    assert list(rows["customer_id"]) == ["C00000002", "C00000003", "C00000001"]
+    assert list(LOG_STRATA[stratum]) == ["product_random", "product_policy", "product_experiment"]
+    assert np.allclose(prob, [0.1, 0.9, 0.05])
 
 
 def test_with_a_cycle_budget_experiments_get_their_share_of_it():
@@ -253,7 +254,7 @@ def test_a_stepped_world_logs_each_planned_rows_arm_stratum_and_probability(tmp_
     n = len(open_)
     plan = pd.DataFrame({
         "customer_id": open_["customer_id"].to_numpy(), "action_id": "apology_credit",
-        "rep_id": open_["rep_id"].to_numpy(), "rank": np.arange(n),
+        "rep_id": open_["rep_id"].to_numpy(), "rank": np.arange(n)[::-1] % 10 + 1,  # per rep, ties
         "control_group": np.arange(n) % 4 == 0,
         "arm": np.asarray(ARMS, dtype=object)[np.arange(n) % len(ARMS)],
         "assignment_probability": np.round(0.05 + 0.9 * (np.arange(n) % 7) / 7, 3)})

@@ -41,12 +41,12 @@ def plan_rows(plan: pd.DataFrame | None, customers: int) -> pd.DataFrame:
     """
     cols = ["customer_id", "action_id", "control_group"]
     frame = pd.DataFrame(columns=cols) if plan is None else plan.reset_index(drop=True)
+    if "rank" in frame:          # first: every column below must follow the rows' new order
+        frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
     arm = (frame["arm"] if "arm" in frame else pd.Series(None, index=frame.index, dtype=object))
     arm = arm.astype(object).where(arm.isin(PRODUCT_ARMS), "policy")   # older plans: the policy
     prob = pd.to_numeric(frame["assignment_probability"], errors="coerce") \
         if "assignment_probability" in frame else pd.Series(np.nan, index=frame.index)
-    if "rank" in frame:
-        frame = frame.sort_values("rank", kind="stable").reset_index(drop=True)
     ids = frame["customer_id"].astype(str)
     number = pd.to_numeric(ids.str.extract(r"^C(\d+)$")[0], errors="coerce").fillna(-1)
     number = number.astype(np.int64).where(number.between(1, customers), -1)
