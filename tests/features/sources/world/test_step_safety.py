@@ -94,35 +94,21 @@ def test_the_clean_step_is_what_the_safety_tests_compare_with(clean):
     assert len({n.split("/world_state")[0] for n in changed}) == TARGETS   # tables + state
 
 
-@pytest.mark.parametrize("k", [0, 1, 7, TARGETS - 1])
-def test_a_failed_swap_rolls_every_file_back(base, clean, tmp_path, monkeypatch, k):
+FAILURES = [  # (module, function, the call that raises): swaps, writing aside, state, commit
+    *[("journal", "_swap", k) for k in (0, 1, 7, TARGETS - 1)],
+    ("export", "aside", 0), ("export", "aside", 5),
+    ("step", "write_state", 0),
+    ("journal", "_mark_committed", 0),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "k"), FAILURES,
+                         ids=[f"{m}.{n}#{k}" for m, n, k in FAILURES])
+def test_a_failure_before_the_commit_point_changes_nothing(base, clean, tmp_path, monkeypatch,
+                                                           module, name, k):
+    """Every file rolls back: the world is the clean step's "before", and recovers."""
     world = _copy(base, tmp_path)
-    _fail_on_call(monkeypatch, journal, "_swap", k)
-    with pytest.raises(Boom):
-        _step(world)
-    _assert_recovers(world, clean, monkeypatch)
-
-
-@pytest.mark.parametrize("k", [0, 5])
-def test_a_failure_while_writing_aside_changes_nothing(base, clean, tmp_path, monkeypatch, k):
-    world = _copy(base, tmp_path)
-    _fail_on_call(monkeypatch, export, "aside", k)
-    with pytest.raises(Boom):
-        _step(world)
-    _assert_recovers(world, clean, monkeypatch)
-
-
-def test_a_failure_saving_the_state_changes_nothing(base, clean, tmp_path, monkeypatch):
-    world = _copy(base, tmp_path)
-    _fail_on_call(monkeypatch, step, "write_state", 0)
-    with pytest.raises(Boom):
-        _step(world)
-    _assert_recovers(world, clean, monkeypatch)
-
-
-def test_a_failure_at_the_commit_point_rolls_back(base, clean, tmp_path, monkeypatch):
-    world = _copy(base, tmp_path)
-    _fail_on_call(monkeypatch, journal, "_mark_committed", 0)
+    _fail_on_call(monkeypatch, {"journal": journal, "export": export, "step": step}[module], name, k)
     with pytest.raises(Boom):
         _step(world)
     _assert_recovers(world, clean, monkeypatch)
