@@ -10,7 +10,6 @@ Design: docs/cluster.md#batch-scoring-on-the-cluster
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from configs.settings import Settings
+from features.transforms.buckets import bucket_count
 from models.bundle import ModelBundle
 from models.frame import categorical_dtype
 from models.prescribe.arms import plan_arms, plan_why
@@ -29,14 +29,7 @@ from serving.batch_assemble import run_summary, show_plan
 from serving.partitioned import Partition, reasons_partition, score_partition, split_by_bucket
 from serving.run_alerts import risk_review_alerts
 
-BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket (the feature build's bound)
 KINDS = {"save_desk": 0, "detractor": 1, "usage_drop": 2}   # the in-process order of the alerts
-
-
-def bucket_count(clean_dir, workers: int) -> int:
-    """One bucket per worker at least, more when a bucket would pass ``BUCKET_CUSTOMERS``."""
-    customers = pq.ParquetFile(clean_dir / "crm_customers.parquet").metadata.num_rows
-    return max(1, min(customers, max(workers, math.ceil(customers / BUCKET_CUSTOMERS))))
 
 
 def _by_position(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:

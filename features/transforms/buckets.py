@@ -13,6 +13,7 @@ Design: docs/cluster.md#feature-tables-on-the-cluster
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,15 @@ import pyarrow.parquet as pq
 from .inputs import ACTIVITY, COLUMNS, CONSENT_COLUMNS, Clean, _arrow_type, _link_surveys, _to_frame
 
 CRM = "crm_customers"
+BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket: a worker's share
+
+
+def bucket_count(clean_dir: Path, workers: int) -> int:
+    """One bucket per worker at least, more when a worker's share would pass
+    ``BUCKET_CUSTOMERS``; never more buckets than customers (the feature build and scoring
+    split the same way)."""
+    customers = pq.ParquetFile(Path(clean_dir) / f"{CRM}.parquet").metadata.num_rows
+    return max(1, min(customers, max(workers, math.ceil(customers / BUCKET_CUSTOMERS))))
 
 
 def bucket_of(ids: pa.Array, buckets: int) -> np.ndarray:

@@ -30,9 +30,9 @@ from configs.settings import FeaturesParams
 
 from .attributes import Attributes, publish_schema
 from .event_tables import EventTables, publish_event_schema
-from .incremental import copy_rows, input_digest, manifest, plan_reuse, write_manifest
 from .experience import Experience
 from .fused import fused_features
+from .incremental import copy_rows, input_digest, manifest, plan_reuse, write_manifest
 from .inputs import crm_extra, history_bounds, load_clean
 from .labels import churned_within, decision_dates, horizon_observed, nps_labels, under_notice
 from .operations import Operations

@@ -15,7 +15,6 @@ docs/cluster.md#feature-tables-on-the-cluster
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import pyarrow.parquet as pq
 from configs.settings import FeaturesParams
 
 from .attributes import publish_schema
-from .buckets import CRM, load_bucket, summarize_bucket
+from .buckets import bucket_count, load_bucket, summarize_bucket
 from .build import ROW, TableWriter, _as_utc, _snapshot_rows, _write_batch, build_feature_tables
 from .event_tables import publish_event_schema
 from .experience import Experience
@@ -51,7 +50,6 @@ from .schema import (
 from .spine import snapshot_dates
 
 log = logging.getLogger(__name__)
-BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket: a worker's share
 PARTS = ".feature-parts"     # in the output folder while the buckets run
 
 
@@ -72,13 +70,6 @@ class BucketJob:
     @property
     def folder(self) -> Path:
         return self.part_dir / f"bucket_{self.index:05d}"
-
-
-def bucket_count(clean_dir: Path, workers: int) -> int:
-    """One bucket per worker at least, more when a worker's share would pass
-    ``BUCKET_CUSTOMERS``; never more buckets than customers."""
-    customers = pq.ParquetFile(Path(clean_dir) / f"{CRM}.parquet").metadata.num_rows
-    return max(1, min(customers, max(workers, math.ceil(customers / BUCKET_CUSTOMERS))))
 
 
 def in_process_only(clean_dir: Path) -> str | None:

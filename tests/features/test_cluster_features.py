@@ -9,10 +9,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.transforms.buckets import load_bucket
+from features.transforms.buckets import bucket_count, load_bucket
 from features.transforms.incremental import MANIFEST
 from features.transforms.inputs import load_clean
-from features.transforms.parallel import bucket_count, build_on_cluster
+from features.transforms.parallel import build_on_cluster
 from features.transforms.present import ABSENT_FILE
 
 from .conftest import TABLES, read_tables
