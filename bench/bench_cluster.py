@@ -21,6 +21,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -62,6 +64,20 @@ def run(customers: int, months: int, data_dir: Path, cluster_env: dict[str, str]
             "driver_gb": peak["driver"] / 1e9}
 
 
+@contextmanager
+def scratch(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """The benchmark's data folder (kept under ``keep``, else temporary), with the machine's
+    load average printed before and after: figures taken on a busy machine say so."""
+    base = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    try:
+        yield base
+    finally:
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
 def identical(a: Path, b: Path) -> tuple[int, list[str]]:
     """Files compared and the names of those that differ (world.json skipped)."""
     names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
@@ -84,11 +100,9 @@ def main() -> None:
     args = ap.parse_args()
     cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
-    base = args.keep or Path(tempfile.mkdtemp(prefix="cem-bench-cluster-"))
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print("| customers | run | wall | peak RSS, all processes | peak RSS, driver |")
-    print("|---|---|---|---|---|")
-    try:
+    with scratch(args.keep, "cem-bench-cluster-") as base:
+        print("| customers | run | wall | peak RSS, all processes | peak RSS, driver |")
+        print("|---|---|---|---|---|")
         for n in args.customers:
             folders = {}
             for name, env in (("in-process", {"CEM_CLUSTER__ADDRESS": ""}),
@@ -104,11 +118,6 @@ def main() -> None:
             if args.keep is None:
                 for folder in folders.values():
                     shutil.rmtree(folder, ignore_errors=True)
-    finally:
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

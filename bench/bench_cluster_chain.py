@@ -22,12 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import psutil
+from bench_cluster import scratch
 
 STAGES = ("simulate", "ingest", "features", "score")
 
@@ -114,9 +114,7 @@ def main() -> None:
     in_process = set(args.in_process_at if args.in_process_at is not None else [min(args.customers)])
     cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
-    base = args.keep or Path(tempfile.mkdtemp(prefix="cem-bench-chain-"))
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
-    try:
+    with scratch(args.keep, "cem-bench-chain-") as base:
         started = time.perf_counter()
         models = trained_models(base, args.model_customers, args.months)
         print(f"models trained on {args.model_customers:,} customers in "
@@ -129,31 +127,36 @@ def main() -> None:
             if n in in_process:
                 runs.insert(0, ("in-process", {"CEM_CLUSTER__ADDRESS": ""}))
             for name, env in runs:
-                data = base / f"{n}-{name.split()[0]}"
-                shutil.rmtree(data, ignore_errors=True)
-                result = chain(data, n, args.months, models, env)
-                for stage in STAGES:
-                    print(row(n, name, stage, result[stage]), flush=True)
-                totals[(n, name)] = sum(result[s]["wall"] for s in STAGES)
-                peak = max(result[s].get("worker", 0.0) for s in STAGES)
-                print(f"| {n:,} | {name} | **chain** | {totals[(n, name)]:.1f} | | "
-                      f"{f'{peak:.2f}' if peak else '-'} | |", flush=True)
-                if args.keep is None:
-                    shutil.rmtree(data, ignore_errors=True)
-        small = min(args.customers)
-        for (n, name), wall in totals.items():
-            if name != "in-process":
-                ref = totals.get((small, name))
-                print(f"{n:,} {name}: {wall:.0f} s, {wall / ref:.2f}x the {small:,} time on the "
-                      "same cluster" if ref else "")
-        if (small, "in-process") in totals:
-            cl = next(w for (n, name), w in totals.items() if n == small and name != "in-process")
-            print(f"{small:,}: cluster / in-process = {cl / totals[(small, 'in-process')]:.2f}")
-    finally:
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
-        if args.keep is None:
-            shutil.rmtree(base, ignore_errors=True)
+                totals[(n, name)] = sized_run(base, n, name, env, models, args)
+        print_ratios(totals, min(args.customers))
 
+
+def sized_run(base: Path, n: int, name: str, env: dict, models: Path, args) -> float:
+    """One size on one setting: a row per stage and one for the chain; its wall seconds."""
+    data = base / f"{n}-{name.split()[0]}"
+    shutil.rmtree(data, ignore_errors=True)
+    result = chain(data, n, args.months, models, env)
+    for stage in STAGES:
+        print(row(n, name, stage, result[stage]), flush=True)
+    total = sum(result[s]["wall"] for s in STAGES)
+    peak = max(result[s].get("worker", 0.0) for s in STAGES)
+    print(f"| {n:,} | {name} | **chain** | {total:.1f} | | {f'{peak:.2f}' if peak else '-'} | |",
+          flush=True)
+    if args.keep is None:
+        shutil.rmtree(data, ignore_errors=True)
+    return total
+
+
+def print_ratios(totals: dict, small: int) -> None:
+    """Each size's chain time against the smallest size on the same cluster, and the cluster
+    against in-process at the smallest size."""
+    for (n, name), wall in totals.items():
+        ref = totals.get((small, name))
+        if name != "in-process" and ref:
+            print(f"{n:,} {name}: {wall:.0f} s, {wall / ref:.2f}x the {small:,} time on the same cluster")
+    if (small, "in-process") in totals:
+        cl = next(w for (n, name), w in totals.items() if n == small and name != "in-process")
+        print(f"{small:,}: cluster / in-process = {cl / totals[(small, 'in-process')]:.2f}")
 
 if __name__ == "__main__":
     main()
