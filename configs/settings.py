@@ -65,9 +65,12 @@ class UpliftParams(_Section):
     """Uplift learners (models.uplift.model): outcome window and LightGBM sizes, kept small (few events)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    # An action shifts the decisions of the next three months, and a decision shows as a churn
-    # date 1-11 weeks later: a 90-day window misses most of the effect.
+    # An action shifts the decisions of the next three months. Where the CRM records a
+    # decision (notice_date), the label is a decision within decision_horizon_days; else a
+    # churn date, which follows the decision weeks later, within horizon_days
+    # (models.uplift.data.outcome_of).
     horizon_days: int = Field(150, ge=30, le=730)
+    decision_horizon_days: int = Field(90, ge=7, le=730)
     n_estimators: int = Field(150, ge=0)
     learning_rate: float = Field(0.03, gt=0, le=1)
     num_leaves: int = Field(6, ge=2)

@@ -22,6 +22,7 @@ from configs.settings import Settings
 from models.impact.intervals import NOT_ENOUGH, difference, slice_value
 from models.impact.outcomes import DELIVERED, HELD_OUT, outcome_rows, planned_rows
 from models.impact.population import slice_rows
+from models.uplift.data import outcome_of
 
 ALL = "all"                 # every action together
 PENDING = "pending"         # the outcome window is not over yet
@@ -132,13 +133,12 @@ def build_report(settings: Settings, engine=None, horizon_days: int | None = Non
                  data_end: pd.Timestamp | None = None) -> ImpactReport:
     """The report from the serving database and the clean tables only.
 
-    ``horizon_days``: the outcome window, by default the uplift labels' (``train.uplift``).
+    ``horizon_days``: the outcome window, by default the uplift labels' (``outcome_of``).
     Raises ``LookupError`` when there is no complete scoring run.
     """
     from serving.db.schema import make_engine
 
     engine = engine or make_engine(settings.serving_database_url, create=False)
-    horizon = horizon_days or settings.train.uplift.horizon_days
     plan = planned_rows(engine)
     if plan.empty:
         raise LookupError("no complete scoring run with a plan: run `cem score` first")
@@ -146,6 +146,7 @@ def build_report(settings: Settings, engine=None, horizon_days: int | None = Non
     customers = _read(clean / "crm_customers.parquet")
     if customers is None:
         raise FileNotFoundError(2, "no such file", str(clean / "crm_customers.parquet"))
+    horizon = horizon_days or outcome_of(customers, settings.train.uplift).horizon_days
     log = _read(clean / "interventions.parquet")
     end = pd.Timestamp(data_end) if data_end is not None else data_end_of(customers, plan["as_of"])
     rows = outcome_rows(plan, log, customers, horizon, end)

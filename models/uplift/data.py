@@ -8,6 +8,7 @@ reads files and asks Feast. Design: docs/models.md#the-uplift-training-frame
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,35 +39,86 @@ def check_columns(frame: pd.DataFrame, required, name: str) -> None:
 
 
 def churned_between(churn_date: pd.Series, start: pd.Series, horizon_days: int) -> np.ndarray:
-    """1 where the churn date lies in [start, start + horizon] row by row, else 0 (int64)."""
+    """1 where the date lies in [start's day, start's day + horizon) row by row, else 0 (int64):
+    the window of ``models.impact.outcomes.label``, so training and the impact report count
+    the same outcome."""
     churn = _utc(churn_date)
-    start = _utc(start)
+    start = _utc(start).dt.floor("D")
     end = start + pd.Timedelta(days=horizon_days)
-    inside = churn.notna() & (churn >= start.dt.floor("D")) & (churn <= end)
+    inside = churn.notna() & (churn >= start) & (churn < end)
     return inside.to_numpy(dtype=np.int64)
 
 
+DECISION, CHURN = "decision", "churn"
+NOTICE_COVERAGE = 0.9   # share of the leavers with a notice date for decisions to be the outcome
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an uplift label counts: ``kind`` (a decision to leave, or an account closing) within
+    ``horizon_days`` of the assignment day, and why that kind."""
+
+    kind: str
+    horizon_days: int
+    reason: str
+
+
+def outcome_of(customers: pd.DataFrame, params) -> Outcome:
+    """The uplift label's outcome for this export.
+
+    An action changes a customer's decision to leave, not the closing that follows it by the
+    notice period. When the CRM records the decision (``notice_date`` for at least
+    ``NOTICE_COVERAGE`` of the leavers), the label is a decision within
+    ``decision_horizon_days`` (the months an action acts on), complete as soon as those months
+    are over; otherwise a churn date within the longer ``horizon_days``. On the built-in
+    world that moves an experiment's first use from five months after it to three.
+    """
+    churned = customers["churn_date"].notna() if "churn_date" in customers else pd.Series(dtype=bool)
+    if "notice_date" not in customers:
+        return Outcome(CHURN, params.horizon_days, "the export has no notice_date")
+    noticed = customers["notice_date"].notna()
+    leavers = int(churned.sum())
+    share = float((noticed & churned).sum() / leavers) if leavers else float(noticed.any())
+    if share < NOTICE_COVERAGE:
+        return Outcome(CHURN, params.horizon_days,
+                       f"notice_date is recorded for {share:.0%} of the leavers only")
+    return Outcome(DECISION, params.decision_horizon_days, "notice_date records the decisions")
+
+
+def outcome_dates(customers: pd.DataFrame, outcome: Outcome) -> pd.Series:
+    """Per customer (index: customer_id as text) the date the outcome counts: the notice date,
+    else the churn date, for decisions; the churn date otherwise."""
+    ids = customers["customer_id"].astype(str).to_numpy()
+    churn = _utc(customers["churn_date"])
+    if outcome.kind == DECISION:
+        churn = _utc(customers["notice_date"]).where(customers["notice_date"].notna().to_numpy(),
+                                                     churn)
+    return pd.Series(churn.to_numpy(), index=ids)
+
+
 def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Timestamp,
-                        horizon_days: int) -> pd.DataFrame:
+                        horizon_days: int, outcome: Outcome | None = None) -> pd.DataFrame:
     """Entity rows for Feast: customer_id, event_timestamp (= assigned_at), action, treated, label.
 
-    The churn window opens on the assignment day: a churn date is a day, the
-    assignment an instant within it. Rows of customers who had already left before
-    the assignment cannot be labelled and are dropped (logged); censored rows too.
+    ``outcome`` (default: churn dates within ``horizon_days``) says which date counts. The
+    window opens on the assignment day: a date is a day, the assignment an instant within it.
+    Rows of customers who had already left (or decided to) before the assignment cannot be
+    labelled and are dropped (logged); rows whose window is not over at ``as_of`` too.
     """
     check_columns(interventions, REQUIRED, "interventions")
     check_columns(customers, ("customer_id", "churn_date"), "crm_customers")
+    outcome = outcome or Outcome(CHURN, horizon_days, "churn dates asked for")
     iv = interventions.loc[:, list(REQUIRED)].copy()
     iv["assigned_at"] = _utc(iv["assigned_at"])
-    churn = iv["customer_id"].astype(str).map(
-        customers.set_index(customers["customer_id"].astype(str))["churn_date"])
+    churn = iv["customer_id"].astype(str).map(outcome_dates(customers, outcome))
     as_of = pd.Timestamp(as_of).tz_convert("UTC") if pd.Timestamp(as_of).tzinfo else pd.Timestamp(
         as_of, tz="UTC")
-    observed = iv["assigned_at"] + pd.Timedelta(days=horizon_days) < as_of
-    gone = _utc(churn) < iv["assigned_at"].dt.floor("D")
+    start = iv["assigned_at"].dt.floor("D")
+    observed = start + pd.Timedelta(days=outcome.horizon_days) <= as_of
+    gone = _utc(churn) < start
     if gone.any():
-        log.warning("%d interventions assigned after the customer's churn date are dropped",
-                    int(gone.sum()))
+        log.warning("%d interventions assigned after the customer's %s date are dropped",
+                    int(gone.sum()), "decision" if outcome.kind == DECISION else "churn")
     keep = observed & ~gone.to_numpy()
     out = pd.DataFrame({
         "customer_id": iv["customer_id"].astype(str),
@@ -74,7 +126,7 @@ def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as
         "intervention_id": iv["intervention_id"].astype(str),
         ACTION: iv["action"].astype(str),
         TREATED: (~iv["control_group"].astype(bool)).astype(np.int64),
-        LABEL: churned_between(churn, iv["assigned_at"], horizon_days),
+        LABEL: churned_between(churn, iv["assigned_at"], outcome.horizon_days),
         # the programme's targeting stratum: the hold-out is random within it (evidence gate)
         STRATUM: (interventions["stratum"].astype(object).fillna(UNRECORDED).astype(str).to_numpy()
                   if "stratum" in interventions else UNRECORDED),

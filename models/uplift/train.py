@@ -30,7 +30,13 @@ from models.frame import FrameSpec
 from models.prescribe.actions import load_catalogue
 from models.prescribe.value import value_at_risk_array
 from models.split import customer_parts
-from models.uplift.data import arm_rows, arm_summary, build_uplift_frame, intervention_labels
+from models.uplift.data import (
+    arm_rows,
+    arm_summary,
+    build_uplift_frame,
+    intervention_labels,
+    outcome_of,
+)
 from models.uplift.driver import MODERATORS
 from models.uplift.evidence import (
     TARGET_WEIGHT,
@@ -85,13 +91,17 @@ def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None =
         new = recorded[~recorded["intervention_id"].astype(str).isin(log_rows["intervention_id"].astype(str))]
         log.info("uplift: %d recorded outcomes and hold-outs appended to the programme log", len(new))
         log_rows = pd.concat([log_rows, new[log_rows.columns.intersection(new.columns)]], ignore_index=True)
-    labels = intervention_labels(log_rows,
-                                 pd.read_parquet(clean / "crm_customers.parquet"),
-                                 history_end(settings), settings.train.uplift.horizon_days)
+    customers = pd.read_parquet(clean / "crm_customers.parquet")
+    outcome = outcome_of(customers, settings.train.uplift)
+    log.info("uplift: the label is a %s within %d days (%s)", outcome.kind, outcome.horizon_days,
+             outcome.reason)
+    labels = intervention_labels(log_rows, customers, history_end(settings),
+                                 outcome.horizon_days, outcome)
     features = service_features(store, SERVICE)
     frame = build_uplift_frame(labels, training_frame(store, labels, SERVICE), features)
     if frame.empty:
         raise ValueError("no labelled intervention with features: the programme log is empty or censored")
+    frame.attrs["outcome"] = f"{outcome.kind} within {outcome.horizon_days} days"   # for the run's params
     return frame, features
 
 
@@ -164,6 +174,7 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     params = params or settings.train.uplift.model_copy(update={"seed": settings.train.seed})
     store = feature_store(settings)
     frame, features = load_uplift_frame(settings, store, recorded)
+    outcome = frame.attrs.get("outcome", "")
     snapshots = snapshot_frame(settings, store)
     if params.evidence_quantile:
         frame[TARGET_WEIGHT] = target_weights(frame, latest_customers(snapshots), features,
@@ -197,7 +208,8 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
                                    holdout_evidence(settings, models[chosen], test, params, level))
         final.evidence = evidence[chosen].to_dict("index")
         log.info("uplift: actions the log shows to pay: %s", final.shown_actions() or "none")
-    return {"frame": frame, "features": features, "train": train, "test": test, "chosen": chosen,
+    return {"frame": frame, "features": features, "outcome": outcome, "train": train, "test": test,
+            "chosen": chosen,
             "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params,
             "evidence": evidence}
 
@@ -278,7 +290,8 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
     logged = registry.log_model_run(
         settings, experiment_name="uplift", registered_name="uplift", model=run["model"],
         datasets={"training": run["train"], "validation": run["test"]},
-        params={**run["params"].model_dump(), "learner": chosen, "holdout_share": HOLDOUT_SHARE,
+        params={**run["params"].model_dump(), "learner": chosen, "outcome": run["outcome"],
+                "holdout_share": HOLDOUT_SHARE,
                 "split": split, "actions": run["model"].actions, "shown_actions": shown},
         metrics=metrics,
         tags={"feature_service": SERVICE, "data_version": registry.data_version(settings),

@@ -35,7 +35,7 @@ def test_measured_effects_cover_the_true_effect_of_the_delivered_actions(loop):
 def test_recent_cycles_are_pending_and_slices_are_reported(loop):
     _, report = loop
     e = report.effects[report.effects["scope"] == "cycle"]
-    assert set(e.loc[e["status"] == "pending", "cycle"]) == {6, 7, 8, 9}   # 150-day windows open
+    assert set(e.loc[e["status"] == "pending", "cycle"]) == {8, 9}   # 90-day decision windows open
     cum = report.slices[report.slices["scope"] == "cumulative"].set_index("slice")
     assert set(cum.index) == {"policy", "risk_ranked", "random"}
     assert (cum["n_control"] > 500).all()

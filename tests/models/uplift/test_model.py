@@ -18,11 +18,14 @@ from features.store import apply_definitions, feature_store
 from features.transforms import build_feature_tables
 from models.frame import FrameSpec
 from models.uplift.data import (
+    CHURN,
+    DECISION,
     LABEL,
     TREATED,
     arm_rows,
     eligibility,
     intervention_labels,
+    outcome_of,
 )
 from models.uplift.metrics import qini_area
 from models.uplift.model import LEARNERS, UpliftParams, fit_uplift
@@ -41,13 +44,13 @@ def _log(rows: list[tuple]) -> pd.DataFrame:
 
 
 def test_labels_window_censoring_and_controls():
-    iv = _log([("I1", "A", "discount_offer", T0, False),            # churns on day 90: inside
-               ("I2", "B", "discount_offer", T0, True),             # churns on day 91: outside
+    iv = _log([("I1", "A", "discount_offer", T0, False),            # churns on day 89: inside
+               ("I2", "B", "discount_offer", T0, True),             # churns on day 90: outside
                ("I3", "C", "plan_upgrade", T0, False),              # never churns
                ("I4", "D", "apology_credit", T0 + 20 * DAY, False),  # horizon not observed
                ("I5", "E", "apology_credit", T0, False)])           # left before the action
     crm = pd.DataFrame({"customer_id": list("ABCDE"),
-                        "churn_date": [T0.normalize() + 90 * DAY, T0.normalize() + 91 * DAY, pd.NaT,
+                        "churn_date": [T0.normalize() + 89 * DAY, T0.normalize() + 90 * DAY, pd.NaT,
                                        pd.NaT, T0.normalize() - 3 * DAY]})
     as_of = T0 + 100 * DAY
     out = intervention_labels(iv, crm, as_of, horizon_days=90).set_index("intervention_id")
@@ -55,6 +58,40 @@ def test_labels_window_censoring_and_controls():
     assert out[LABEL].to_dict() == {"I1": 1, "I2": 0, "I3": 0}
     assert out[TREATED].to_dict() == {"I1": 1, "I2": 0, "I3": 1}
     assert (out["event_timestamp"] == T0).all()
+
+
+def test_decision_labels_count_notices_and_mature_when_the_months_are_over():
+    """With notice dates the label is a decision within the decision window: a notice inside
+    counts although the account closes after it, and a row is labelled as soon as the window
+    (not the closing) is over; a customer who decided before the action is dropped."""
+    iv = _log([("I1", "A", "discount_offer", T0, False),    # notice day 80, closes day 122
+               ("I2", "B", "discount_offer", T0, True),     # notice day 95: outside 90 days
+               ("I3", "C", "apology_credit", T0, False),    # gave notice before the action
+               ("I4", "D", "apology_credit", T0, False)])   # stays
+    day = T0.normalize()
+    crm = pd.DataFrame({"customer_id": list("ABCD"),
+                        "notice_date": [day + 80 * DAY, day + 95 * DAY, day - 2 * DAY, pd.NaT],
+                        "churn_date": [day + 122 * DAY, day + 137 * DAY, day + 40 * DAY, pd.NaT]})
+    params = UpliftParams(horizon_days=150, decision_horizon_days=90)
+    outcome = outcome_of(crm, params)
+    assert (outcome.kind, outcome.horizon_days) == (DECISION, 90)
+    out = intervention_labels(iv, crm, day + 90 * DAY, outcome.horizon_days, outcome)
+    assert out.set_index("intervention_id")[LABEL].to_dict() == {"I1": 1, "I2": 0, "I4": 0}
+    # the same log on churn dates: nothing is complete 90 days on, and A's closing is in 150 days
+    churn = outcome_of(crm.drop(columns="notice_date"), params)
+    assert (churn.kind, churn.horizon_days) == (CHURN, 150)
+    assert intervention_labels(iv, crm, day + 90 * DAY, 150, churn).empty
+    late = intervention_labels(iv, crm, day + 150 * DAY, 150, churn).set_index("intervention_id")
+    # churn dates cannot tell that C had already decided: labelled a churner
+    assert late[LABEL].to_dict() == {"I1": 1, "I2": 1, "I3": 1, "I4": 0}
+
+
+def test_decisions_need_notice_dates_for_most_leavers():
+    crm = pd.DataFrame({"customer_id": list("ABCD"),
+                        "notice_date": [T0, pd.NaT, pd.NaT, pd.NaT],
+                        "churn_date": [T0 + DAY, T0 + DAY, T0 + DAY, pd.NaT]})
+    outcome = outcome_of(crm, UpliftParams())
+    assert outcome.kind == CHURN and "33%" in outcome.reason
 
 
 def test_labels_name_the_missing_column():
