@@ -115,14 +115,18 @@ def ingest(
 ) -> None:
     """Validate the source tables, resolve identities, write clean tables and quarantine."""
     from features.ingest import SourceContractError
+    from features.ingest.cluster import ingest_on
     from features.ingest.coverage import coverage_lines
     from pipelines import progress as hook
+    from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.flows import ingest_flow
 
     settings = _settings(data_dir)
     source = source or settings.raw_dir
     _flows_may_start_a_server()
-    with _progress() as progress:
+    # cluster.address set: the tables are validated per partition on Dask workers
+    with (cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client,
+          ingest_on(scheduler_address(client)), _progress() as progress):
         task = progress.add_task("ingesting", total=9)
         hook.install(advance=lambda: progress.advance(task))
         try:

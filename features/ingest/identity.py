@@ -53,6 +53,13 @@ def normalise_kind(values: pd.Series, kind: str, phone_digits: int = 10) -> pd.S
     return normalise_email(values) if kind == "email" else normalise_app_id(values)
 
 
+def identifier_bucket(keys: pd.Series, buckets: int) -> np.ndarray:
+    """Each normalised identifier's bucket, 0 .. buckets-1 (SipHash with a fixed key, the
+    same on every host): a cluster resolves an identifier where all its owners are."""
+    values = np.asarray(keys.astype(object).where(keys.notna(), None), dtype=object)
+    return (pd.util.hash_array(values) % np.uint64(buckets)).astype(np.int64)
+
+
 def build_identifier_index(
     customers: pd.DataFrame, phone_digits: int = 10
 ) -> dict[str, pd.DataFrame]:

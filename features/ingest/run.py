@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pa_schema
 import pyarrow as pa
 
 from configs.settings import IngestParams
@@ -37,6 +38,7 @@ from features.ingest.attributes import (
     locate_attributes,
     remove_attributes,
 )
+from features.ingest.cluster.scope import current_scheduler
 from features.ingest.coerce import to_date
 from features.ingest.event_tables import ingest_events, locate_events
 from features.ingest.io import (
@@ -108,16 +110,25 @@ def resolve_responses(typed: pd.DataFrame, reasons: Reasons, ctx: _Context) -> p
     ok = (res["status"] == idn.RESOLVED).to_numpy()
     # .to_numpy(): assigning a Series to an empty frame would adopt the Series' index
     resolved = rows.loc[ok].assign(customer_id=res["customer_id"].to_numpy()[ok])
-    invitation = idn.link_invitations(resolved, ctx.invitations)
-    reasons.add_texts(pd.Series(NO_INVITATION, index=invitation.index[invitation.isna()]))
+    texts, invitation_ids = link_responses(resolved, ctx.invitations)
+    reasons.add_texts(texts)
+    return typed.assign(
+        customer_id=_text(resolved["customer_id"], typed.index),
+        invitation_id=_text(invitation_ids, typed.index),
+    )
+
+
+def link_responses(resolved: pd.DataFrame, invitations: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Rules 4-5 on resolved responses (per customer, so a cluster runs them per customer
+    bucket): the reason of each response left without an invitation or a duplicate, and
+    the ``invitation_id`` of each linked one."""
+    invitation = idn.link_invitations(resolved, invitations)
+    missing = pd.Series(NO_INVITATION, index=invitation.index[invitation.isna()], dtype=object)
     found = invitation.notna().to_numpy()
     linked = resolved.loc[found].assign(invitation_id=invitation.to_numpy()[found])
     kept = idn.duplicate_responses(linked).dropna()
-    reasons.add_texts("response_id: duplicate response (kept response_id " + kept + ")")
-    return typed.assign(
-        customer_id=_text(resolved["customer_id"], typed.index),
-        invitation_id=_text(linked["invitation_id"], typed.index),
-    )
+    duplicate = "response_id: duplicate response (kept response_id " + kept + ")"
+    return pd.concat([missing, duplicate.astype(object)]), linked["invitation_id"]
 
 
 def _text(values: pd.Series, index: pd.Index) -> pd.Series:
@@ -136,6 +147,19 @@ def _resolve(identifiers: pd.Series, kinds: pd.Series, ctx: _Context) -> pd.Data
     return res
 
 
+def contract_schema(table: str, columns: tuple[str, ...], customer_ids: pd.Index | None
+                    ) -> pa_schema.DataFrameSchema:
+    """The table's checks for this export: a CRM without churn dates may hold churners
+    without one; a table keyed by customer checks that the customer is a clean one."""
+    schema = SCHEMAS[table]
+    if table == "crm_customers" and not has_churn_dates(columns):
+        schema = copy.deepcopy(schema)
+        schema.checks = [c for c in schema.checks if c.name != "churn_date_required"]
+    if "customer_id" in schema.columns and table != "crm_customers":
+        schema = with_known_customers(schema, customer_ids)
+    return schema
+
+
 def process_table(
     table: str, raw: pd.DataFrame, ctx: _Context, source_columns: tuple[str, ...] | None = None,
     earlier_keys: pa.Table | None = None,
@@ -146,12 +170,7 @@ def process_table(
     export without churn dates may hold churned customers without one. ``earlier_keys``: the
     keys of the clean rows before ``raw`` (an incremental ingest's appended rows).
     """
-    schema = SCHEMAS[table]
-    if table == "crm_customers" and not has_churn_dates(source_columns or raw.columns):
-        schema = copy.deepcopy(schema)
-        schema.checks = [c for c in schema.checks if c.name != "churn_date_required"]
-    if "customer_id" in schema.columns and table != "crm_customers":
-        schema = with_known_customers(schema, ctx.customer_ids)
+    schema = contract_schema(table, source_columns or tuple(raw.columns), ctx.customer_ids)
     if table == "crm_customers":
         observed = to_date(raw["observed_until"]) if "observed_until" in raw else None
         ctx.until = export_end(observed)
@@ -238,6 +257,16 @@ def skip_table(
                                               "sent_at"]]
 
 
+def locate_sources(source_dir: Path, params: IngestParams):
+    """Every table, the attribute table and the event tables of an export, checked before
+    anything is read in full (a :class:`SourceContractError` names every problem)."""
+    required = {table: required_columns(table) for table in SCHEMAS}
+    optional = [t for t in SCHEMAS if t not in REQUIRED_TABLES]
+    sources = check_sources(Path(source_dir), required, params.source_format, optional)
+    check_one_of(sources)
+    return sources, locate_attributes(Path(source_dir)), locate_events(Path(source_dir))
+
+
 def run_ingest(
     source_dir: Path,
     clean_dir: Path,
@@ -250,13 +279,15 @@ def run_ingest(
 
     ``previous``: the clean and quarantine folders of the last ingest (may be ``clean_dir``
     and ``quarantine_dir`` themselves); their earlier rows are reused when nothing changed.
+    Inside ``cluster.ingest_on(scheduler)`` (``cem ingest`` with ``cluster.address``) a full
+    ingest runs per partition on that Dask scheduler's workers: the same files
+    (:mod:`features.ingest.cluster`); an incremental one stays here.
     """
-    required = {table: required_columns(table) for table in SCHEMAS}
-    optional = [t for t in SCHEMAS if t not in REQUIRED_TABLES]
-    sources = check_sources(Path(source_dir), required, params.source_format, optional)
-    check_one_of(sources)
-    attributes = locate_attributes(Path(source_dir))
-    events = locate_events(Path(source_dir))
+    if previous is None and (scheduler := current_scheduler()) is not None:
+        from features.ingest.cluster.driver import ingest_at
+
+        return ingest_at(scheduler, source_dir, clean_dir, quarantine_dir, params, on_table)
+    sources, attributes, events = locate_sources(Path(source_dir), params)
     plan = inc.plan_append(previous, sources, params)
     (Path(clean_dir) / inc.MANIFEST).unlink(missing_ok=True)   # stale once a table is written
     report = IngestReport()

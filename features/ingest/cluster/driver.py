@@ -1,0 +1,208 @@
+"""The client's side of ``ingest_on_cluster``: it reads headers and Parquet footers only.
+
+Order: the export's end (one CRM column, on a worker) and each Parquet table's null columns;
+the CRM per partition, merged (later tables read its clean customers); then every other
+table side by side: validate per partition and merge, or, for complaints and responses,
+validate, resolve per identifier bucket, link per customer bucket (responses, after the
+invitations are merged), finish per partition and merge. The report, the manifest and the
+absent tables are written here as ``run_ingest`` writes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from configs.settings import IngestParams
+from features.ingest import incremental as inc
+from features.ingest.attributes import ingest_attributes, remove_attributes
+from features.ingest.coerce import to_date
+from features.ingest.event_tables import ingest_events
+from features.ingest.io import _ARROW_STRINGS, Source
+from features.ingest.quarantine import extra_columns
+from features.ingest.report import IngestReport, TableReport
+from features.ingest.run import (
+    REPORT_FILE,
+    _Context,
+    locate_sources,
+    log_plan,
+    run_ingest,
+    skip_table,
+)
+from features.ingest.schemas import SCHEMAS
+from features.ingest.validate import export_end
+from features.transforms.buckets import BUCKET_CUSTOMERS
+
+from .parts import (
+    PARTS,
+    batches,
+    float_text_columns,
+    merge_table,
+    part_dir,
+    partition_key,
+    whole_nulls,
+)
+from .resolve import link_bucket, resolve_bucket
+from .scope import ingest_on
+from .tables import CRM, IDENTIFIED, PartJob, clean_customers, finish_part, validate_part
+
+log = logging.getLogger(__name__)
+
+
+def ingest_at(scheduler: str, source_dir: Path, clean_dir: Path, quarantine_dir: Path,
+              params: IngestParams, on_table: Callable[[str], None] | None = None) -> IngestReport:
+    """:func:`ingest_on_cluster` through a client of the scheduler at ``scheduler``."""
+    from distributed import Client
+
+    with Client(scheduler, timeout=10) as client:
+        return ingest_on_cluster(client, source_dir, clean_dir, quarantine_dir, params, on_table)
+
+
+def export_until(source: Source) -> pd.Timestamp:
+    """``validate.export_end`` of the whole CRM, one column read a block at a time."""
+    if "observed_until" not in source.columns:
+        return export_end(None)
+    latest = [to_date(b.column(0).to_pandas(types_mapper=_ARROW_STRINGS.get)).max()
+              for b in batches(source, ["observed_until"])]
+    return export_end(pd.Series(latest, dtype="datetime64[us]"))
+
+
+def partitions(client, sources: dict[str, Source]) -> int:
+    """One per worker, more when a worker's share of the CRM passes ``BUCKET_CUSTOMERS``
+    (the feature build's rule; a CSV's rows are not counted before it is read)."""
+    workers = len(client.scheduler_info()["workers"])
+    crm = sources[CRM]
+    rows = pq.ParquetFile(crm.path).metadata.num_rows if crm.format == "parquet" else 0
+    return max(1, workers, math.ceil(rows / BUCKET_CUSTOMERS))
+
+
+def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir: Path,
+                      params: IngestParams, on_table: Callable[[str], None] | None = None,
+                      buckets: int | None = None) -> IngestReport:
+    """``run_ingest`` (a full ingest) per partition on the workers of ``client``: the same
+    clean tables, quarantine, report and manifest. ``buckets``: partitions (default
+    :func:`partitions`). An export whose text columns are stored as floats is ingested
+    in-process (logged)."""
+    clean_dir, quarantine_dir = Path(clean_dir), Path(quarantine_dir)
+    sources, attributes, events = locate_sources(Path(source_dir), params)
+    if floats := float_text_columns(sources):
+        log.info("ingest: in-process, not on the cluster (text stored as floats: %s)",
+                 ", ".join(floats))
+        with ingest_on(None):          # run_ingest would send it back here
+            return run_ingest(source_dir, clean_dir, quarantine_dir, params, on_table)
+    started, count = time.perf_counter(), buckets or partitions(client, sources)
+    plan = inc.plan_append(None, sources, params)
+    (clean_dir / inc.MANIFEST).unlink(missing_ok=True)
+    until = client.submit(export_until, sources[CRM], pure=False)
+    nulls = dict(zip(sources, client.gather([client.submit(whole_nulls, s, pure=False)
+                                             for s in sources.values()]), strict=True))
+    until = until.result()
+    report = IngestReport()
+    ctx = _Context(params=params, identity=report.identity, until=until)
+
+    def jobs(table: str) -> list[PartJob]:
+        return [PartJob(sources[table], partition_key(table), i, count, part_dir(clean_dir, table),
+                        clean_dir, until, tuple(nulls[table]), params.phone_digits)
+                for i in range(count)]
+
+    for table in (t for t in SCHEMAS if t not in sources):   # before any task reads them
+        skip_table(table, ctx, report, clean_dir, quarantine_dir)
+    try:
+        pending = {CRM: _submit_plain(client, jobs(CRM), quarantine_dir)}
+        crm_report = _table_report(sources[CRM], *client.gather(list(pending[CRM][:2])))
+        for table in SCHEMAS:
+            if table != CRM and table in sources:
+                after = pending.get("survey_invitations", (None, None, None))[1]
+                pending[table] = (_submit_identified(client, jobs(table), quarantine_dir, after)
+                                  if table in IDENTIFIED
+                                  else _submit_plain(client, jobs(table), quarantine_dir))
+        side = client.submit(side_tables, attributes, events, clean_dir, quarantine_dir,
+                             pure=False)
+        for table in SCHEMAS:
+            if table == CRM:
+                report.tables[table] = crm_report
+            elif table in sources:
+                parts, merged, counts = pending[table]
+                report.tables[table] = _table_report(sources[table], parts.result(),
+                                                     merged.result())
+                if counts is not None:
+                    _add_identity(report, client.gather(counts))
+            if on_table is not None:
+                on_table(table)
+        for table_report in side.result():
+            report.tables[table_report.table] = table_report
+    finally:
+        shutil.rmtree(clean_dir / PARTS, ignore_errors=True)
+    report.write_json(clean_dir / REPORT_FILE)
+    validated = {t: report.tables[t].rows_in for t in SCHEMAS if t in sources}
+    log_plan(plan, validated)
+    inc.write_manifest(clean_dir, inc.manifest(plan, sources, params, until, validated))
+    log.info("ingest on the cluster: %d partitions, %.1fs", count, time.perf_counter() - started)
+    return report
+
+
+def _submit_plain(client, jobs: list[PartJob], quarantine_dir: Path):
+    """Validate every partition, then merge: (rows in, merged, no identity counts)."""
+    parts = client.map(validate_part, jobs, pure=False)
+    job = jobs[0]
+    merged = client.submit(merge_table, job.clean_dir, quarantine_dir, job.table, job.count,
+                           *parts, pure=False)
+    return client.submit(_rows_in, *parts, pure=False), merged, None
+
+
+def _submit_identified(client, jobs: list[PartJob], quarantine_dir: Path, invitations=None):
+    """Validate, resolve per identifier bucket, link per customer bucket (responses, once
+    ``invitations`` are merged), finish per partition, merge: (rows in, merged, counts)."""
+    job, count = jobs[0], jobs[0].count
+    parts = client.map(validate_part, jobs, pure=False)
+    link = job.table == "survey_responses"
+    counts = [client.submit(resolve_bucket, job.folder, job.clean_dir, j, count,
+                            job.phone_digits, link, *parts, pure=False) for j in range(count)]
+    before = counts
+    if link:
+        wait = [invitations] if invitations is not None else []
+        before = [client.submit(link_bucket, job.folder, job.clean_dir, c, count, *counts, *wait,
+                                pure=False) for c in range(count)]
+    done = [client.submit(finish_part, j, *before, pure=False) for j in jobs]
+    merged = client.submit(merge_table, job.clean_dir, quarantine_dir, job.table, count, *done,
+                           pure=False)
+    return client.submit(_rows_in, *parts, pure=False), merged, counts
+
+
+def _rows_in(*parts: dict) -> int:
+    return sum(p["rows_in"] for p in parts)
+
+
+def _table_report(source: Source, rows_in: int, merged: dict) -> TableReport:
+    return TableReport(table=source.table, source=str(source.path), rows_in=rows_in,
+                       rows_kept=merged["kept"], rows_quarantined=merged["quarantined"],
+                       reasons=merged["reasons"],
+                       extra_columns=extra_columns(pd.DataFrame(columns=list(source.columns)),
+                                                   SCHEMAS[source.table]))
+
+
+def _add_identity(report: IngestReport, counts: list[dict[str, tuple[int, int]]]) -> None:
+    """The identifier buckets' counts per kind, added as ``run._resolve`` adds a table's."""
+    kinds = sorted({k for c in counts for k in c})
+    for kind in kinds:
+        report.identity.add(kind, sum(c.get(kind, (0, 0))[0] for c in counts),
+                            sum(c.get(kind, (0, 0))[1] for c in counts))
+
+
+def side_tables(attributes, events, clean_dir: Path, quarantine_dir: Path) -> list[TableReport]:
+    """The company's attribute and event tables, each whole on one worker (not split yet),
+    against the clean customers."""
+    customers = clean_customers(clean_dir)
+    out = []
+    if attributes is None:
+        remove_attributes(clean_dir, quarantine_dir)
+    else:
+        out.append(ingest_attributes(attributes, customers, clean_dir, quarantine_dir))
+    return out + list(ingest_events(events, customers, clean_dir, quarantine_dir))

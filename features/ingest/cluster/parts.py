@@ -1,0 +1,172 @@
+"""A partition of a source table, read without loading the table, and the part files.
+
+A partition is the rows whose partition key hashes to it (``pandas.util.hash_array``, the
+feature build's hash): each task streams the source (Parquet row groups or CSV blocks) and
+keeps its rows with their row number in the file. Its frame must be the rows the in-process
+``read_source`` would give: Arrow turns an integer column with a null into ``float64`` and
+a boolean one into ``object``, by the whole table, so such columns (``whole_nulls``, from the
+Parquet statistics) are cast alike in every partition.
+
+Part files are pickled frames indexed by source row number: they keep the exact dtypes of
+the in-process frames, so the merged frame, sorted by row, is the in-process frame and
+``write_parquet`` writes the same bytes. Design: docs/cluster.md#ingest-on-the-cluster
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from features.ingest.coerce import to_str
+from features.ingest.identity import identifier_bucket
+from features.ingest.io import _ARROW_STRINGS, Source, unreadable, write_parquet
+from features.ingest.quarantine import REASON_COLUMN
+from features.ingest.reasons import count_reasons
+from features.ingest.schemas import SCHEMAS, column_kind, primary_key
+
+PARTS = ".ingest-parts"          # in the clean folder while the tasks run
+BATCH_ROWS = 1 << 17
+
+
+def partition_key(table: str) -> str:
+    """The column a table is split by: its key's first column, so every occurrence of a key
+    is in one partition (the duplicate-key rule stays exact); ``customer_id`` for the CRM
+    and usage (whose key is customer and month)."""
+    return primary_key(SCHEMAS[table])[0]
+
+
+def batches(source: Source, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The source's rows in order, a block at a time (CSV: every column as text, as
+    ``read_source`` reads it)."""
+    try:
+        if source.format == "parquet":
+            yield from pq.ParquetFile(source.path).iter_batches(columns=columns,
+                                                                batch_size=BATCH_ROWS)
+            return
+        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in source.columns},
+                                       null_values=[""], strings_can_be_null=True,
+                                       include_columns=columns)
+        parse = pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True)
+        yield from pacsv.open_csv(source.path, parse_options=parse, convert_options=convert)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise unreadable(source.path, exc) from exc
+
+
+def whole_nulls(source: Source) -> list[str]:
+    """Integer and boolean columns of a Parquet source with a null anywhere (pandas gives
+    them another dtype than a partition without one would get)."""
+    if source.format != "parquet":
+        return []
+    file = pq.ParquetFile(source.path)
+    schema = file.schema_arrow
+    wanted = [i for i, f in enumerate(schema)
+              if pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)]
+    found = []
+    for i in wanted:
+        stats = [file.metadata.row_group(g).column(i).statistics
+                 for g in range(file.num_row_groups)]
+        if all(s is not None and s.has_null_count for s in stats):
+            nulls = sum(s.null_count for s in stats)
+        else:
+            nulls = file.read(columns=[schema[i].name]).column(0).null_count
+        if nulls:
+            found.append(schema[i].name)
+    return found
+
+
+def float_text_columns(sources: dict[str, Source]) -> list[str]:
+    """Contract text columns a Parquet source stores as floats: their text depends on the
+    whole column (``coerce.to_str``), so such an export is ingested in-process."""
+    found = []
+    for table, source in sources.items():
+        if source.format != "parquet":
+            continue
+        for field in pq.read_schema(source.path):
+            col = SCHEMAS[table].columns.get(field.name)
+            if (col is not None and pa.types.is_floating(field.type)
+                    and column_kind(SCHEMAS[table], field.name) == "str"):
+                found.append(f"{table}.{field.name}")
+    return found
+
+
+def _frame(table: pa.Table, nulls: list[str]) -> pd.DataFrame:
+    df = table.to_pandas(date_as_object=False, types_mapper=_ARROW_STRINGS.get)
+    for name in nulls:
+        if pa.types.is_boolean(table.schema.field(name).type):
+            df[name] = df[name].astype(object)
+        elif df[name].dtype != np.float64:
+            df[name] = df[name].astype(np.float64)
+    return df
+
+
+def read_partition(source: Source, key: str, index: int, count: int,
+                   nulls: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The partition's rows as ``read_source`` gives them (fresh RangeIndex) and their row
+    numbers in the file."""
+    parts, rows, offset, schema = [], [], 0, None
+    for batch in batches(source):
+        schema = batch.schema
+        ids = to_str(batch.column(key).to_pandas(types_mapper=_ARROW_STRINGS.get))
+        mine = identifier_bucket(ids, count) == index      # the same SipHash
+        parts.append(batch.filter(pa.array(mine)))
+        rows.append(np.flatnonzero(mine) + offset)
+        offset += batch.num_rows
+    if schema is None:        # a header and no rows
+        table = (pq.read_schema(source.path).empty_table() if source.format == "parquet"
+                 else pa.table({c: pa.array([], pa.string()) for c in source.columns}))
+    else:
+        table = pa.Table.from_batches(parts, schema=schema)
+    found = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return _frame(table, nulls).reset_index(drop=True), found.astype(np.int64)
+
+
+def part_dir(clean_dir: Path, table: str) -> Path:
+    return Path(clean_dir) / PARTS / table
+
+
+def save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load(path: Path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - our own part files, written by this run
+
+
+def save_outputs(folder: Path, index: int, clean: pd.DataFrame, quarantined: pd.DataFrame,
+                 rows: np.ndarray, failed: np.ndarray) -> dict[str, int]:
+    """A partition's clean and quarantined rows, indexed by their source row."""
+    save(clean.set_axis(pd.Index(rows[~failed]), axis=0), folder / f"clean_{index:05d}.pkl")
+    save(quarantined.set_axis(pd.Index(rows[failed]), axis=0),
+         folder / f"quarantine_{index:05d}.pkl")
+    return {"rows_in": len(rows), "kept": int((~failed).sum()), "quarantined": int(failed.sum())}
+
+
+def _merged(paths: list[Path]) -> pd.DataFrame:
+    frames = [load(p) for p in paths]
+    filled = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(filled) if len(filled) > 1 else filled[0]
+    return out.sort_index(kind="stable").reset_index(drop=True)
+
+
+def merge_table(clean_dir: Path, quarantine_dir: Path, table: str, count: int,
+                *_after) -> dict:
+    """The partitions' parts of one table in source order, written as the in-process path
+    writes them; the kept and quarantined rows and the reason counts. On a worker: it holds
+    the table's clean rows (``_after``: tasks that must be done first)."""
+    folder = part_dir(clean_dir, table)
+    clean = _merged([folder / f"clean_{i:05d}.pkl" for i in range(count)])
+    quarantined = _merged([folder / f"quarantine_{i:05d}.pkl" for i in range(count)])
+    write_parquet(clean, Path(clean_dir) / f"{table}.parquet")
+    write_parquet(quarantined, Path(quarantine_dir) / f"{table}.parquet")
+    return {"kept": len(clean), "quarantined": len(quarantined),
+            "reasons": count_reasons(quarantined[REASON_COLUMN])}
