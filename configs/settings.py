@@ -88,6 +88,9 @@ class UpliftParams(_Section):
     # an action is planned only if its cross-validated policy value on the log is above 0 at
     # this bootstrap quantile (models.uplift.evidence); None: no gate
     evidence_quantile: float | None = Field(0.1, gt=0, lt=0.5)
+    # logged rows whose outcome window is still open but followed this many days join the
+    # gate's evidence, labelled on the days so far (the learners wait for the whole window)
+    evidence_follow_up_days: int | None = Field(30, ge=1)
     seed: int = 0
 
 

@@ -21,6 +21,7 @@ TREATED = "treated"
 ACTION = "action"
 STRATUM = "stratum"        # interventions.stratum: the programme's targeting stratum
 UNRECORDED = "unrecorded"  # rows whose log gives no stratum: one stratum of their own
+PENDING = "pending"        # the row's outcome window is still open (labelled on the days so far)
 REQUIRED = ("intervention_id", "customer_id", "action", "assigned_at", "control_group")
 # Who may be drawn for an action: feature -> values that rule the customer out.
 # The programme never offers an upgrade to a customer already on the top plan.
@@ -38,13 +39,16 @@ def check_columns(frame: pd.DataFrame, required, name: str) -> None:
         raise ValueError(f"{name} lacks required columns {missing}")
 
 
-def churned_between(churn_date: pd.Series, start: pd.Series, horizon_days: int) -> np.ndarray:
+def churned_between(churn_date: pd.Series, start: pd.Series, horizon_days: int,
+                    until: pd.Timestamp | None = None) -> np.ndarray:
     """1 where the date lies in [start's day, start's day + horizon) row by row, else 0 (int64):
     the window of ``models.impact.outcomes.label``, so training and the impact report count
-    the same outcome."""
+    the same outcome. ``until``: a window still open ends there (the days observed so far)."""
     churn = _utc(churn_date)
     start = _utc(start).dt.floor("D")
     end = start + pd.Timedelta(days=horizon_days)
+    if until is not None:
+        end = end.clip(upper=until)
     inside = churn.notna() & (churn >= start) & (churn < end)
     return inside.to_numpy(dtype=np.int64)
 
@@ -97,13 +101,19 @@ def outcome_dates(customers: pd.DataFrame, outcome: Outcome) -> pd.Series:
 
 
 def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as_of: pd.Timestamp,
-                        horizon_days: int, outcome: Outcome | None = None) -> pd.DataFrame:
-    """Entity rows for Feast: customer_id, event_timestamp (= assigned_at), action, treated, label.
+                        horizon_days: int, outcome: Outcome | None = None,
+                        min_follow_up_days: int | None = None) -> pd.DataFrame:
+    """Entity rows for Feast: customer_id, event_timestamp (= assigned_at), action, treated,
+    label, and ``pending`` (the window is still open).
 
     ``outcome`` (default: churn dates within ``horizon_days``) says which date counts. The
     window opens on the assignment day: a date is a day, the assignment an instant within it.
     Rows of customers who had already left (or decided to) before the assignment cannot be
-    labelled and are dropped (logged); rows whose window is not over at ``as_of`` too.
+    labelled and are dropped (logged). A row whose window is not over at ``as_of`` is dropped
+    too, unless ``min_follow_up_days`` have passed: then it is kept as ``pending``, labelled
+    on the days observed so far, its ``stratum`` suffixed with its assignment day so that it
+    is only ever compared with rows followed as long (the evidence gate's early outcomes,
+    docs/prescribe.md#evidence-gate).
     """
     check_columns(interventions, REQUIRED, "interventions")
     check_columns(customers, ("customer_id", "churn_date"), "crm_customers")
@@ -115,23 +125,41 @@ def intervention_labels(interventions: pd.DataFrame, customers: pd.DataFrame, as
         as_of, tz="UTC")
     start = iv["assigned_at"].dt.floor("D")
     observed = start + pd.Timedelta(days=outcome.horizon_days) <= as_of
+    early = (start + pd.Timedelta(days=min_follow_up_days) <= as_of if min_follow_up_days
+             else observed)
     gone = _utc(churn) < start
     if gone.any():
         log.warning("%d interventions assigned after the customer's %s date are dropped",
                     int(gone.sum()), "decision" if outcome.kind == DECISION else "churn")
-    keep = observed & ~gone.to_numpy()
+    keep = (observed | early) & ~gone.to_numpy()
+    stratum = (interventions["stratum"].astype(object).fillna(UNRECORDED).astype(str)
+               if "stratum" in interventions else pd.Series(UNRECORDED, index=iv.index))
+    pending = ~observed.to_numpy()
+    stratum = stratum.where(~pending, stratum + "@" + start.dt.strftime("%Y-%m-%d"))
     out = pd.DataFrame({
         "customer_id": iv["customer_id"].astype(str),
         "event_timestamp": iv["assigned_at"],
         "intervention_id": iv["intervention_id"].astype(str),
         ACTION: iv["action"].astype(str),
         TREATED: (~iv["control_group"].astype(bool)).astype(np.int64),
-        LABEL: churned_between(churn, iv["assigned_at"], outcome.horizon_days),
+        LABEL: churned_between(churn, iv["assigned_at"], outcome.horizon_days,
+                               as_of.floor("D")),
         # the programme's targeting stratum: the hold-out is random within it (evidence gate)
-        STRATUM: (interventions["stratum"].astype(object).fillna(UNRECORDED).astype(str).to_numpy()
-                  if "stratum" in interventions else UNRECORDED),
+        STRATUM: stratum.to_numpy(),
+        PENDING: pending,
     })[keep.to_numpy()]
     return out.sort_values(["event_timestamp", "intervention_id"], kind="stable", ignore_index=True)
+
+
+def matured_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Per row, whether its outcome window is over (every row of a frame without ``pending``)."""
+    return ~frame[PENDING].to_numpy(bool) if PENDING in frame else np.ones(len(frame), bool)
+
+
+def matured(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose outcome window is over: what the learners fit and the Qini scores
+    (``pending`` rows only add early evidence to the gate)."""
+    return frame[matured_mask(frame)]
 
 
 def drop_unfeatured(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:

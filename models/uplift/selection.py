@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.frame import FrameSpec
-from models.uplift.data import ACTION, LABEL, TREATED, arm_rows
+from models.uplift.data import ACTION, LABEL, TREATED, arm_rows, matured_mask
 from models.uplift.metrics import qini_area
 from models.uplift.model import (
     LEARNERS,
@@ -53,6 +53,14 @@ class OutOfFold:
     p: np.ndarray                           # each row's churn probability (the fold's risk prior)
     fold: np.ndarray
 
+    def rows(self, mask: np.ndarray) -> OutOfFold:
+        """The estimates of the rows of ``mask`` (renumbered from 0, as the frame they match)."""
+        def pick(f: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if f is None else f[mask].reset_index(drop=True)
+
+        return OutOfFold({n: pick(e) for n, e in self.effects.items()},
+                         {n: pick(b) for n, b in self.low.items()}, self.p[mask], self.fold[mask])
+
 
 def out_of_fold(frame: pd.DataFrame, features: list[str], learners, params: UpliftParams,
                 folds: int = 3, snapshots: pd.DataFrame | None = None,
@@ -65,13 +73,14 @@ def out_of_fold(frame: pd.DataFrame, features: list[str], learners, params: Upli
     customers too (their snapshot labels overlap the rows' own labels).
     """
     frame = frame.reset_index(drop=True)
-    actions = sorted(frame[ACTION].unique().tolist())
+    ripe = matured_mask(frame)   # pending rows are estimated, never fitted
+    actions = sorted(frame.loc[ripe, ACTION].unique().tolist())
     fold = customer_folds(frame["customer_id"].astype(str).to_numpy(), folds, params.seed + 99)
     out = {name: pd.DataFrame(np.nan, index=frame.index, columns=actions) for name in learners}
     low: dict[str, pd.DataFrame | None] = dict.fromkeys(learners)
     p = np.full(len(frame), np.nan)
     for k in range(folds):
-        fit, held = frame[fold != k].reset_index(drop=True), frame[fold == k]
+        fit, held = frame[(fold != k) & ripe].reset_index(drop=True), frame[fold == k]
         shown = None if snapshots is None else snapshots[
             ~snapshots["customer_id"].astype(str).isin(set(held["customer_id"].astype(str)))]
         base_spec = FrameSpec.fit(fit, features) if spec is None else spec

@@ -35,6 +35,8 @@ from models.uplift.data import (
     arm_summary,
     build_uplift_frame,
     intervention_labels,
+    matured,
+    matured_mask,
     outcome_of,
 )
 from models.uplift.driver import MODERATORS
@@ -74,13 +76,15 @@ def history_end(settings: Settings) -> pd.Timestamp:
     return pd.read_parquet(path, columns=["created_timestamp"])["created_timestamp"].max()
 
 
-def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None = None
-                      ) -> tuple[pd.DataFrame, list[str]]:
+def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None = None,
+                      follow_up_days: int | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Interventions + churn labels + churn_v1 features at assigned_at (point in time).
 
     ``recorded``: actions planned by earlier scoring runs with their recorded outcomes and
     randomized hold-outs (``serving.db.export_outcomes``, interventions format), appended
     to the programme log: the loop closes when the next training learns from them.
+    ``follow_up_days``: rows whose window is still open but followed this long are kept,
+    marked ``pending`` (early evidence for the gate).
     """
     clean = settings.clean_dir
     for name in ("interventions", "crm_customers"):
@@ -96,7 +100,7 @@ def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None =
     log.info("uplift: the label is a %s within %d days (%s)", outcome.kind, outcome.horizon_days,
              outcome.reason)
     labels = intervention_labels(log_rows, customers, history_end(settings),
-                                 outcome.horizon_days, outcome)
+                                 outcome.horizon_days, outcome, follow_up_days)
     features = service_features(store, SERVICE)
     frame = build_uplift_frame(labels, training_frame(store, labels, SERVICE), features)
     if frame.empty:
@@ -173,20 +177,28 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     """Everything but logging: frames, split, selection, held-out figures, final refit."""
     params = params or settings.train.uplift.model_copy(update={"seed": settings.train.seed})
     store = feature_store(settings)
-    frame, features = load_uplift_frame(settings, store, recorded)
-    outcome = frame.attrs.get("outcome", "")
+    gate = params.evidence_quantile
+    logged, features = load_uplift_frame(settings, store, recorded,
+                                         params.evidence_follow_up_days if gate else None)
+    outcome = logged.attrs.get("outcome", "")
     snapshots = snapshot_frame(settings, store)
-    if params.evidence_quantile:
-        frame[TARGET_WEIGHT] = target_weights(frame, latest_customers(snapshots), features,
-                                              params.seed)
-    train, test = customer_parts(frame, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed)
-    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
-    seen = without(snapshots, test["customer_id"])
+    if gate:
+        logged[TARGET_WEIGHT] = target_weights(logged, latest_customers(snapshots), features,
+                                               params.seed)
+    # logged rows of both parts feed the evidence gate; the learners see only matured ones
+    train_all, test_all = (p.reset_index(drop=True) for p in customer_parts(
+        logged, (1 - HOLDOUT_SHARE, HOLDOUT_SHARE), params.seed))
+    frame, train, test = (matured(f).reset_index(drop=True) for f in (logged, train_all, test_all))
+    if train.empty or test.empty:
+        raise ValueError("no logged action's outcome window is over yet: nothing to learn from")
+    seen = without(snapshots, test_all["customer_id"])
     drivers = action_drivers(settings, features)
-    oof = out_of_fold(train, features, (*LEARNERS, *FORCED_ONLY), params, params.cv_folds, seen,
-                      drivers=drivers, quantile=settings.prescribe.value_quantile)
-    by_qini, cv = select_learner(train, features, params, folds=params.cv_folds, oof=oof)
-    evidence = learner_evidence(settings, train, oof, params)
+    oof = out_of_fold(train_all, features, (*LEARNERS, *FORCED_ONLY), params, params.cv_folds,
+                      seen, drivers=drivers, quantile=settings.prescribe.value_quantile)
+    ripe = matured_mask(train_all)
+    by_qini, cv = select_learner(train, features, params, folds=params.cv_folds,
+                                 oof=oof.rows(ripe))
+    evidence = learner_evidence(settings, train_all, oof, params)
     chosen = choose_by_evidence(evidence, fallback=by_qini) if params.evidence_quantile else by_qini
     if params.learner is not None:
         if params.learner not in (*LEARNERS, *FORCED_ONLY):
@@ -205,11 +217,12 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     if params.evidence_quantile:
         level = confirm_quantile(evidence[chosen], params.evidence_quantile)
         evidence[chosen] = confirm(evidence[chosen],
-                                   holdout_evidence(settings, models[chosen], test, params, level))
+                                   holdout_evidence(settings, models[chosen], test_all, params,
+                                                    level))
         final.evidence = evidence[chosen].to_dict("index")
         log.info("uplift: actions the log shows to pay: %s", final.shown_actions() or "none")
     return {"frame": frame, "features": features, "outcome": outcome, "train": train, "test": test,
-            "chosen": chosen,
+            "pending_rows": int(len(logged) - len(frame)), "chosen": chosen,
             "cv": cv, "heldout": heldout, "train_models": models, "model": final, "params": params,
             "evidence": evidence}
 
@@ -284,6 +297,7 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
     metrics = flat_metrics(figures) | {f"cv_qini_mean_{n}": float(v)
                                        for n, v in run["cv"]["mean"].items()}
     metrics |= {f"cv_policy_value_{n}": shown_value(t) for n, t in run["evidence"].items()}
+    metrics["evidence_pending_rows"] = run["pending_rows"]
     shown = run["model"].shown_actions()
     split = {name: {"rows": len(part), "customers": int(part["customer_id"].nunique())}
              for name, part in (("train", run["train"]), ("test", run["test"]))}
