@@ -4,20 +4,25 @@ Each customer bucket's task (``serving.partitioned.score_partition``) reads, sco
 explains its customers and returns its rows; the client arbitrates once over every bucket's
 candidates (rep capacity, budget, experiments and the comparison slices need them all),
 lists the alerts, then asks each bucket for the reasons of its planned customers. The result
-equals the in-process run's, row for row (tests/serving/test_cluster_scoring.py).
+equals the in-process run's, row for row (tests/serving/test_cluster_scoring.py). On
+PostgreSQL each bucket also writes its customers' rows into a run opened here, which
+``write_scoring_run`` finishes (``serving.db.partitioned_write``; tests/serving/test_cluster_db_writes.py).
 Design: docs/cluster.md#batch-scoring-on-the-cluster
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from distributed import wait
 
 from configs.settings import Settings
 from features.transforms.buckets import bucket_count
+from models import registry
 from models.bundle import ModelBundle
 from models.frame import categorical_dtype
 from models.prescribe.arms import plan_arms, plan_why
@@ -26,6 +31,18 @@ from models.scoring import ScoreResult, shown_actions
 from serving.alerts import NOT_MEASURED, NOT_SHOWN
 from serving.batch import BatchResult, _step
 from serving.batch_assemble import run_summary, show_plan
+from serving.contact import contact_channels, latest_comment_rows
+from serving.db.frames import RunMeta
+from serving.db.partitioned_write import (
+    PENDING,
+    PendingRun,
+    abandon_run,
+    bucket_frames,
+    open_run,
+    workers_write,
+    write_bucket,
+)
+from serving.db.schema import engine_for
 from serving.partitioned import Partition, reasons_partition, score_partition, split_by_bucket
 from serving.run_alerts import risk_review_alerts
 
@@ -101,21 +118,97 @@ def explain_planned(client, model, settings: Settings, as_of: date, customers: p
     customers.loc[rows, "reasons"] = got.reindex(entity["customer_id"].to_numpy()).to_numpy()
 
 
+def first_alerts(alerts: pd.DataFrame) -> pd.Series:
+    """Each customer's first alert reason, kinds in the in-process order (``KINDS``)."""
+    order = np.argsort(alerts["kind"].map(KINDS).to_numpy(np.float64), kind="stable")
+    return alerts.iloc[order].drop_duplicates("customer_id").set_index("customer_id")["reason"]
+
+
+def bucket_rows(settings: Settings, as_of: date, part: Partition) -> pd.DataFrame:
+    """The bucket's customer rows as the run stores them, but for what arbitration decides
+    (``partitioned_write.ARBITRATED``): the client sets those of the customers it changes. The
+    scorer's own best action and value are left out: only the plan's are shown."""
+    rows = part.customers.drop(columns=["recommended_action", "expected_value"], errors="ignore")
+    rows["alert"] = rows["customer_id"].map(first_alerts(part.alerts))
+    comments = latest_comment_rows(settings.clean_dir, as_of)
+    for column in comments:
+        rows[column] = rows["customer_id"].map(comments[column])
+    rows["contact_channels"] = contact_channels(settings.clean_dir, rows["customer_id"])
+    return rows
+
+
+def score_and_write(settings: Settings, bundle: ModelBundle, as_of: date, index: int, count: int,
+                    previous: pd.DataFrame | None, run: PendingRun) -> Partition:
+    """``score_partition``, then the bucket's scores, tags and tag events into the open run."""
+    part = score_partition(settings, bundle, as_of, index, count, previous)
+    write_bucket(run, bucket_frames(run, as_of, bucket_rows(settings, as_of, part), part.tags,
+                                    part.tag_events))
+    return part
+
+
+def open_bucket_run(settings: Settings, bundle: ModelBundle, as_of: date) -> PendingRun | None:
+    """On PostgreSQL, the run the buckets write into, with the lineage ``run_batch_scoring``
+    gives the run; None on SQLite, where the client writes the whole run."""
+    if not workers_write(settings.serving_database_url):
+        return None
+    meta = RunMeta(bundle.versions, bundle.feature_service, registry.data_version(settings))
+    engine = engine_for(settings)
+    try:
+        return open_run(engine, as_of, meta)
+    finally:
+        engine.dispose()
+
+
+def changed_customers(customers: pd.DataFrame, explained: np.ndarray, bucket_alert: pd.Series) -> np.ndarray:
+    """Customers whose arbitration columns differ from what their bucket wrote: a shown
+    action, reasons explained after arbitration, or an alert the buckets did not raise."""
+    alert = customers["alert"]
+    moved = (customers["recommended_action"].notna() | (customers["reasons"].notna() & ~explained)
+             | (alert.notna() & alert.ne(bucket_alert)))
+    return customers.loc[moved.to_numpy(), "customer_id"].to_numpy()
+
+
+def score_buckets(client, settings: Settings, model, as_of: date, previous: pd.DataFrame | None,
+                  count: int, run: PendingRun | None) -> list[Partition]:
+    """Every bucket's ``Partition``; with ``run``, each bucket also writes its rows. All tasks
+    end before a failure is raised, so that no bucket still writes while the run is removed."""
+    task, extra = (score_partition, ()) if run is None else (score_and_write, (run,))
+    futures = [client.submit(task, settings, model, as_of, i, count, prev, *extra, pure=False)
+               for i, prev in enumerate(split_by_bucket(previous, count))]
+    wait(futures)
+    return client.gather(futures)
+
+
 def score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: date,
                      previous: pd.DataFrame | None, timings: dict | None = None) -> BatchResult:
     """Everything a run writes, as ``score_as_of`` gives it, with the per-customer steps on
-    the workers of ``client`` (a ``distributed.Client``)."""
+    the workers of ``client`` (a ``distributed.Client``). On PostgreSQL the customers frame
+    carries the open run (``attrs[PENDING]``) that ``write_scoring_run`` finishes; on any
+    failure here that run is removed."""
+    run = open_bucket_run(settings, bundle, as_of)
+    try:
+        result = _score_on_cluster(client, settings, bundle, as_of, previous, timings, run)
+    except BaseException:
+        if run is not None:
+            abandon_run(run)
+        raise
+    return result
+
+
+def _score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: date,
+                      previous: pd.DataFrame | None, timings: dict | None,
+                      run: PendingRun | None) -> BatchResult:
     count = bucket_count(settings.clean_dir, len(client.scheduler_info()["workers"]))
     model = client.scatter(bundle, broadcast=True)
     with _step(timings, "partitions"):
-        futures = [client.submit(score_partition, settings, model, as_of, i, count, prev, pure=False)
-                   for i, prev in enumerate(split_by_bucket(previous, count))]
-        parts = client.gather(futures)
+        parts = score_buckets(client, settings, model, as_of, previous, count, run)
     with _step(timings, "plan"):
         scored, contacts, where = merge_scores(parts)
         customers = scored.customers
         candidates = merge_candidates(parts, customers, where, bundle)
         alerts = merge_alerts(parts, where)
+        explained = customers["reasons"].notna().to_numpy()   # what the buckets wrote
+        bucket_alert = customers["customer_id"].map(first_alerts(alerts))
         blocked = sum(p.blocked for p in parts)
         experiment = pd.concat([p.experiment_features for p in parts], ignore_index=True)
         del parts
@@ -142,4 +235,7 @@ def score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: dat
                if c in pq.read_schema(settings.clean_dir / "crm_customers.parquet").names]
     summary = run_summary(customers, actions, shown, alerts, arms.plan.skipped, arms.summary,
                           checked_channels(pd.DataFrame(columns=consent)), blocked, bundle)
+    if run is not None:
+        customers.attrs[PENDING] = replace(run, changed=changed_customers(customers, explained,
+                                                                          bucket_alert))
     return BatchResult("", as_of, scored, arms.plan, actions, alerts, contacts, summary, candidates)

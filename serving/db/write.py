@@ -66,11 +66,10 @@ def new_run_id(as_of: date) -> str:
     return f"r{as_of:%Y%m%d}_{uuid.uuid4().hex[:12]}"
 
 
-def _run_row(run: ScoringRun, run_id: str) -> dict:
-    meta = run.meta
+def _run_row(as_of: date, meta: RunMeta, run_id: str) -> dict:
     return {
         "run_id": run_id,
-        "as_of": run.as_of,
+        "as_of": as_of,
         "status": WRITING,
         "started_at": utcnow(),
         **meta.lineage(),
@@ -180,13 +179,27 @@ def _prune(engine: Engine, keep: int = KEEP_SCORED_RUNS) -> None:
             drop_partitions(conn, run_id, PRUNED_KINDS)
 
 
+def start_run(engine: Engine, run_id: str, as_of: date, meta: RunMeta) -> None:
+    """The run's row under status ``writing`` (invisible to readers), after removing the
+    leftovers of crashed or abandoned writes."""
+    _delete_runs(engine, _runs_with_status(engine, WRITING, REPLACED))
+    with engine.begin() as conn:
+        conn.execute(insert(scoring_runs).values(**_run_row(as_of, meta, run_id)))
+
+
 def write_scoring_run(engine: Engine, run: ScoringRun) -> str:
-    """Write a complete scoring run and make it visible at once; returns its run id."""
+    """Write a complete scoring run and make it visible at once; returns its run id.
+
+    A run whose per-customer rows the cluster's workers already wrote (its customers frame
+    carries ``PendingRun`` in ``attrs``) is finished instead: serving.db.partitioned_write.
+    """
+    from serving.db.partitioned_write import PENDING, finish_run  # it builds on this module
+
+    if run.customers.attrs.get(PENDING) is not None:
+        return finish_run(engine, run, run.customers.attrs[PENDING])
     run_id = new_run_id(run.as_of)
     frames = run_frames(run, run_id)
-    _delete_runs(engine, _runs_with_status(engine, WRITING, REPLACED))  # leftovers of a crashed write
-    with engine.begin() as conn:
-        conn.execute(insert(scoring_runs).values(**_run_row(run, run_id)))
+    start_run(engine, run_id, run.as_of, run.meta)  # leftovers of a crashed write go first
     try:
         counts = _load(engine, run_id, frames, run.meta)
     except BaseException:
