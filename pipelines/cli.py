@@ -216,15 +216,19 @@ def cycle(
 ) -> None:
     """Close the loop on the built-in world: each month it answers the latest plan, then
     ingest, features, retrain on schedule and score plan the next month."""
+    from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.cycle import curve_dir, curve_line, cycle_line
     from pipelines.flows import cycle_flow
 
     settings = _settings(data_dir)
     _flows_may_start_a_server()
-    for _ in range(months):
-        line = cycle_flow(settings.data_dir)
-        console.print(cycle_line(line), soft_wrap=True)
-        console.print(curve_line(line["curve"]), soft_wrap=True)
+    # cluster.address set: features, churn fits and scoring on Dask workers (one cluster for
+    # every month); the world's month and the incremental ingest stay in this process
+    with cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client:
+        for _ in range(months):
+            line = cycle_flow(settings.data_dir, scheduler_address(client))
+            console.print(cycle_line(line), soft_wrap=True)
+            console.print(curve_line(line["curve"]), soft_wrap=True)
     console.print(f"learning curve (true values, from the hidden truth): "
                   f"{curve_dir(settings) / 'learning_curve.csv'}", soft_wrap=True)
 

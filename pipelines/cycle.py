@@ -154,9 +154,11 @@ def ceiling_due(cycle: int, every: int) -> bool:
     return every > 0 and cycle % every == 0
 
 
-def score_cycle(settings: Settings, ceiling: bool = True, seed: int = 0) -> dict:
+def score_cycle(settings: Settings, ceiling: bool = True, seed: int = 0, client=None) -> dict:
     """The cycle's scoring run at the cycle's budget; the comparison plans of the same budget
-    are valued from the truth and kept with the plan's rows (``reports/cycle/plans``)."""
+    are valued from the truth and kept with the plan's rows (``reports/cycle/plans``).
+    ``client``: a ``distributed.Client``: customers scored per bucket on its workers (the
+    same run: ``serving.cluster_scoring``); the comparison plans are valued here."""
     from models.prescribe.evaluate import comparison_values
     from serving.batch import run_batch_scoring
     from serving.batch_inputs import active_customers, latest_snapshot
@@ -176,7 +178,7 @@ def score_cycle(settings: Settings, ceiling: bool = True, seed: int = 0) -> dict
         kept.update(rows=result.actions[cols], values=values)
         return {"evaluation_seconds": time.perf_counter() - started}
 
-    summary = run_batch_scoring(settings, as_of, review=review)
+    summary = run_batch_scoring(settings, as_of, review=review, client=client)
     folder = curve_dir(settings) / "plans"
     folder.mkdir(parents=True, exist_ok=True)
     kept["rows"].to_parquet(folder / f"{summary['run_id']}.parquet", index=False)

@@ -291,13 +291,20 @@ def advance_world_task(data_dir: Path, plan):
 
 
 @task(name="score-cycle")
-def cycle_score_task(data_dir: Path, ceiling: bool = True) -> dict:
-    """The cycle's scoring at the cycle's budget, with the learning curve's comparison plans."""
+def cycle_score_task(data_dir: Path, ceiling: bool = True, scheduler: str | None = None) -> dict:
+    """The cycle's scoring at the cycle's budget, with the learning curve's comparison plans;
+    per customer bucket on the Dask workers of ``scheduler`` when given (the same run)."""
     from models.registry import write_metrics
     from pipelines.cycle import score_cycle
 
     settings = load_settings(data_dir=data_dir)
-    summary = score_cycle(settings, ceiling)
+    if scheduler is None:
+        summary = score_cycle(settings, ceiling)
+    else:
+        from pipelines.cluster import connect
+
+        with connect(scheduler) as client:
+            summary = score_cycle(settings, ceiling, client=client)
     write_metrics(settings, "run", {k: summary[k] for k in RUN_METRICS}, name="score.json")
     return summary
 
@@ -311,9 +318,14 @@ def impact_task(data_dir: Path) -> str:
 
 
 @flow(name="cycle")
-def cycle_flow(data_dir: Path) -> dict:
+def cycle_flow(data_dir: Path, scheduler: str | None = None) -> dict:
     """One month of the closed loop: the world answers the latest plan; ingest, features,
-    retrain on schedule, score (the next plan)."""
+    retrain on schedule, score (the next plan).
+
+    ``scheduler``: a Dask scheduler's address: features, the churn model's final boosters and
+    scoring run on its workers as in `cem features` / `train` / `score`; the world's month and
+    the incremental ingest run here.
+    """
     from pipelines.cycle import Stages, run_cycle
 
     s = load_settings(data_dir=data_dir)
@@ -321,7 +333,8 @@ def cycle_flow(data_dir: Path) -> dict:
         advance=lambda plan: advance_world_task(data_dir, plan),
         ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest,
                                    incremental=True),
-        features=lambda: features_flow(data_dir), train=lambda: train_flow(data_dir),
-        score=lambda ceiling=True: cycle_score_task(data_dir, ceiling),
+        features=lambda: features_flow(data_dir, scheduler=scheduler),
+        train=lambda: train_flow(data_dir, scheduler),
+        score=lambda ceiling=True: cycle_score_task(data_dir, ceiling, scheduler),
         impact=lambda: impact_task(data_dir))
     return run_cycle(s, stages)

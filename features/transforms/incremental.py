@@ -75,12 +75,17 @@ def _frame_digest(frame: pd.DataFrame, cut: int) -> str:
     return h.hexdigest()
 
 
-def input_digest(clean: Clean, cut: pd.Timestamp) -> str:
-    """The clean inputs as a build at any snapshot up to ``cut`` reads them."""
+def input_digest(clean: Clean, cut: pd.Timestamp, rows: np.ndarray | None = None) -> str:
+    """The clean inputs as a build at any snapshot up to ``cut`` reads them. ``rows``: a
+    customer bucket's rows in the whole crm table (``buckets.Bucket.rows``; on a cluster),
+    which set where its customers' feature rows go among everyone's."""
     t = pd.Timestamp(cut).value
     cust = clean.customers
     known = cust["signup_date"].isna() | (cust["signup_date"] < pd.Timestamp(t, tz="UTC"))
     parts = [_frame_digest(cust[known], t), str(int(known.sum()))]   # later sign-ups: not read
+    if rows is not None:
+        kept = np.ascontiguousarray(np.asarray(rows, np.int64)[known.to_numpy()])
+        parts.append(hashlib.sha256(kept.tobytes()).hexdigest())
     for name in sorted(clean.tables):
         frame = clean.tables[name]
         col = ACTIVITY.get(name)
@@ -91,12 +96,14 @@ def input_digest(clean: Clean, cut: pd.Timestamp) -> str:
 
 
 def manifest(snapshots: pd.DatetimeIndex, settings: dict, schema: dict, digest: str,
-             reuse: Reuse | None) -> dict:
-    """``new_from``: the first snapshot this build computed (what the online store lacks)."""
+             reuse: Reuse | None, buckets: int | None = None) -> dict:
+    """``new_from``: the first snapshot this build computed (what the online store lacks).
+    ``buckets``: a cluster build's bucket count, whose digest combines the buckets'."""
     first_new = snapshots[reuse.snapshots] if reuse is not None else snapshots[0]
-    return {"snapshots": [s.isoformat() for s in snapshots], "settings": settings,
-            "schema": schema, "code": code_digest(), "inputs": digest,
-            "new_from": None if reuse is None else first_new.isoformat()}
+    content = {"snapshots": [s.isoformat() for s in snapshots], "settings": settings,
+               "schema": schema, "code": code_digest(), "inputs": digest,
+               "new_from": None if reuse is None else first_new.isoformat()}
+    return content if buckets is None else {**content, "buckets": buckets}
 
 
 def new_from(folder: Path) -> pd.Timestamp | None:
@@ -110,20 +117,40 @@ def write_manifest(out_dir: Path, content: dict) -> None:
     (Path(out_dir) / MANIFEST).write_text(json.dumps(content, indent=1) + "\n")
 
 
+def previous_manifest(previous: Path | None) -> dict | None:
+    """The manifest of the build in ``previous`` (None: no folder, or no manifest)."""
+    path = None if previous is None else Path(previous) / MANIFEST
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
+def built_snapshots(old: dict) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(old["snapshots"], utc=True)).as_unit("ns")
+
+
+def unchanged_reason(old: dict, snapshots: pd.DatetimeIndex, settings: dict,
+                     schema: dict) -> str | None:
+    """Why the previous build cannot be reused, the inputs' digest aside (None: it may be)."""
+    done = built_snapshots(old)
+    return (("the feature settings changed" if old["settings"] != settings else None)
+            or ("the features the export supports changed" if old["schema"] != schema else None)
+            or ("the feature code changed" if old["code"] != code_digest() else None)
+            or ("no earlier snapshot to reuse" if len(done) == 0 else None)
+            or ("the snapshots moved" if list(snapshots[:len(done)]) != list(done) else None)
+            or ("no new snapshot" if len(snapshots) <= len(done) else None))
+
+
 def plan_reuse(previous: Path | None, clean: Clean, snapshots: pd.DatetimeIndex, settings: dict,
                schema: dict, whole_only: str | None) -> Reuse | None:
     """The reusable part of the previous build, or None (and why, in the log)."""
-    if previous is None or not (Path(previous) / MANIFEST).is_file():
+    old = previous_manifest(previous)
+    if old is None:
         return None
-    old = json.loads((Path(previous) / MANIFEST).read_text())
-    done = pd.DatetimeIndex(pd.to_datetime(old["snapshots"], utc=True)).as_unit("ns")
+    done = built_snapshots(old)
+    split = old.get("buckets")
     reason = (whole_only
-              or ("the feature settings changed" if old["settings"] != settings else None)
-              or ("the features the export supports changed" if old["schema"] != schema else None)
-              or ("the feature code changed" if old["code"] != code_digest() else None)
-              or ("no earlier snapshot to reuse" if len(done) == 0 else None)
-              or ("the snapshots moved" if list(snapshots[:len(done)]) != list(done) else None)
-              or ("no new snapshot" if len(snapshots) <= len(done) else None)
+              or (f"the previous build was made in {split} customer buckets on a cluster: its "
+                  "digest combines the buckets'" if split is not None else None)
+              or unchanged_reason(old, snapshots, settings, schema)
               or ("data before the last built snapshot changed"
                   if input_digest(clean, done[-1]) != old["inputs"] else None))
     if reason is not None:

@@ -8,8 +8,10 @@ the client places the snapshots, one worker takes the medians; then each bucket 
 customers' rows for every snapshot into a part file (with each row's crm position), and the
 parts are merged, one snapshot's row group at a time, in the in-process order (snapshot,
 then crm row) into the same ``<table>.parquet`` files as ``build_feature_tables`` writes.
-No process loads a whole clean table. What stays in-process, and why:
-docs/cluster.md#feature-tables-on-the-cluster
+No process loads a whole clean table. Given a previous cluster build, the buckets compute
+only the new snapshots when their inputs before its last snapshot are unchanged
+(``parallel_reuse``), and the merge copies the previous tables' rows first. What stays
+in-process, and why: docs/cluster.md#feature-tables-on-the-cluster
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from .buckets import bucket_count, load_bucket, summarize_bucket
 from .build import ROW, TableWriter, _as_utc, _snapshot_rows, _write_batch, build_feature_tables
 from .event_tables import publish_event_schema
 from .experience import Experience
-from .incremental import MANIFEST
+from .incremental import MANIFEST, Reuse, copy_rows, input_digest, manifest, write_manifest
 from .inputs import month_start
 from .labels import horizon_observed, nps_labels
 from .operations import Operations
+from .parallel_reuse import combine, plan_on_cluster
 from .present import missing_tables, present_schema, publish_absent
 from .schema import (
     ATTRIBUTE_VIEW,
@@ -66,6 +69,7 @@ class BucketJob:
     params: FeaturesParams
     schema: dict[str, dict[str, str]]
     levels: dict[int, float]
+    reuse_cut: pd.Timestamp | None = None    # snapshots up to it: labels only (rows reused)
 
     @property
     def folder(self) -> Path:
@@ -87,8 +91,8 @@ def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesPar
     """``build_feature_tables`` on the workers of ``client`` (a ``distributed.Client``):
     the same files, rows, order and dtypes; rows per table. ``buckets``: default
     ``bucket_count``. Exports the buckets cannot hold (``in_process_only``, one observation
-    window) are built in-process, and a previous build is not reused (a full build); the log
-    says why."""
+    window) are built in-process; the log says why. ``previous``: the folder of the last
+    cluster build of as many buckets, whose unchanged snapshots are reused."""
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     why = in_process_only(clean_dir)
     if why is not None:
@@ -102,9 +106,6 @@ def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesPar
     if any(h["undated"] for h in heads) or not any(h["bounds"] for h in heads):
         log.info("features: built in-process, not on the cluster (one observation window)")
         return build_feature_tables(clean_dir, out_dir, params, as_of, previous)
-    if previous is not None and (Path(previous) / MANIFEST).is_file():
-        log.info("features: full build (on the cluster: reuse compares a digest of whole "
-                 "clean tables, which no process loads there)")
     start, end = _history(heads)
     as_of_ts = end if as_of is None else _as_utc(as_of)
     snapshots = snapshot_dates(start, as_of_ts, params.snapshot_every_months,
@@ -112,22 +113,32 @@ def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesPar
     levels = client.submit(usage_levels, *summaries, pure=False).result()
     del summaries                       # the usage values leave the workers' memory
     schema = _prepare(clean_dir, out_dir)
+    settings = params.model_dump(mode="json")
+    # each bucket loaded once, on its worker: digested there for reuse, then built from
+    loaded = [client.submit(load_bucket, clean_dir, i, count, pure=False) for i in range(count)]
+    reuse = plan_on_cluster(client, previous, loaded, snapshots, settings, schema)
     part_dir = out_dir / PARTS
-    jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels)
-            for i in range(count)]
+    jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels,
+                      None if reuse is None else reuse.cut) for i in range(count)]
     placed = time.perf_counter()
     try:
-        client.gather(client.map(build_bucket, jobs, pure=False))
+        built_parts = client.map(build_bucket, jobs, loaded, pure=False)
+        del loaded                      # a bucket's rows leave its worker once it is built
+        digests = [part["digest"] for part in client.gather(built_parts)]
         built = time.perf_counter()
         tables = {**schema, "churn_labels": LABEL_SCHEMA["churn_labels"]}
         merged = [client.submit(combine_table, part_dir, count, name, out_dir, kinds,
-                                None if name == "churn_labels" else as_of_ts, pure=False)
+                                None if name == "churn_labels" else as_of_ts,
+                                None if name == "churn_labels" else reuse, pure=False)
                   for name, kinds in tables.items()]
         nps = client.submit(combine_nps, part_dir, count, out_dir, pure=False)
         rows = dict(zip(tables, client.gather(merged), strict=True))
         rows["nps_labels"] = nps.result()
     finally:
         shutil.rmtree(part_dir, ignore_errors=True)
+    if len(snapshots):
+        write_manifest(out_dir, manifest(snapshots, settings, schema, combine(digests), reuse,
+                                         buckets=count))
     log.info("features on the cluster: %d buckets; summaries %.1fs, buckets %.1fs, merge %.1fs",
              count, placed - started, built - placed, time.perf_counter() - built)
     return rows
@@ -161,14 +172,18 @@ def _prepare(clean_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
         (out_dir / f"{name}.parquet").unlink(missing_ok=True)
     publish_schema(None, clean_dir, out_dir)             # no attribute or event view here
     publish_event_schema(None, out_dir)
-    (out_dir / MANIFEST).unlink(missing_ok=True)         # no manifest: the next build is full
+    (out_dir / MANIFEST).unlink(missing_ok=True)         # written once every table is
     return schema
 
 
-def build_bucket(job: BucketJob) -> dict[str, int]:
-    """One bucket's rows of every table, for every snapshot, into its part folder (one row
-    group per snapshot, as in-process); rows per table. Runs on a worker."""
-    clean, bucket = load_bucket(job.clean_dir, job.index, job.count)
+def build_bucket(job: BucketJob, loaded: tuple | None = None) -> dict:
+    """One bucket's rows of every table into its part folder (one row group per snapshot, as
+    in-process; features only for the snapshots after ``job.reuse_cut``): rows per table and
+    the digest of its inputs before the last snapshot (the manifest's). Runs on a worker.
+    ``loaded``: the bucket's ``load_bucket`` result, consumed (its tables are cleared)."""
+    clean, bucket = loaded if loaded is not None else load_bucket(job.clean_dir, job.index,
+                                                                   job.count)
+    digest = input_digest(clean, job.snapshots[-1], bucket.rows) if len(job.snapshots) else None
     job.folder.mkdir(parents=True, exist_ok=True)
     labels = nps_labels(clean.tables["survey_responses"], job.as_of)
     labels[EVENT_TIMESTAMP] = labels[EVENT_TIMESTAMP].dt.as_unit("us")
@@ -183,23 +198,28 @@ def build_bucket(job: BucketJob) -> dict[str, int]:
     try:
         for snap in job.snapshots:
             labelled = horizon_observed(snap, job.params.churn_horizon_days, job.as_of)
+            reused = job.reuse_cut is not None and snap <= job.reuse_cut
             _write_batch(writers, _snapshot_rows(snap, clean, ops, exp, ids_all, job.params,
-                                                 labelled, job.schema, rows=bucket.rows))
+                                                 labelled, {} if reused else job.schema,
+                                                 rows=bucket.rows))
     finally:
         rows = {name: w.close() for name, w in writers.items()}
-    return rows
+    return {"rows": rows, "digest": digest}
 
 
 def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: dict[str, str],
-                  created: pd.Timestamp | None) -> int:
+                  created: pd.Timestamp | None, reuse: Reuse | None = None) -> int:
     """The buckets' parts of one table merged into ``<out_dir>/<name>.parquet``: row group by
-    row group (one snapshot), ordered by crm row as in-process; rows written. On a worker."""
+    row group (one snapshot), ordered by crm row as in-process, after the ``reuse``d rows of
+    the previous table (``incremental.copy_rows``, as in-process); rows written. On a worker."""
     parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / f"{name}.parquet") for i in range(count)]
     groups = {p.num_row_groups for p in parts}
     if len(groups) != 1:
         raise RuntimeError(f"{name}: the buckets' parts hold different snapshots: {groups}")
     writer = TableWriter(out_dir / f"{name}.parquet", kinds, created)
     try:
+        if reuse is not None:
+            copy_rows(reuse, name, writer)
         for g in range(groups.pop()):
             table = pa.concat_tables([p.read_row_group(g) for p in parts])
             writer.append(table.take(pc.sort_indices(table[ROW])).drop_columns([ROW]))

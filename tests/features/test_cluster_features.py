@@ -26,7 +26,7 @@ def _assert_same_tables(out, expected: dict[str, pd.DataFrame]) -> None:
 
 def test_cluster_build_equals_in_process(feature_world, two_worker_client, tmp_path, caplog):
     out = tmp_path / "features"
-    with caplog.at_level(logging.INFO, logger="features.transforms.parallel"):
+    with caplog.at_level(logging.INFO, logger="features.transforms"):
         rows = build_on_cluster(two_worker_client, feature_world.clean, out, feature_world.params,
                                 previous=feature_world.out, buckets=3)
     assert rows == feature_world.rows
@@ -36,9 +36,11 @@ def test_cluster_build_equals_in_process(feature_world, two_worker_client, tmp_p
             feature_world.out / f"{name}.parquet").read_bytes(), name
     assert (json.loads((out / ABSENT_FILE).read_text())
             == json.loads((feature_world.out / ABSENT_FILE).read_text()))
-    # reuse needs a digest of whole clean tables: a full build, said so, and no manifest
-    assert "full build" in caplog.text
-    assert not (out / MANIFEST).exists() and not (out / ".feature-parts").exists()
+    # the in-process manifest digests whole clean tables: a full build, said so; the new
+    # manifest records the split its digest combines (tests/features/test_cluster_incremental.py)
+    assert "full build (the previous build was made in-process" in caplog.text
+    assert json.loads((out / MANIFEST).read_text())["buckets"] == 3
+    assert not (out / ".feature-parts").exists()
 
 
 def test_cluster_build_with_as_of_and_default_buckets(feature_world, two_worker_client, tmp_path):
