@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pandas as pd
+
 import features.store as fs
 from configs.settings import load_settings
 from features.online_store import STORE_TYPE
