@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from feast import FeatureStore, RepoConfig
 
 from configs.settings import Settings
@@ -53,6 +56,21 @@ def apply_definitions(store: FeatureStore, settings: Settings) -> list[str]:
     stale = [v for v in store.list_feature_views() if v.name not in names]  # e.g. attributes
     store.apply(objects, objects_to_delete=stale, partial=not stale)        # of an earlier export
     return [o.name for o in objects]
+
+
+def materialize_end(feature_dir: Path, now: datetime | None = None) -> datetime:
+    """Where materialization stops: now, or just after the newest snapshot when the data runs
+    ahead of the clock (a built-in world stepped past today; a clock set back). Feast refuses
+    a window whose start, the first new snapshot, lies after its end."""
+    now = now or datetime.now(UTC)
+    path = Path(feature_dir) / "customer_o.parquet"
+    if not path.is_file():
+        return now
+    newest = pc.max(pq.read_table(path, columns=[EVENT_TIMESTAMP]).column(0)).as_py()
+    if newest is None:
+        return now
+    newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+    return max(now, newest + timedelta(seconds=1))
 
 
 def materialize_latest(store: FeatureStore, end: datetime, start: datetime | None = None) -> None:

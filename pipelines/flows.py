@@ -9,7 +9,6 @@ from a store retry. By default flows run in Prefect's local ephemeral mode; set
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
@@ -133,12 +132,12 @@ def feast_apply_task(data_dir: Path, registry: Path | None = None) -> list[str]:
 @task(name="feast-materialize", retries=2, retry_delay_seconds=2)
 def feast_materialize_task(data_dir: Path) -> None:
     """Fill the online store: the new snapshots only when the build reused earlier ones."""
-    from features.store import feature_store, materialize_latest
+    from features.store import feature_store, materialize_end, materialize_latest
     from features.transforms.incremental import new_from
 
     settings = load_settings(data_dir=data_dir)
     start = new_from(settings.feature_dir)
-    materialize_latest(feature_store(settings), datetime.now(UTC),
+    materialize_latest(feature_store(settings), materialize_end(settings.feature_dir),
                        start=None if start is None else start.to_pydatetime())
 
 

@@ -140,3 +140,19 @@ def test_redis_online_store_serves_the_same_features(feature_world, tmp_path):
         pd.testing.assert_series_equal(got.loc[customers, "usage_last_month"],
                                        want["usage_last_month"], check_names=False,
                                        check_dtype=False)
+
+
+def test_materialization_reaches_snapshots_ahead_of_the_clock(tmp_path):
+    """A world stepped past today has snapshots in the future: the materialization window
+    must end after them, or Feast refuses a start after the end (and the cycle stops)."""
+    from features.store import materialize_end
+
+    now = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    snaps = pd.to_datetime(["2026-12-01", "2027-01-01"], utc=True)
+    pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": snaps}).to_parquet(
+        tmp_path / "customer_o.parquet")
+    assert materialize_end(tmp_path, now) == datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert materialize_end(tmp_path / "none", now) == now                  # no tables yet
+    pd.DataFrame({"customer_id": ["a"], "event_timestamp": snaps[:1]}).to_parquet(
+        tmp_path / "customer_o.parquet")
+    assert materialize_end(tmp_path, now) == now                           # the past: now
