@@ -11,26 +11,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from configs.settings import FeaturesParams, IngestParams
-from features.ingest import run_ingest
+from configs.settings import FeaturesParams
 from features.sources.world.step import advance_world
 from features.transforms import build_feature_tables
 from features.transforms.incremental import MANIFEST, new_from
 from features.transforms.parallel import build_on_cluster
 from tests.conftest import make_world
+from tests.features.test_incremental_build import VIEWS, _ingest, _table
 
-VIEWS = ("customer_o", "customer_x", "customer_fused")
 TABLES = (*VIEWS, "churn_labels", "nps_labels")
-
-
-def _ingest(root):
-    run_ingest(root / "raw", root / "clean", root / "quarantine", IngestParams())
-    return root / "clean"
-
-
-def _table(folder, name) -> pd.DataFrame:
-    frame = pq.read_table(folder / f"{name}.parquet").to_pandas()
-    return frame.drop(columns=["created_timestamp"], errors="ignore").reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
