@@ -28,7 +28,6 @@ from models import registry
 from models.concepts import concept_of
 from models.frame import FrameSpec
 from models.prescribe.actions import load_catalogue
-from models.prescribe.value import value_at_risk_array
 from models.split import customer_parts
 from models.uplift.data import (
     arm_rows,
@@ -45,10 +44,10 @@ from models.uplift.evidence import (
     choose_by_evidence,
     confirm,
     confirm_quantile,
-    policy_evidence,
     shown_value,
     target_weights,
 )
+from models.uplift.gate import evidence_table, holdout_evidence, latest_customers, learner_evidence
 from models.uplift.metrics import qini_interval, uplift_metrics
 from models.uplift.model import (
     FORCED_ONLY,
@@ -57,10 +56,9 @@ from models.uplift.model import (
     UpliftParams,
     fit_risk,
     fit_uplift,
-    sigmoid,
 )
 from models.uplift.plots import qini_figure
-from models.uplift.selection import OutOfFold, arm_scores, out_of_fold, select_learner
+from models.uplift.selection import arm_scores, out_of_fold, select_learner
 
 log = logging.getLogger(__name__)
 SERVICE = CHURN_SERVICE
@@ -238,47 +236,6 @@ def keep_driver_fit(model: UpliftModel, frame: pd.DataFrame, features: list[str]
                      risk=model.risk, drivers=drivers)
     for action in model.actions:
         model.arms[action].driver = fit.arms[action].driver
-
-
-def _costs_and_value(settings: Settings, frame: pd.DataFrame) -> tuple[dict, np.ndarray]:
-    catalogue = load_catalogue(settings.prescribe.actions_file)
-    costs = {a.id: float(a.cost) for a in catalogue.actions}
-    value = (value_at_risk_array(frame, settings.prescribe) if "monthly_charge" in frame
-             else np.zeros(len(frame)))   # no charge known: no value at risk, nothing shown to pay
-    return costs, value
-
-
-def latest_customers(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """The open customers of the newest snapshot: the population a plan acts on."""
-    return snapshots[snapshots["event_timestamp"] == snapshots["event_timestamp"].max()]
-
-
-def learner_evidence(settings: Settings, train: pd.DataFrame, oof: OutOfFold,
-                     params: UpliftParams) -> dict[str, pd.DataFrame]:
-    """Per learner, the cross-validated policy value of its decision rule per action."""
-    costs, value = _costs_and_value(settings, train)
-    return {name: policy_evidence(train.reset_index(drop=True), effects, oof.low[name], oof.p, value,
-                                  costs, settings.prescribe.min_expected_value,
-                                  params.evidence_quantile or 0.1, params.bootstrap, params.seed)
-            for name, effects in oof.effects.items()}
-
-
-def holdout_evidence(settings: Settings, model: UpliftModel, test: pd.DataFrame,
-                     params: UpliftParams, quantile: float | None = None) -> pd.DataFrame:
-    """The policy value of ``model``'s rule (fitted on the training customers) on the
-    held-out customers' logged rows, its interval at ``quantile`` (default the evidence's)."""
-    costs, value = _costs_and_value(settings, test)
-    effects, low = model.effects_with_bound(test, settings.prescribe.value_quantile)
-    p = sigmoid(model.risk.logit(test))
-    return policy_evidence(test, effects, low, p, value, costs, settings.prescribe.min_expected_value,
-                           quantile or params.evidence_quantile or 0.1, params.bootstrap,
-                           params.seed)
-
-
-def evidence_table(evidence: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Learner x action rows of the cross-validated policy value (for MLflow)."""
-    return pd.concat([t.reset_index().assign(learner=n) for n, t in evidence.items()],
-                     ignore_index=True)
 
 
 def heldout_table(heldout: dict) -> pd.DataFrame:
