@@ -30,6 +30,13 @@ REPO_DIR = __file__.rsplit("/", 1)[0]
 ATTRIBUTES = "attributes"   # key of training frames' attrs: the attributes' kinds and labels
 
 
+# The online store keeps each customer's latest values, so materialization pulls only those
+# (not every snapshot's row: 8 times fewer at 12 months), and converts and writes them in
+# batches: Feast's default turns a whole view into protobuf at once, which took a 1M-customer,
+# 12-month world past 24 GB (BENCHMARKS.md#online-store-memory).
+MATERIALIZATION = {"pull_latest_features": True, "online_write_batch_size": 50_000}
+
+
 def repo_config(settings: Settings) -> RepoConfig:
     """Embedded defaults (DuckDB over Parquet, SQLite) or Redis for teams."""
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
@@ -41,7 +48,7 @@ def repo_config(settings: Settings) -> RepoConfig:
     return RepoConfig(
         project=PROJECT, provider="local", registry=str(settings.feast_dir / "registry.db"),
         offline_store={"type": offline}, online_store=online,
-        entity_key_serialization_version=3, repo_path=REPO_DIR,
+        entity_key_serialization_version=3, repo_path=REPO_DIR, materialization=MATERIALIZATION,
     )
 
 
