@@ -17,7 +17,9 @@ cycle's plan (cycles 3, 6, 9, 12: the goals' checkpoints); the other cycles show
 Goals (issue "The closed loop"): exploit >= 0 every cycle on every seed; exploit >= 70 % of
 the ceiling by cycle 6 and 85 % by cycle 12; cumulative value > 0 by cycle 6; one cycle of a
 100k world in at most 120 s. Rows are written to ``--out`` as each cycle ends; with
-``--keep`` a seed already built there is carried on (its earlier rows read back from ``--out``).
+``--keep`` a seed already built there is carried on (its earlier rows read back from ``--out``);
+``--cycles 0`` with ``--keep`` builds the worlds only, for a later run to carry on. A long run
+is best started with ``MALLOC_ARENA_MAX=2`` (BENCHMARKS.md, "Memory across cycles").
 
     .venv/bin/python bench/bench_cycle.py [--customers 100000] [--cycles 12] [--seeds 1 2 3]
         [--budget 0.02] [--ceiling-every 3] [--out bench_cycle.json] [--skip-nps] [--keep DIR]
@@ -162,6 +164,8 @@ def main() -> None:
         finally:
             if args.keep is None:
                 shutil.rmtree(root, ignore_errors=True)
+    if not rows:                          # --cycles 0: worlds built (and kept) only
+        return
     table = pd.DataFrame(rows)
     print("\nexploit / feature ceiling by cycle and seed")
     print(table.pivot_table(index="cycle", columns="seed", values="exploit_share_of_ceiling").round(2)
