@@ -30,14 +30,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-
 from unittest import mock
 
 import numpy as np
 import pandas as pd
 
 import models.uplift.train as uplift_train
-
 from configs.settings import SimulateParams, load_settings
 from features.ingest import run_ingest
 from features.sources.world import simulate_world

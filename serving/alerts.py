@@ -1,8 +1,9 @@
 """When an event should alert the owning rep, and the reason the rep reads.
 
 Pure rules, shared by the event endpoint and tests: a survey answer in its scale's lowest
-class alerts (NPS 6 or less: a detractor; CSAT 1-2: dissatisfied); a month's usage that falls to ``prescribe.alert_usage_ratio``
-(0.5) or less of the customer's recent monthly average alerts, the same share the
+class alerts (NPS 6 or less: a detractor; CSAT 1-2: dissatisfied); a month's usage that
+falls to ``prescribe.alert_usage_ratio`` (0.5) or less of the customer's recent monthly
+average alerts, the same share the
 scoring run's usage-drop alert uses (usage falls in the months before a customer
 leaves, docs/world.md).
 """

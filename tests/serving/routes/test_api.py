@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from features.services import CHURN_SERVICE
 from tests.serving.conftest import COMMENT, auth, owner
