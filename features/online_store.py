@@ -34,6 +34,8 @@ from feast.utils import to_naive_utc
 
 STORE_TYPE = "features.online_store.BatchedSqliteOnlineStore"
 NUMBERS = ("int64_val", "int32_val", "double_val", "float_val")
+BUSY_TIMEOUT_MS = 600_000   # a writer waits this long for another's transaction (the online
+                            # fill's parts write from several Dask workers, features.online_fill)
 
 
 class BatchedSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
@@ -69,6 +71,7 @@ class BatchedSqliteOnlineStore(SqliteOnlineStore):
         if store.vector_enabled or getattr(store, "enable_openai_compatible_store", False):
             return super().online_write_batch(config, table, data, progress)
         conn = self._get_conn(config)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         name = _quote_id(_table_id(config.project, table,
                                    config.registry.enable_online_feature_view_versioning))
         version = config.entity_key_serialization_version

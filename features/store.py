@@ -7,8 +7,6 @@ functions, by FeatureService name, so they all see the same features.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,16 +78,15 @@ def materialize_end(feature_dir: Path, now: datetime | None = None) -> datetime:
     return max(now, newest + timedelta(seconds=1))
 
 
-def materialize_latest(store: FeatureStore, end: datetime, start: datetime | None = None) -> None:
+def materialize_latest(store: FeatureStore, end: datetime, start: datetime | None = None,
+                       client=None) -> dict[str, int]:
     """Load each customer's latest feature values up to ``end`` into the online store
-    (rows from ``start`` on: an incremental build's new snapshots; default all)."""
+    (rows from ``start`` on: an incremental build's new snapshots; default all), part by part
+    (``features.online_fill``; on the workers of the Dask ``client`` when given)."""
+    from features.online_fill import fill_online_store
+
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    views = [fv.name for fv in store.list_feature_views()]
-    start = start or datetime(1970, 1, 1, tzinfo=UTC)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):  # Feast prints coloured progress to stdout
-        store.materialize(start_date=start, end_date=end, feature_views=views)
-    log.info("materialized %s up to %s", ", ".join(views), end.isoformat())
+    return fill_online_store(store, end, start, client)
 
 
 def training_frame(store: FeatureStore, entity_df: pd.DataFrame, service: str) -> pd.DataFrame:

@@ -130,15 +130,23 @@ def feast_apply_task(data_dir: Path, registry: Path | None = None) -> list[str]:
 
 
 @task(name="feast-materialize", retries=2, retry_delay_seconds=2)
-def feast_materialize_task(data_dir: Path) -> None:
-    """Fill the online store: the new snapshots only when the build reused earlier ones."""
+def feast_materialize_task(data_dir: Path, scheduler: str | None = None) -> None:
+    """Fill the online store: the new snapshots only when the build reused earlier ones;
+    part by part on the workers of ``scheduler`` when given."""
     from features.store import feature_store, materialize_end, materialize_latest
     from features.transforms.incremental import new_from
 
     settings = load_settings(data_dir=data_dir)
     start = new_from(settings.feature_dir)
-    materialize_latest(feature_store(settings), materialize_end(settings.feature_dir),
-                       start=None if start is None else start.to_pydatetime())
+    store, end = feature_store(settings), materialize_end(settings.feature_dir)
+    start = None if start is None else start.to_pydatetime()
+    if scheduler is None:
+        materialize_latest(store, end, start=start)
+        return
+    from pipelines.cluster import connect
+
+    with connect(scheduler) as client:
+        materialize_latest(store, end, start=start, client=client)
 
 
 @flow(name="features")
@@ -146,7 +154,8 @@ def features_flow(data_dir: Path, as_of: str | None = None, scheduler: str | Non
     """Build the fused X+O feature tables, register them in Feast, fill the online store.
 
     ``scheduler``: a Dask scheduler's address (``pipelines.cluster.scheduler_address``): the
-    tables are built per customer bucket on its workers; Feast runs here as always.
+    tables are built per customer bucket on its workers, and the online store filled part by
+    part there; Feast's registry is applied here.
     """
     settings = load_settings(data_dir=data_dir)
     names: list[str] = []
@@ -162,7 +171,7 @@ def features_flow(data_dir: Path, as_of: str | None = None, scheduler: str | Non
                                        previous=settings.feature_dir, scheduler=scheduler)
             progress.advance()
     progress.advance()
-    feast_materialize_task(data_dir)
+    feast_materialize_task(data_dir, scheduler)
     progress.advance()
     return {"rows": rows, "registered": names}
 
