@@ -4,7 +4,7 @@ For each seed a world of ``--customers`` customers is simulated and carried thro
 features and training (search off, as the other benchmarks), and scored at the cycle's
 budget (``--budget``: a share of the active customers times the catalogue's mean action cost;
 "2 %" as in bench_policy). Then ``--cycles`` cycles of the product's own cycle flow
-(``pipelines.flows.cycle_flow``: advance, ingest, features, retrain every
+(``pipelines.cycle_flow.cycle_flow``: advance, ingest, features, retrain every
 ``cycle.retrain_every_months``, score) run, and each prints its wall seconds by stage, the
 process's peak RSS so far and the learning curve's point (true values from the hidden truth):
 the exploit plan (the policy's delivered rows), oracle, feature ceiling, risk-ranked, random,
@@ -153,7 +153,7 @@ def main() -> None:
                 built = build(root, nps=not args.skip_nps)
                 print(f"seed {seed}: world of {args.customers:,} built in "
                       f"{sum(built.values()):.0f} s {built}, peak {peak_rss_gb():.2f} GB", flush=True)
-            from pipelines.flows import cycle_flow
+            from pipelines.cycle_flow import cycle_flow
 
             for _ in range(args.cycles):
                 started = time.perf_counter()

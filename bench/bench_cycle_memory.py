@@ -1,7 +1,7 @@
 """Benchmark: the closed loop's memory across cycles, in one process (issue "The closed loop").
 
 A world of ``--customers`` is built as in ``bench_cycle.py`` (search off, no feature ceiling
-unless asked), then ``--cycles`` cycles of ``pipelines.flows.cycle_flow`` run with a retrain
+unless asked), then ``--cycles`` cycles of ``pipelines.cycle_flow.cycle_flow`` run with a retrain
 every ``--retrain-every`` months. After each cycle, with a full ``gc.collect()``, it prints:
 
 * RSS now and the process's peak (VmRSS / VmHWM), with cycle 1 as the baseline and the ratio;
@@ -110,7 +110,7 @@ def run_cycles(args, root: Path):
             settings = load_settings(data_dir=root)
             yield run_cycle(settings, plain_stages(settings))
     else:
-        from pipelines.flows import cycle_flow
+        from pipelines.cycle_flow import cycle_flow
 
         for _ in range(args.cycles):
             yield cycle_flow(root)

@@ -218,7 +218,7 @@ def cycle(
     ingest, features, retrain on schedule and score plan the next month."""
     from pipelines.cluster import cluster_client, scheduler_address
     from pipelines.cycle import curve_dir, curve_line, cycle_line
-    from pipelines.flows import cycle_flow
+    from pipelines.cycle_flow import cycle_flow
 
     settings = _settings(data_dir)
     _flows_may_start_a_server()

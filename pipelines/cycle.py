@@ -14,7 +14,7 @@ from the hidden truth) is what each delivered plan was truly worth beside the pl
 could make instead at the same budget; those are valued when the plan is scored and kept
 with its rows under ``reports/cycle/plans`` until the world has answered it.
 
-The stages are plain callables, so the Prefect flow (``pipelines.flows.cycle_flow``) and
+The stages are plain callables, so the Prefect flow (``pipelines.cycle_flow.cycle_flow``) and
 tests wire the same loop.
 """
 

@@ -73,7 +73,7 @@ def _run(data_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_one_cycle_on_the_cluster_plans_as_in_process(scored_world, two_worker_client,
                                                       monkeypatch):
     from pipelines.cluster import scheduler_address
-    from pipelines.flows import cycle_flow
+    from pipelines.cycle_flow import cycle_flow
 
     for key, value in CYCLE_ENV.items():
         monkeypatch.setenv(key, value)
