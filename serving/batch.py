@@ -67,6 +67,8 @@ class BatchResult:
     contacts: pd.DataFrame
     summary: dict
     candidates: pd.DataFrame   # what the plan chose from (notice and consent rules applied)
+    pending: object | None = None   # a cluster run whose workers wrote the customers' rows
+                                    # (serving.db.partitioned_write.PendingRun)
 
 
 @contextmanager
@@ -273,6 +275,7 @@ def run_batch_scoring(
                 tags=result.scored.tags,
                 tag_events=result.scored.tag_events,
                 alerts=result.alerts,
+                pending=result.pending,
             ),
         )
     log.info("scoring run %s written: %s", run_id, json.dumps(result.summary))

@@ -34,7 +34,6 @@ from serving.batch_assemble import run_summary, show_plan
 from serving.contact import contact_channels, latest_comment_rows
 from serving.db.frames import RunMeta
 from serving.db.partitioned_write import (
-    PENDING,
     PendingRun,
     abandon_run,
     bucket_frames,
@@ -182,9 +181,9 @@ def score_buckets(client, settings: Settings, model, as_of: date, previous: pd.D
 def score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: date,
                      previous: pd.DataFrame | None, timings: dict | None = None) -> BatchResult:
     """Everything a run writes, as ``score_as_of`` gives it, with the per-customer steps on
-    the workers of ``client`` (a ``distributed.Client``). On PostgreSQL the customers frame
-    carries the open run (``attrs[PENDING]``) that ``write_scoring_run`` finishes; on any
-    failure here that run is removed."""
+    the workers of ``client`` (a ``distributed.Client``). On PostgreSQL the result carries the
+    open run (``pending``) that ``write_scoring_run`` finishes; on any failure here that run is
+    removed."""
     run = open_bucket_run(settings, bundle, as_of)
     try:
         result = _score_on_cluster(client, settings, bundle, as_of, previous, timings, run)
@@ -235,7 +234,7 @@ def _score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: da
                if c in pq.read_schema(settings.clean_dir / "crm_customers.parquet").names]
     summary = run_summary(customers, actions, shown, alerts, arms.plan.skipped, arms.summary,
                           checked_channels(pd.DataFrame(columns=consent)), blocked, bundle)
-    if run is not None:
-        customers.attrs[PENDING] = replace(run, changed=changed_customers(customers, explained,
-                                                                          bucket_alert))
-    return BatchResult("", as_of, scored, arms.plan, actions, alerts, contacts, summary, candidates)
+    pending = None if run is None else replace(
+        run, changed=changed_customers(customers, explained, bucket_alert))
+    return BatchResult("", as_of, scored, arms.plan, actions, alerts, contacts, summary, candidates,
+                       pending)

@@ -58,6 +58,8 @@ class ScoringRun:
     tags: pd.DataFrame | None = None
     tag_events: pd.DataFrame | None = None
     alerts: pd.DataFrame | None = None
+    pending: object | None = None   # the run the cluster's workers already wrote its customers'
+                                    # rows into (serving.db.partitioned_write.PendingRun): finished
 
 
 # ------------------------------------------------------------------ frame validation

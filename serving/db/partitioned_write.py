@@ -27,7 +27,6 @@ from serving.db.bulk import bulk_insert
 from serving.db.frames import RunMeta, ScoringRun, run_frames
 from serving.db.schema import RUN_KINDS, WRITING, create_partition, index_partition, partition, scoring_runs
 
-PENDING = "serving_run"   # the customers frame's attrs key naming the run its workers wrote
 ARBITRATED = ("recommended_action", "expected_value", "reasons", "alert")   # set after arbitration
 
 
@@ -40,9 +39,6 @@ class PendingRun:
     run_id: str
     meta: RunMeta
     changed: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
-
-    def __deepcopy__(self, memo) -> PendingRun:
-        return self   # pandas deep-copies attrs on every operation: share it, never copy the ids
 
     def __repr__(self) -> str:   # never the URL: it may hold a password
         return f"PendingRun({self.run_id}, {len(self.changed)} changed)"

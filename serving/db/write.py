@@ -190,13 +190,13 @@ def start_run(engine: Engine, run_id: str, as_of: date, meta: RunMeta) -> None:
 def write_scoring_run(engine: Engine, run: ScoringRun) -> str:
     """Write a complete scoring run and make it visible at once; returns its run id.
 
-    A run whose per-customer rows the cluster's workers already wrote (its customers frame
-    carries ``PendingRun`` in ``attrs``) is finished instead: serving.db.partitioned_write.
+    A run whose per-customer rows the cluster's workers already wrote (``run.pending``) is
+    finished instead: serving.db.partitioned_write.
     """
-    from serving.db.partitioned_write import PENDING, finish_run  # it builds on this module
+    if run.pending is not None:
+        from serving.db.partitioned_write import finish_run  # it builds on this module
 
-    if run.customers.attrs.get(PENDING) is not None:
-        return finish_run(engine, run, run.customers.attrs[PENDING])
+        return finish_run(engine, run, run.pending)
     run_id = new_run_id(run.as_of)
     frames = run_frames(run, run_id)
     start_run(engine, run_id, run.as_of, run.meta)  # leftovers of a crashed write go first

@@ -18,7 +18,6 @@ from models.bundle import load_champions
 from serving.batch import run_batch_scoring
 from serving.batch_inputs import latest_snapshot
 from serving.cluster_scoring import score_on_cluster
-from serving.db.partitioned_write import PENDING
 from serving.db.read import customer_view
 from serving.db.runs import current_run
 from serving.db.schema import RUN_KINDS, action_plan, alerts, customer_scores, partition, scoring_runs
@@ -158,7 +157,7 @@ def test_a_run_the_client_never_finishes_is_ignored_then_removed(settings, two_w
     before = current_run(engine).run_id
     bundle = load_champions(settings)
     result = score_on_cluster(two_worker_client, settings, bundle, latest_snapshot(settings), None)
-    left = result.scored.customers.attrs[PENDING].run_id      # the client "dies" here
+    left = result.pending.run_id      # the client "dies" here
     assert db_count(engine, partition("customer_scores", left)) == len(result.scored.customers)
     assert current_run(engine).run_id == before
     assert db_count(engine, customer_scores, customer_scores.c.run_id == left) == 0
