@@ -66,6 +66,9 @@ class Outcome:
     horizon_days: int
     reason: str
 
+    def __str__(self) -> str:
+        return f"{self.kind} within {self.horizon_days} days"   # the training run's param
+
 
 def outcome_of(customers: pd.DataFrame, params) -> Outcome:
     """The uplift label's outcome for this export.

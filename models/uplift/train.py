@@ -30,6 +30,7 @@ from models.frame import FrameSpec
 from models.prescribe.actions import load_catalogue
 from models.split import customer_parts
 from models.uplift.data import (
+    Outcome,
     arm_rows,
     arm_summary,
     build_uplift_frame,
@@ -75,7 +76,7 @@ def history_end(settings: Settings) -> pd.Timestamp:
 
 
 def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None = None,
-                      follow_up_days: int | None = None) -> tuple[pd.DataFrame, list[str]]:
+                      follow_up_days: int | None = None) -> tuple[pd.DataFrame, list[str], Outcome]:
     """Interventions + churn labels + churn_v1 features at assigned_at (point in time).
 
     ``recorded``: actions planned by earlier scoring runs with their recorded outcomes and
@@ -103,8 +104,7 @@ def load_uplift_frame(settings: Settings, store, recorded: pd.DataFrame | None =
     frame = build_uplift_frame(labels, training_frame(store, labels, SERVICE), features)
     if frame.empty:
         raise ValueError("no labelled intervention with features: the programme log is empty or censored")
-    frame.attrs["outcome"] = f"{outcome.kind} within {outcome.horizon_days} days"   # for the run's params
-    return frame, features
+    return frame, features, outcome
 
 
 def snapshot_frame(settings: Settings, store) -> pd.DataFrame:
@@ -176,9 +176,8 @@ def train_uplift(settings: Settings, params: UpliftParams | None = None,
     params = params or settings.train.uplift.model_copy(update={"seed": settings.train.seed})
     store = feature_store(settings)
     gate = params.evidence_quantile
-    logged, features = load_uplift_frame(settings, store, recorded,
-                                         params.evidence_follow_up_days if gate else None)
-    outcome = logged.attrs.get("outcome", "")
+    logged, features, outcome = load_uplift_frame(settings, store, recorded,
+                                                  params.evidence_follow_up_days if gate else None)
     snapshots = snapshot_frame(settings, store)
     if gate:
         logged[TARGET_WEIGHT] = target_weights(logged, latest_customers(snapshots), features,
@@ -261,7 +260,7 @@ def train_and_log_uplift(settings: Settings, params: UpliftParams | None = None,
     logged = registry.log_model_run(
         settings, experiment_name="uplift", registered_name="uplift", model=run["model"],
         datasets={"training": run["train"], "validation": run["test"]},
-        params={**run["params"].model_dump(), "learner": chosen, "outcome": run["outcome"],
+        params={**run["params"].model_dump(), "learner": chosen, "outcome": str(run["outcome"]),
                 "holdout_share": HOLDOUT_SHARE,
                 "split": split, "actions": run["model"].actions, "shown_actions": shown},
         metrics=metrics,

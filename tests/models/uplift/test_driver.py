@@ -99,7 +99,7 @@ def test_the_driver_learner_on_the_programme_log(model_world):
     from models.uplift.train import action_drivers, load_uplift_frame
 
     settings = model_world.settings
-    frame, features = load_uplift_frame(settings, model_world.store)
+    frame, features, _ = load_uplift_frame(settings, model_world.store)
     drivers = action_drivers(settings, features)
     assert "tickets_unresolved_90d" in drivers["service_recovery_call"]
     assert "monthly_charge" in drivers["discount_offer"] and "tenure_days" not in drivers["discount_offer"]

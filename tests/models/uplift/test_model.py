@@ -239,7 +239,7 @@ def test_features_at_assigned_at_never_see_the_action_or_later_events(programme_
     features for that month's actions must not change, and they come from a snapshot before."""
     from models.uplift.train import load_uplift_frame
     settings, store = programme_world.settings, programme_world.store
-    frame, features = load_uplift_frame(settings, store)
+    frame, features, _ = load_uplift_frame(settings, store)
     cut = pd.Timestamp("2025-03-01", tz="UTC")
     month = frame[(frame["event_timestamp"] >= cut) & (frame["event_timestamp"] < cut + 31 * DAY)]
     assert len(month) > 200
@@ -302,7 +302,7 @@ def test_training_runs_end_to_end_and_agrees_with_the_true_effects(programme_wor
     assert by_action.loc["discount_offer", "spearman"] > 0.05, by_action
     assert 0 <= result["best_action"]["share_best_action_correct"] <= 1
     from models.uplift.train import load_uplift_frame
-    frame, _ = load_uplift_frame(settings, programme_world.store)
+    frame, _, _ = load_uplift_frame(settings, programme_world.store)
     logged = evaluate_logged_actions(settings, model, frame)
     assert logged["rows"].sum() == len(frame)
 
@@ -322,11 +322,11 @@ def test_recorded_outcomes_join_the_programme_log(model_world):
     from models.uplift.train import load_uplift_frame
 
     settings, store = model_world.settings, model_world.store
-    base, _ = load_uplift_frame(settings, store)
+    base, _, _ = load_uplift_frame(settings, store)
     log_rows = pd.read_parquet(settings.clean_dir / "interventions.parquet")
     known = log_rows[log_rows["intervention_id"].isin(base["intervention_id"])].head(3)
     recorded = known.assign(intervention_id=[f"rec-{i}" for i in range(len(known))])
-    more, _ = load_uplift_frame(settings, store, recorded=pd.concat([recorded, known]))  # repeats ignored
+    more, _, _ = load_uplift_frame(settings, store, recorded=pd.concat([recorded, known]))  # repeats ignored
     assert len(more) == len(base) + len(known)
     assert set(more["intervention_id"]) - set(base["intervention_id"]) == set(recorded["intervention_id"])
 
