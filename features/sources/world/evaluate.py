@@ -29,6 +29,27 @@ def delivery_rows(truth_dir: Path, month: date) -> pd.DataFrame:
                            filters=[("month", "==", pd.Timestamp(month).date())])
 
 
+def true_effects(truth_dir: Path) -> pd.DataFrame:
+    """The true mean effect of the delivered actions per (month, action): what the impact
+    report's measured effect per cycle and action should cover (as_of, action, mean, size)."""
+    rows = pd.read_parquet(Path(truth_dir) / DELIVERY_FILE)
+    done = rows[rows["status"] == "delivered"]
+    done = done.assign(as_of=pd.to_datetime(done["month"]).dt.tz_localize(None).dt.normalize())
+    return done.groupby(["as_of", "action"])["true_effect_90d"].agg(["mean", "size"]).reset_index()
+
+
+def impact_coverage(effects: pd.DataFrame, truth_dir: Path) -> pd.DataFrame:
+    """Per (cycle, action) the impact report measured (``ImpactReport.effects``, status ok):
+    its 90 % interval beside the true mean effect of the delivered actions, and ``covered``."""
+    cycles = effects[(effects["scope"] == "cycle") & (effects["status"] == "ok")
+                     & (effects["action"] != "all")].copy()
+    cycles["as_of"] = pd.to_datetime(cycles["as_of"]).dt.tz_localize(None).dt.normalize()
+    truth = true_effects(truth_dir).rename(columns={"action": "action_id"})
+    pairs = cycles.merge(truth, left_on=["as_of", "action"], right_on=["as_of", "action_id"])
+    pairs["covered"] = (pairs["lo90"] <= pairs["mean"]) & (pairs["mean"] <= pairs["hi90"])
+    return pairs.drop(columns=["action_id"])
+
+
 COMPARED = ("oracle", "feature_ceiling", "risk_ranked", "random", "do_nothing")
 
 

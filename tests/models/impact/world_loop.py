@@ -1,8 +1,8 @@
 """A world with known effects answering randomized plans, month by month, for the impact report.
 
 Test code: it writes plans straight into a serving database (no models), steps the world with
-``advance_world``, ingests once at the end and reads the hidden truth (``plan_delivery``)
-only to score the report against the true average effect of the delivered actions.
+``advance_world`` and ingests once at the end; the tests score the report against the true
+average effect of the delivered actions (``features.sources.world.evaluate.impact_coverage``).
 """
 
 from __future__ import annotations
@@ -75,11 +75,3 @@ def run_loop(root: Path, customers: int = 6000, months: int = 8, planned: int = 
     run_ingest(settings.raw_dir, settings.clean_dir, settings.quarantine_dir, settings.ingest)
     end = (start + pd.DateOffset(months=12 + months)).normalize()
     return settings, engine, end
-
-
-def true_effects(settings) -> pd.DataFrame:
-    """Evaluation only: the true mean effect of the delivered actions per (month, action)."""
-    truth = pd.read_parquet(settings.truth_dir / "plan_delivery.parquet")
-    done = truth[truth["status"] == "delivered"]
-    done = done.assign(as_of=pd.to_datetime(done["month"]).dt.tz_localize(None).dt.normalize())
-    return done.groupby(["as_of", "action"])["true_effect_90d"].agg(["mean", "size"]).reset_index()
