@@ -38,21 +38,25 @@ def parts_of(path: str, minimum: int = 1) -> int:
     return max(minimum, math.ceil(rows / ROWS_PER_PART))
 
 
-def fill_part(config: RepoConfig, view: str, part: int, parts: int, start: datetime,
-              end: datetime) -> int:
-    """Write the latest rows in [start, end] of the customers of ``part`` of ``view``;
-    returns how many customers were written."""
-    store = FeatureStore(config=config)
-    fv = store.get_feature_view(view)
+def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: datetime,
+               end: datetime) -> int:
+    """Write the latest rows in [start, end] of the customers of ``part`` of the view ``fv``
+    through ``provider``; returns how many customers were written."""
     src = fv.batch_source
     keys = {e.name: e.dtype.to_value_type() for e in fv.entity_columns}
     table = pull_latest(src.path, list(keys), [f.name for f in fv.features], src.timestamp_field,
                         src.created_timestamp_column or None, start, end, (part, parts))
-    provider = get_provider(config)
     for batch in table.to_batches(max_chunksize=config.materialization_config.online_write_batch_size):
         if batch.num_rows:
             provider.online_write_batch(config, fv, _convert_arrow_to_proto(batch, fv, keys), None)
     return table.num_rows
+
+
+def fill_part(config: RepoConfig, view: str, part: int, parts: int, start: datetime,
+              end: datetime) -> int:
+    """``write_part`` on a Dask worker: its own store and provider from the shipped config."""
+    fv = FeatureStore(config=config).get_feature_view(view)
+    return write_part(config, fv, get_provider(config), part, parts, start, end)
 
 
 def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None = None,
@@ -62,17 +66,18 @@ def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None
     start = start or EPOCH
     views = store.list_feature_views()
     workers = len(client.scheduler_info()["workers"]) if client is not None else 0
-    jobs = [(fv.name, k, n) for fv in views
+    jobs = [(fv, k, n) for fv in views
             for n in [parts_of(fv.batch_source.path, 2 * workers)] for k in range(n)]
-    if client is None:
-        counts = [fill_part(store.config, v, k, n, start, end) for v, k, n in jobs]
+    if client is None:   # one store and provider (one online-store connection) for every part
+        provider = get_provider(store.config)
+        counts = [write_part(store.config, fv, provider, k, n, start, end) for fv, k, n in jobs]
     else:
-        futures = [client.submit(fill_part, store.config, v, k, n, start, end, pure=False,
-                                 key=f"online-fill-{v}-{k}-of-{n}") for v, k, n in jobs]
+        futures = [client.submit(fill_part, store.config, fv.name, k, n, start, end, pure=False,
+                                 key=f"online-fill-{fv.name}-{k}-of-{n}") for fv, k, n in jobs]
         counts = client.gather(futures)
     written: dict[str, int] = {}
-    for (view, _, _), count in zip(jobs, counts, strict=True):
-        written[view] = written.get(view, 0) + count
+    for (fv, _, _), count in zip(jobs, counts, strict=True):
+        written[fv.name] = written.get(fv.name, 0) + count
     for fv in views:
         store.registry.apply_materialization(fv, store.project, start, end)
     log.info("online store filled up to %s in %d parts: %s", end.isoformat(), len(jobs), written)
