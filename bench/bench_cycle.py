@@ -7,7 +7,8 @@ budget (``--budget``: a share of the active customers times the catalogue's mean
 (``pipelines.cycle_flow.cycle_flow``: advance, ingest, features, retrain every
 ``cycle.retrain_every_months``, score) run, and each prints its wall seconds by stage, the
 process's peak RSS so far and the learning curve's point (true values from the hidden truth):
-the exploit plan (the policy's delivered rows), oracle, feature ceiling, risk-ranked, random,
+the exploit plan (the policy's delivered rows), oracle, feature ceiling, the learner without
+its evidence gate (what the gate withholds: is the learner improving?), risk-ranked, random,
 the experiments' value (their cost), the cumulative value and exploit / ceiling.
 
 The feature ceiling (a cross-fitted refit on the truth) is evaluation, not the product's
@@ -41,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 STAGES = ("advance", "ingest", "features", "train", "score", "evaluation")
-CURVE = ("exploit", "oracle", "feature_ceiling", "risk_ranked", "random", "experiments",
+CURVE = ("exploit", "oracle", "feature_ceiling", "ungated", "risk_ranked", "random", "experiments",
          "cumulative", "exploit_share_of_ceiling")
 
 
@@ -120,7 +121,8 @@ def show(row: dict) -> str:
     stages = " ".join(f"{k} {row[f'{k}_s']:.0f}" for k in STAGES)
     return (f"seed {row['seed']} cycle {row['cycle']:>2} ({row['month']}): {row['wall_s']:.0f} s "
             f"[{stages}] peak {row['peak_rss_gb']:.2f} GB | exploit {m('exploit')} oracle "
-            f"{m('oracle')} ceiling {m('feature_ceiling')} risk {m('risk_ranked')} random "
+            f"{m('oracle')} ceiling {m('feature_ceiling')} ungated {m('ungated')} "
+            f"risk {m('risk_ranked')} random "
             f"{m('random')} experiments {m('experiments')} cumulative {m('cumulative')} "
             f"exploit/ceiling {'n/a' if pd.isna(share) else f'{share:.0%}'}")
 

@@ -53,9 +53,8 @@ from models.prescribe.evaluate import (
     read_true_effects,
     risk_ranked_candidates,
     true_values,
+    ungated_candidates,
 )
-from models.prescribe.value import expected_value
-from models.scoring import uplift_effects
 from models.uplift.train import train_and_log_uplift
 from serving.batch import score_as_of
 from serving.batch_inputs import active_customers, feature_rows, latest_snapshot
@@ -82,29 +81,6 @@ def build(root: Path, customers: int, seed: int):
     return settings, bundle, as_of, result, features, uplift
 
 
-def ungated(candidates: pd.DataFrame, features: pd.DataFrame, bundle, settings) -> pd.DataFrame:
-    """The candidates valued by the same uplift model with every action allowed."""
-    model = bundle.uplift
-    saved, model.evidence = model.evidence, None
-    try:
-        rows = candidates.drop_duplicates("customer_id")["customer_id"]
-        feats = features.set_index("customer_id").loc[rows].reset_index()
-        effects, low = uplift_effects(feats, bundle, settings.prescribe.value_quantile)
-    finally:
-        model.evidence = saved
-    ids = bundle.catalogue.ids
-    idx = candidates["customer_id"].map(pd.Series(np.arange(len(rows)), index=rows.to_numpy()))
-    col = candidates["action_id"].astype(str).map({a: j for j, a in enumerate(ids)})
-    up = effects[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
-    out = candidates.assign(uplift=up, expected_value=expected_value(
-        candidates["p_churn"], up, candidates["value_at_risk"], candidates["cost"]))
-    if low is not None:
-        lo = low[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
-        out["expected_value_low"] = expected_value(candidates["p_churn"], lo,
-                                                   candidates["value_at_risk"], candidates["cost"])
-    return out
-
-
 def evaluate(settings, bundle, as_of, result, features, budgets, seed) -> list[dict]:
     truth = read_true_effects(settings, as_of)
     cand, contacts, catalogue = result.candidates, result.contacts, bundle.catalogue
@@ -114,7 +90,8 @@ def evaluate(settings, bundle, as_of, result, features, budgets, seed) -> list[d
     features, names = features_as_of(settings, cand["customer_id"].unique(), as_of)
     ceiling = ceiling_candidates(cand, ceiling_effects(features, names, truth, seed))
     ceiling = ceiling.drop(columns=[c for c in ("expected_value_low",) if c in ceiling])
-    sources = {"model": cand, "model_ungated": ungated(cand, features, bundle, settings),
+    sources = {"model": cand, "model_ungated": ungated_candidates(
+                   cand, features, bundle, settings.prescribe.value_quantile),
                "risk_ranked": risk_ranked_candidates(cand), "random": random_candidates(cand, seed),
                "feature_ceiling": ceiling, "oracle": oracle}
     for name in ("risk_ranked", "random"):

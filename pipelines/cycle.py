@@ -172,7 +172,7 @@ def score_cycle(settings: Settings, ceiling: bool = True, seed: int = 0, client=
     def review(result, bundle) -> dict:
         started = time.perf_counter()
         values = comparison_values(settings, result.candidates, result.contacts, bundle.catalogue,
-                                   result.as_of, budget, seed, ceiling)
+                                   result.as_of, budget, seed, ceiling, bundle)
         cols = [c for c in ("customer_id", "action_id", "p_churn", "value_at_risk", "cost",
                             "control_group", "arm") if c in result.actions]
         kept.update(rows=result.actions[cols], values=values)
@@ -289,6 +289,7 @@ def curve_line(point: dict) -> str:
     share = "n/a" if share is None or pd.isna(share) else f"{share:.0%}"
     return (f"  learning curve, cycle {point['cycle']}: exploit {money('exploit')} "
             f"({share} of the ceiling); oracle {money('oracle')}, ceiling {money('feature_ceiling')}, "
+            f"learner without the gate {money('ungated')}, "
             f"risk-ranked {money('risk_ranked')}, random {money('random')}, do nothing "
             f"{money('do_nothing')}; experiments {money('experiments')}; cumulative "
             f"{money('cumulative')} (budget {money('budget')})")

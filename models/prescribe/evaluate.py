@@ -21,6 +21,7 @@ from models.frame import FrameSpec
 from models.prescribe import arbitrate, expected_value
 from models.prescribe.actions import Catalogue
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
+from models.scoring import uplift_effects
 
 TRUTH_FILE = "action_effects.parquet"
 
@@ -142,6 +143,36 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
             "model_vs_risk_ranked": values["model"]["value"] / risk if risk > 0 else float("inf")}
 
 
+def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame, bundle,
+                       quantile: float) -> pd.DataFrame:
+    """The candidates valued by the bundle's uplift model with every action allowed: what the
+    evidence gate withholds, valued beside what it lets through (the model's own rows)."""
+    model = bundle.uplift
+    saved, model.evidence = model.evidence, None
+    try:
+        rows = candidates.drop_duplicates("customer_id")["customer_id"]
+        feats = features.set_index("customer_id").loc[rows].reset_index()
+        effects, low = uplift_effects(feats, bundle, quantile)
+    finally:
+        model.evidence = saved
+    ids = bundle.catalogue.ids
+    idx = candidates["customer_id"].map(pd.Series(np.arange(len(rows)), index=rows.to_numpy()))
+    col = candidates["action_id"].astype(str).map({a: j for j, a in enumerate(ids)})
+    up = effects[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
+    out = candidates.assign(uplift=up, expected_value=expected_value(
+        candidates["p_churn"], up, candidates["value_at_risk"], candidates["cost"]))
+    if low is not None:
+        lo = low[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
+        out["expected_value_low"] = expected_value(candidates["p_churn"], lo,
+                                                   candidates["value_at_risk"], candidates["cost"])
+    return out
+
+
+def gated(bundle) -> bool:
+    """The bundle's uplift model carries an evidence gate (so an ungated plan differs)."""
+    return getattr(getattr(bundle, "uplift", None), "evidence", None) is not None
+
+
 def _without_low(frame: pd.DataFrame) -> pd.DataFrame:
     """The safe rule's lower bound belongs to the model's estimates, not to other plans."""
     return frame.drop(columns=[c for c in ("expected_value_low",) if c in frame])
@@ -149,12 +180,14 @@ def _without_low(frame: pd.DataFrame) -> pd.DataFrame:
 
 def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd.DataFrame,
                       catalogue: Catalogue, as_of: date, budget: float | None, seed: int = 0,
-                      ceiling: bool = True) -> dict | None:
+                      ceiling: bool = True, bundle=None) -> dict | None:
     """True value of the plans a team could make instead, at ``budget`` and the plan's rules.
 
     Oracle, feature ceiling (None when ``ceiling`` is off: its refit is the costly part),
-    risk-ranked, random, and do-nothing (0), as bench/bench_policy.py values them. None when
-    the truth holds no effects at ``as_of``.
+    risk-ranked, random, and do-nothing (0), as bench/bench_policy.py values them; with a
+    ``bundle`` whose uplift model is gated, ``ungated``: the same learner with every action
+    allowed (the safe rule kept), which shows whether the learner itself improves while the
+    gate stays shut (None otherwise). None when the truth holds no effects at ``as_of``.
     """
     truth = read_true_effects(settings, as_of)
     if truth is None:
@@ -164,14 +197,20 @@ def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd
                    expected_value=true_ev, eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev)),
                "risk_ranked": risk_ranked_candidates(candidates),
                "random": random_candidates(candidates, seed)}
-    if ceiling:
+    learner = gated(bundle) and len(candidates) > 0
+    if ceiling or learner:
         features, names = features_as_of(settings, candidates["customer_id"].unique(), as_of)
+    if ceiling:
         sources["feature_ceiling"] = ceiling_candidates(
             candidates, ceiling_effects(features, names, truth, seed))
-    values = {"do_nothing": 0.0, "feature_ceiling": None}
+    values = {"do_nothing": 0.0, "feature_ceiling": None, "ungated": None}
     for name, source in sources.items():
         plan = arbitrate(_without_low(source), contacts, catalogue, settings.prescribe, budget=budget)
         values[name] = plan_value(plan.actions, candidates, true_ev)["value"]
+    if learner:     # the model's own bound kept: the same safe rule as the shipped plan
+        source = ungated_candidates(candidates, features, bundle, settings.prescribe.value_quantile)
+        plan = arbitrate(source, contacts, catalogue, settings.prescribe, budget=budget)
+        values["ungated"] = plan_value(plan.actions, candidates, true_ev)["value"]
     return values
 
 

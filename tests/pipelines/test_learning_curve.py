@@ -74,7 +74,8 @@ def test_do_nothing_is_zero_and_the_oracle_is_best(loop):
     assert (curve["do_nothing"] == 0).all()
     assert curve["feature_ceiling"].isna().tolist() == [True, False]   # every 2nd cycle
     assert (curve["budget"] > 0).all()
-    others = curve[["feature_ceiling", "risk_ranked", "random", "do_nothing", "exploit"]]
+    assert curve["ungated"].isna().all()     # the model here has no gate: nothing withheld
+    others = curve[["feature_ceiling", "ungated", "risk_ranked", "random", "do_nothing", "exploit"]]
     assert (curve["oracle"].to_numpy() >= others.max(axis=1, skipna=True).to_numpy() - 1e-6).all()
 
 

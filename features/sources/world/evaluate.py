@@ -50,7 +50,7 @@ def impact_coverage(effects: pd.DataFrame, truth_dir: Path) -> pd.DataFrame:
     return pairs.drop(columns=["action_id"])
 
 
-COMPARED = ("oracle", "feature_ceiling", "risk_ranked", "random", "do_nothing")
+COMPARED = ("oracle", "feature_ceiling", "ungated", "risk_ranked", "random", "do_nothing")
 
 
 def curve_row(truth_dir: Path, month: date, plan: pd.DataFrame | None,

@@ -1,11 +1,15 @@
-"""The feature ceiling of the policy evaluation: cross-fitted, so it never sees a customer's own truth."""
+"""The policy evaluation: the feature ceiling is cross-fitted, so it never sees a customer's own
+truth; the learner without its gate is valued with the gate's hidden actions restored."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from models.prescribe.evaluate import ceiling_candidates, ceiling_effects
+from models.prescribe.evaluate import ceiling_candidates, ceiling_effects, gated, ungated_candidates
 
 
 def _world(n: int, seed: int, signal: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -44,3 +48,59 @@ def test_ceiling_candidates_value_unknown_effects_as_not_eligible():
     out = ceiling_candidates(candidates, effects)
     assert out["expected_value"].iloc[0] == 0.2 * 100 - 5
     assert out["eligible"].tolist() == [True, False]
+
+
+class _Gated:
+    """An uplift model stand-in whose gate shows ``call`` only: ``email`` has an estimate the
+    log has not shown to pay."""
+
+    actions = ["call", "email"]
+
+    def __init__(self, fail: bool = False):
+        self.evidence = {"call": {"shown": True}, "email": {"shown": False}}
+        self.fail = fail
+
+    def shown_actions(self):
+        if self.evidence is None:
+            return list(self.actions)
+        return [a for a in self.actions if self.evidence[a]["shown"]]
+
+    def effects_with_bound(self, frame, quantile):
+        if self.fail:
+            raise RuntimeError("scoring failed")
+        tickets = frame["tickets_90d"]
+        effects = pd.DataFrame({"call": -0.1 * tickets, "email": -0.3 + 0 * tickets})
+        return effects, effects + 0.05
+
+
+def _candidates() -> tuple[pd.DataFrame, pd.DataFrame]:
+    features = pd.DataFrame({"customer_id": ["A", "B"], "tickets_90d": [1.0, 2.0]})
+    candidates = pd.DataFrame({"customer_id": ["B", "A", "B", "A"],
+                               "action_id": ["call", "call", "email", "email"],
+                               "p_churn": 0.5, "uplift": 0.0, "value_at_risk": 100.0, "cost": 5.0,
+                               "eligible": True})
+    return features, candidates
+
+
+def test_the_learner_without_its_gate_values_the_hidden_actions_and_the_gate_comes_back():
+    features, candidates = _candidates()
+    model = _Gated()
+    bundle = SimpleNamespace(uplift=model, catalogue=SimpleNamespace(ids=["call", "email"]))
+    assert gated(bundle) and not gated(SimpleNamespace(uplift=None))
+    out = ungated_candidates(candidates, features, bundle, 0.9)
+    # each row gets its own customer's and action's effect, the hidden email's included
+    assert out["uplift"].tolist() == pytest.approx([-0.2, -0.1, -0.3, -0.3])
+    assert out["expected_value"].tolist() == pytest.approx([0.2 * 100 - 5, 0.1 * 100 - 5,
+                                                            0.3 * 100 - 5, 0.3 * 100 - 5])
+    assert out["expected_value_low"].tolist() == pytest.approx([0.15 * 100 - 5, 0.05 * 100 - 5,
+                                                                0.25 * 100 - 5, 0.25 * 100 - 5])
+    assert model.shown_actions() == ["call"]        # the shipped model's gate is untouched
+
+
+def test_the_gate_comes_back_when_valuing_fails():
+    features, candidates = _candidates()
+    model = _Gated(fail=True)
+    bundle = SimpleNamespace(uplift=model, catalogue=SimpleNamespace(ids=["call", "email"]))
+    with pytest.raises(RuntimeError):
+        ungated_candidates(candidates, features, bundle, 0.9)
+    assert model.evidence["email"] == {"shown": False}
