@@ -75,9 +75,21 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _stamp(value: pd.Timestamp) -> str:
+    return f"TIMESTAMPTZ '{pd.Timestamp(value).tz_convert('UTC').isoformat()}'"
+
+
 def asof_query(views: list[tuple[FeatureView, list[str]]], entity_cols: list[str],
-               ts_col: str, full_feature_names: bool) -> str:
-    """SQL joining the registered ``entity_df`` to each view's Parquet source, as of each row."""
+               ts_col: str, full_feature_names: bool,
+               bounds: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> str:
+    """SQL joining the registered ``entity_df`` to each view's Parquet source, as of each row.
+
+    With ``bounds`` (the entity rows' first and last timestamp), each view is first cut to
+    the rows that can be picked: of the entity rows' keys (a semi join), no later than the
+    last timestamp and, with a TTL, no earlier than the first one minus the TTL (an older
+    row is stale for every entity row). The ASOF join sorts what it is given: scoring one
+    date of one customer bucket then holds one or two snapshots of that bucket, not every
+    snapshot of every customer (a 6 GB worker went over its limit at 1M customers)."""
     select = [f"e.{_quote(c)}" for c in entity_cols]
     joins = []
     for i, (fv, feats) in enumerate(views):
@@ -96,8 +108,18 @@ def asof_query(views: list[tuple[FeatureView, list[str]]], entity_cols: list[str
             select.append(f"CASE WHEN {fresh} THEN {alias}.{_quote(feat)} END AS {_quote(out)}")
         path = src.path.replace("'", "''")
         ts = _quote(src.timestamp_field)
+        where = ""
+        if bounds is not None:
+            cut = [f"CAST(t.{ts} AS TIMESTAMPTZ) <= {_stamp(bounds[1])}"]
+            if fv.ttl and fv.ttl.total_seconds() > 0:
+                cut.append(f"CAST(t.{ts} AS TIMESTAMPTZ) >= {_stamp(bounds[0])} - INTERVAL "
+                           f"{int(fv.ttl.total_seconds())} SECOND")
+            same = " AND ".join(f"t.{_quote(k)} = k.{_quote(k)}" for k in keys)
+            distinct = ", ".join(_quote(k) for k in keys)
+            where = (f" t SEMI JOIN (SELECT DISTINCT {distinct} FROM entity_df) k ON {same} "
+                     f"WHERE {' AND '.join(cut)}")
         table = (f"(SELECT * REPLACE (CAST({ts} AS TIMESTAMPTZ) AS {ts}) "
-                 f"FROM read_parquet('{path}'))")
+                 f"FROM read_parquet('{path}'){where})")
         joins.append(f"ASOF LEFT JOIN {table} {alias} ON {on}")
     entity = (f"(SELECT * REPLACE (CAST({_quote(ts_col)} AS TIMESTAMPTZ) AS {_quote(ts_col)}) "
               "FROM entity_df)")
@@ -127,7 +149,8 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         for fv in feature_views:
             prefix = f"{fv.projection.name_to_use()}:"
             views.append((fv, [r.split(":", 1)[1] for r in feature_refs if r.startswith(prefix)]))
-        sql = asof_query(views, list(entity.columns), ts_col, full_feature_names)
+        bounds = (entity[ts_col].min(), entity[ts_col].max()) if len(entity) else None
+        sql = asof_query(views, list(entity.columns), ts_col, full_feature_names, bounds)
 
         def run() -> pa.Table:
             con = duckdb.connect()

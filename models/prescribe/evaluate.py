@@ -31,8 +31,8 @@ def read_true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
     path = Path(settings.truth_dir) / TRUTH_FILE
     if not path.exists():
         return None
-    truth = pd.read_parquet(path, columns=["customer_id", "as_of", "action", "true_effect_90d"])
-    truth = truth[pd.to_datetime(truth["as_of"]).dt.date == as_of]
+    truth = pd.read_parquet(path, columns=["customer_id", "as_of", "action", "true_effect_90d"],
+                            filters=[("as_of", "==", as_of)])     # the date's rows only are read
     return None if truth.empty else truth
 
 

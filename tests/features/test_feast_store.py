@@ -85,6 +85,28 @@ def test_training_set_is_the_point_in_time_join(feature_world, feast_env):
     assert got["tenure_days"].isna().any()          # rows beyond the TTL get no features
 
 
+@pytest.mark.parametrize("snapshot, days_after", [(-2, 0), (-2, 17), (-1, 44), (-1, 46)])
+def test_one_date_of_some_customers_is_the_point_in_time_join(feature_world, feast_env, snapshot,
+                                                              days_after):
+    # a scoring run: every row at one instant, one bucket of the customers; each view is cut
+    # to those customers and to the rows the TTL leaves pickable before the join
+    settings, store = feast_env
+    o = feature_world.tables["customer_o"]
+    snaps = np.sort(o["event_timestamp"].unique())
+    at = pd.Timestamp(snaps[snapshot]) + pd.Timedelta(days=days_after)
+    ids = o["customer_id"].drop_duplicates().sample(frac=0.3, random_state=days_after)
+    entity = pd.DataFrame({"customer_id": ids.to_numpy(), "event_timestamp": at}).astype(
+        {"event_timestamp": "datetime64[us, UTC]"})
+    got = _sorted(training_frame(store, entity, CHURN_SERVICE))
+    want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
+    assert len(got) == len(entity)
+    for col in CHECK:
+        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False,
+                                       obj=col)
+    # after the newest snapshot's TTL nothing is fresh; before it, the snapshot is picked
+    assert got["tenure_days"].isna().all() == (days_after > settings.features.feature_ttl_days)
+
+
 def test_asof_store_agrees_with_feasts_own_duckdb_store(feature_world, feast_env):
     settings, _ = feast_env
     entity = _entity_rows(feature_world, n=200, seed=1)
