@@ -83,13 +83,17 @@ def trained_models(root: Path, customers: int, months: int) -> Path:
     return data / "mlflow"
 
 
-def chain(data: Path, customers: int, months: int, models: Path, env: dict) -> dict[str, dict]:
+def chain(data: Path, customers: int, months: int, models: Path, env: dict,
+          name: str) -> dict[str, dict]:
+    """Each stage's result, printed as it ends (a later stage's failure keeps the earlier rows)."""
     out = {"simulate": run(["simulate", "--customers", str(customers), "--months", str(months),
                             "--data-dir", str(data)], env)}
-    for stage in ("ingest", "features"):
+    print(row(customers, name, "simulate", out["simulate"]), flush=True)
+    for stage in ("ingest", "features", "score"):
+        if stage == "score":
+            shutil.copytree(models, data / "mlflow", dirs_exist_ok=True)
         out[stage] = run([stage, "--data-dir", str(data)], env)
-    shutil.copytree(models, data / "mlflow", dirs_exist_ok=True)
-    out["score"] = run(["score", "--data-dir", str(data)], env)
+        print(row(customers, name, stage, out[stage]), flush=True)
     return out
 
 
@@ -135,9 +139,7 @@ def sized_run(base: Path, n: int, name: str, env: dict, models: Path, args) -> f
     """One size on one setting: a row per stage and one for the chain; its wall seconds."""
     data = base / f"{n}-{name.split()[0]}"
     shutil.rmtree(data, ignore_errors=True)
-    result = chain(data, n, args.months, models, env)
-    for stage in STAGES:
-        print(row(n, name, stage, result[stage]), flush=True)
+    result = chain(data, n, args.months, models, env, name)
     total = sum(result[s]["wall"] for s in STAGES)
     peak = max(result[s].get("worker", 0.0) for s in STAGES)
     print(f"| {n:,} | {name} | **chain** | {total:.1f} | | {f'{peak:.2f}' if peak else '-'} | |",
