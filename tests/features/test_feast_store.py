@@ -60,6 +60,17 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["customer_id", "event_timestamp"]).reset_index(drop=True)
 
 
+def _joined_as_by_hand(feature_world, settings, store, entity: pd.DataFrame) -> pd.DataFrame:
+    """The store's point-in-time join of ``entity``, checked against the join by hand."""
+    got = _sorted(training_frame(store, entity, CHURN_SERVICE))
+    want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
+    assert len(got) == len(entity)
+    for col in CHECK:
+        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False,
+                                       obj=col)
+    return got
+
+
 def test_feature_services_name_exactly_each_models_features(feast_env):
     _, store = feast_env
     every = {c for cols in FEATURE_COLUMNS.values() for c in cols}
@@ -76,12 +87,7 @@ def test_feature_services_name_exactly_each_models_features(feast_env):
 def test_training_set_is_the_point_in_time_join(feature_world, feast_env):
     settings, store = feast_env
     entity = _entity_rows(feature_world)
-    got = _sorted(training_frame(store, entity, CHURN_SERVICE))
-    want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
-    assert len(got) == len(entity)
-    for col in CHECK:
-        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False,
-                                       obj=col)
+    got = _joined_as_by_hand(feature_world, settings, store, entity)
     assert got["tenure_days"].isna().any()          # rows beyond the TTL get no features
 
 
@@ -97,12 +103,7 @@ def test_one_date_of_some_customers_is_the_point_in_time_join(feature_world, fea
     ids = o["customer_id"].drop_duplicates().sample(frac=0.3, random_state=days_after)
     entity = pd.DataFrame({"customer_id": ids.to_numpy(), "event_timestamp": at}).astype(
         {"event_timestamp": "datetime64[us, UTC]"})
-    got = _sorted(training_frame(store, entity, CHURN_SERVICE))
-    want = _sorted(_reference(feature_world, entity, settings.features.feature_ttl_days))
-    assert len(got) == len(entity)
-    for col in CHECK:
-        pd.testing.assert_series_equal(got[col], want[col], check_dtype=False, check_names=False,
-                                       obj=col)
+    got = _joined_as_by_hand(feature_world, settings, store, entity)
     # after the newest snapshot's TTL nothing is fresh; before it, the snapshot is picked
     assert got["tenure_days"].isna().all() == (days_after > settings.features.feature_ttl_days)
 
