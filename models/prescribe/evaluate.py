@@ -7,6 +7,7 @@ same rules and budget. Design: docs/prescribe.md#policy-value
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from pathlib import Path
 
@@ -147,14 +148,12 @@ def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame, bundle,
                        quantile: float) -> pd.DataFrame:
     """The candidates valued by the bundle's uplift model with every action allowed: what the
     evidence gate withholds, valued beside what it lets through (the model's own rows)."""
-    model = bundle.uplift
-    saved, model.evidence = model.evidence, None
-    try:
-        rows = candidates.drop_duplicates("customer_id")["customer_id"]
-        feats = features.set_index("customer_id").loc[rows].reset_index()
-        effects, low = uplift_effects(feats, bundle, quantile)
-    finally:
-        model.evidence = saved
+    ungated = copy.copy(bundle)               # shallow copies: the shipped model keeps its gate
+    ungated.uplift = copy.copy(bundle.uplift)
+    ungated.uplift.evidence = None
+    rows = candidates.drop_duplicates("customer_id")["customer_id"]
+    feats = features.set_index("customer_id").loc[rows].reset_index()
+    effects, low = uplift_effects(feats, ungated, quantile)
     ids = bundle.catalogue.ids
     idx = candidates["customer_id"].map(pd.Series(np.arange(len(rows)), index=rows.to_numpy()))
     col = candidates["action_id"].astype(str).map({a: j for j, a in enumerate(ids)})

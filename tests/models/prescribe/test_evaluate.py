@@ -95,9 +95,10 @@ def test_the_learner_without_its_gate_values_the_hidden_actions_and_the_gate_com
     assert out["expected_value_low"].tolist() == pytest.approx([0.15 * 100 - 5, 0.05 * 100 - 5,
                                                                 0.25 * 100 - 5, 0.25 * 100 - 5])
     assert model.shown_actions() == ["call"]        # the shipped model's gate is untouched
+    assert bundle.uplift is model
 
 
-def test_the_gate_comes_back_when_valuing_fails():
+def test_the_shipped_model_keeps_its_gate_when_valuing_fails():
     features, candidates = _candidates()
     model = _Gated(fail=True)
     bundle = SimpleNamespace(uplift=model, catalogue=SimpleNamespace(ids=["call", "email"]))
