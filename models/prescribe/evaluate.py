@@ -94,12 +94,16 @@ def ceiling_effects(features: pd.DataFrame, names: list[str], truth: pd.DataFram
     return out
 
 
-def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
-    """Candidates valued with the feature-predicted true effects (unknown: not eligible)."""
-    stacked = effects.stack(future_stack=True)
+def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame) -> np.ndarray:
+    """Each candidate row's effect from ``effects`` (customer_id index x action columns)."""
     idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
                                      candidates["action_id"].astype(str).to_numpy()])
-    uplift = stacked.reindex(idx).to_numpy(np.float64)
+    return effects.stack(future_stack=True).reindex(idx).to_numpy(np.float64)
+
+
+def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+    """Candidates valued with the feature-predicted true effects (unknown: not eligible)."""
+    uplift = row_effects(candidates, effects)
     ev = expected_value(candidates["p_churn"], uplift, candidates["value_at_risk"], candidates["cost"])
     return candidates.assign(uplift=uplift, expected_value=ev,
                              eligible=candidates["eligible"].to_numpy() & np.isfinite(ev))
@@ -154,16 +158,16 @@ def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame, bundle,
     rows = candidates.drop_duplicates("customer_id")["customer_id"]
     feats = features.set_index("customer_id").loc[rows].reset_index()
     effects, low = uplift_effects(feats, ungated, quantile)
-    ids = bundle.catalogue.ids
-    idx = candidates["customer_id"].map(pd.Series(np.arange(len(rows)), index=rows.to_numpy()))
-    col = candidates["action_id"].astype(str).map({a: j for j, a in enumerate(ids)})
-    up = effects[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
-    out = candidates.assign(uplift=up, expected_value=expected_value(
-        candidates["p_churn"], up, candidates["value_at_risk"], candidates["cost"]))
+
+    def value(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        up = row_effects(candidates, estimates.set_axis(rows.to_numpy(), axis=0))
+        return up, expected_value(candidates["p_churn"], up, candidates["value_at_risk"],
+                                  candidates["cost"])
+
+    up, ev = value(effects)
+    out = candidates.assign(uplift=up, expected_value=ev)
     if low is not None:
-        lo = low[ids].to_numpy()[idx.to_numpy(), col.to_numpy()]
-        out["expected_value_low"] = expected_value(candidates["p_churn"], lo,
-                                                   candidates["value_at_risk"], candidates["cost"])
+        out["expected_value_low"] = value(low)[1]
     return out
 
 
