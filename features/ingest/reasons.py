@@ -7,6 +7,7 @@ Work is proportional to the number of failing rows, not to the table size.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,10 @@ def count_reasons(reasons: pd.Series) -> dict[str, int]:
     if parts.empty:
         return {}
     keys = parts.str.replace(_DETAIL, "", regex=True)
-    counts = keys.value_counts()
+    return ordered_counts(keys.value_counts())
+
+
+def ordered_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Reason counts most common first, then by name (the report's order)."""
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return {str(k): int(n) for k, n in ordered}

@@ -7,9 +7,9 @@ keeps its rows with their row number in the file. Its frame must be the rows the
 a boolean one into ``object``, by the whole table, so such columns (``whole_nulls``, from the
 Parquet statistics) are cast alike in every partition.
 
-Part files are pickled frames indexed by source row number: they keep the exact dtypes of
-the in-process frames, so the merged frame, sorted by row, is the in-process frame and
-``write_parquet`` writes the same bytes. Design: docs/cluster.md#ingest-on-the-cluster
+A partition's clean and quarantined rows are written as Arrow with their source row numbers
+(:mod:`.merge`), which puts them back in source order a row group at a time and writes the
+bytes ``write_parquet`` writes in-process. Design: docs/cluster.md#ingest-on-the-cluster
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 
 from features.ingest.coerce import to_str
 from features.ingest.identity import identifier_bucket
-from features.ingest.io import _ARROW_STRINGS, Source, unreadable, write_parquet
-from features.ingest.quarantine import REASON_COLUMN
-from features.ingest.reasons import count_reasons
+from features.ingest.io import _ARROW_STRINGS, Source, unreadable
 from features.ingest.schemas import SCHEMAS, column_kind, primary_key
+
+from .merge import merge_parts, write_part
 
 PARTS = ".ingest-parts"          # in the clean folder while the tasks run
 BATCH_ROWS = 1 << 17
@@ -144,36 +144,20 @@ def load(path: Path):
 
 def save_outputs(folder: Path, index: int, clean: pd.DataFrame, quarantined: pd.DataFrame,
                  rows: np.ndarray, failed: np.ndarray) -> dict[str, int]:
-    """A partition's clean and quarantined rows, indexed by their source row."""
-    save(clean.set_axis(pd.Index(rows[~failed]), axis=0), folder / f"clean_{index:05d}.pkl")
-    save(quarantined.set_axis(pd.Index(rows[failed]), axis=0),
-         folder / f"quarantine_{index:05d}.pkl")
+    """A partition's clean and quarantined rows as part files (:func:`.merge.write_part`)."""
+    write_part(clean, rows[~failed], folder / f"clean_{index:05d}")
+    write_part(quarantined, rows[failed], folder / f"quarantine_{index:05d}")
     return {"rows_in": len(rows), "kept": int((~failed).sum()), "quarantined": int(failed.sum())}
-
-
-def _merged(paths: list[Path]) -> pd.DataFrame:
-    """The parts as one frame in source-row order. The parts are dropped once concatenated
-    and the sorted copy takes a fresh index in place, so at most two copies of the table are
-    alive at once (a sort_index then reset_index held four: 4.75 GB on a worker at 1M)."""
-    frames = [load(p) for p in paths]
-    filled = [f for f in frames if len(f)] or frames[:1]
-    out = pd.concat(filled) if len(filled) > 1 else filled[0]
-    del frames, filled
-    order = np.argsort(out.index.to_numpy(), kind="stable")
-    out = out.take(order)
-    out.index = pd.RangeIndex(len(out))
-    return out
 
 
 def merge_table(clean_dir: Path, quarantine_dir: Path, table: str, count: int,
                 *_after) -> dict:
     """The partitions' parts of one table in source order, written as the in-process path
-    writes them; the kept and quarantined rows and the reason counts. On a worker: it holds
-    the table's clean rows (``_after``: tasks that must be done first)."""
+    writes them, a row group at a time; the kept and quarantined rows and the reason counts.
+    On a worker (``_after``: tasks that must be done first)."""
     folder = part_dir(clean_dir, table)
-    clean = _merged([folder / f"clean_{i:05d}.pkl" for i in range(count)])
-    quarantined = _merged([folder / f"quarantine_{i:05d}.pkl" for i in range(count)])
-    write_parquet(clean, Path(clean_dir) / f"{table}.parquet")
-    write_parquet(quarantined, Path(quarantine_dir) / f"{table}.parquet")
-    return {"kept": len(clean), "quarantined": len(quarantined),
-            "reasons": count_reasons(quarantined[REASON_COLUMN])}
+    kept, _ = merge_parts([folder / f"clean_{i:05d}" for i in range(count)],
+                          Path(clean_dir) / f"{table}.parquet")
+    quarantined, reasons = merge_parts([folder / f"quarantine_{i:05d}" for i in range(count)],
+                                       Path(quarantine_dir) / f"{table}.parquet", reasons=True)
+    return {"kept": kept, "quarantined": quarantined, "reasons": reasons}
