@@ -22,9 +22,7 @@ import pyarrow.parquet as pq
 
 from configs.settings import IngestParams
 from features.ingest import incremental as inc
-from features.ingest.attributes import ingest_attributes, remove_attributes
 from features.ingest.coerce import to_date
-from features.ingest.event_tables import ingest_events
 from features.ingest.io import _ARROW_STRINGS, Source
 from features.ingest.quarantine import extra_columns
 from features.ingest.report import IngestReport, TableReport
@@ -51,7 +49,8 @@ from .parts import (
 )
 from .resolve import link_bucket, resolve_bucket
 from .scope import ingest_on
-from .tables import CRM, IDENTIFIED, PartJob, clean_customers, finish_part, validate_part
+from .side import submit_side_tables
+from .tables import CRM, IDENTIFIED, PartJob, finish_part, validate_part
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +122,7 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
                 pending[table] = (_submit_identified(client, jobs(table), quarantine_dir, after)
                                   if table in IDENTIFIED
                                   else _submit_plain(client, jobs(table), quarantine_dir))
-        side = client.submit(side_tables, attributes, events, clean_dir, quarantine_dir,
-                             pure=False)
+        side = submit_side_tables(client, attributes, events, clean_dir, quarantine_dir, count)
         for table in SCHEMAS:
             if table == CRM:
                 report.tables[table] = crm_report
@@ -136,7 +134,7 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
                     _add_identity(report, client.gather(counts))
             if on_table is not None:
                 on_table(table)
-        for table_report in side.result():
+        for table_report in client.gather(side):
             report.tables[table_report.table] = table_report
     finally:
         shutil.rmtree(clean_dir / PARTS, ignore_errors=True)
@@ -194,15 +192,3 @@ def _add_identity(report: IngestReport, counts: list[dict[str, tuple[int, int]]]
     for kind in kinds:
         report.identity.add(kind, sum(c.get(kind, (0, 0))[0] for c in counts),
                             sum(c.get(kind, (0, 0))[1] for c in counts))
-
-
-def side_tables(attributes, events, clean_dir: Path, quarantine_dir: Path) -> list[TableReport]:
-    """The company's attribute and event tables, each whole on one worker (not split yet),
-    against the clean customers."""
-    customers = clean_customers(clean_dir)
-    out = []
-    if attributes is None:
-        remove_attributes(clean_dir, quarantine_dir)
-    else:
-        out.append(ingest_attributes(attributes, customers, clean_dir, quarantine_dir))
-    return out + list(ingest_events(events, customers, clean_dir, quarantine_dir))

@@ -77,6 +77,27 @@ def inject(raw: Path) -> dict[str, str]:
     return {"phone": shared}
 
 
+def add_side_rows(staged: Path) -> None:
+    """An event table with customers in different partitions and rows every path must
+    quarantine alike, and an attribute row repeating a customer."""
+    ids = pd.read_csv(staged / "crm_customers.csv", dtype=str)["customer_id"]
+    a, b = _two_buckets(ids)
+    (staged / "events").mkdir()
+    (staged / "events" / "schema.json").write_text(json.dumps({"events": {"app_sessions": {
+        "label": "App sessions", "measures": {"minutes": {"label": "Minutes in the app"}}}}}))
+    pd.DataFrame({
+        "customer_id": [ids[a], ids[b], ids[a], "NOBODY", ids[b], None, ids[b]],
+        "occurred_at": ["2024-02-05T10:30:00", "2024-02-06T11:00:00", "2024-02-07T09:15:00",
+                        "2024-02-07T09:15:00", "not a time", "2024-02-08T10:00:00",
+                        "2024-02-09T10:00:00"],
+        "minutes": ["12.5", "3", "4", "4", "5", "6", "abc"],
+        "device": ["ios"] * 7,
+    }).to_csv(staged / "events" / "app_sessions.csv", index=False)
+    attributes = pd.read_csv(staged / "customer_attributes.csv", dtype=str, keep_default_na=False)
+    pd.concat([attributes, attributes.iloc[[1]]], ignore_index=True).to_csv(
+        staged / "customer_attributes.csv", index=False)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """1,500 customers over 12 months with the injected rows, ingested in-process."""
@@ -152,12 +173,16 @@ def test_mapped_real_sample_on_the_cluster_equals_in_process(two_worker_client, 
     staged = tmp_path / "staged"
     stage_mapping(ROOT / "configs/sources/ibm_telco.yaml", ROOT / "tests/fixtures/ibm_telco_sample",
                   staged)
+    add_side_rows(staged)
     params = IngestParams(source_format="csv")
     expected = run_ingest(staged, tmp_path / "a/clean", tmp_path / "a/quarantine", params)
     got = ingest_on_cluster(two_worker_client, staged, tmp_path / "b/clean",
                             tmp_path / "b/quarantine", params, buckets=BUCKETS)
     assert got.to_dict() == expected.to_dict()
     assert "customer_attributes" in got.tables
+    sessions = got.tables["events/app_sessions"]
+    assert (sessions.rows_in, sessions.rows_kept) == (7, 3)
+    assert "customer_id: appears more than once" in got.tables["customer_attributes"].reasons
     assert_same_outputs(tmp_path / "a", tmp_path / "b")
 
 
