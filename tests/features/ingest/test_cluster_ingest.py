@@ -199,3 +199,27 @@ def test_text_stored_as_floats_is_ingested_in_process(two_worker_client, tmp_pat
     assert "in-process, not on the cluster (text stored as floats: crm_customers.customer_id)" \
         in caplog.text
     assert got.to_dict() == expected.to_dict()
+
+
+def test_an_attribute_stored_as_floats_is_validated_whole(two_worker_client, tmp_path):
+    """A categorical attribute in floats (``to_str`` then depends on the whole column) goes
+    whole to one worker; the files are still the in-process files. (The partition of C2-C4
+    and C6 holds only whole numbers: alone it would write "3", not "3.0".)"""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    ids = [f"C{i}" for i in range(8)]
+    pd.DataFrame({"customer_id": ids, "status": ["active"] * 8}).to_parquet(
+        raw / "crm_customers.parquet", index=False)
+    pd.DataFrame({"customer_id": ids + ["C1", "C99"],
+                  "region": [1.0, 2.5, None, 3.0, 1.0, 2.0, 2.0, 4.0, 1.0, 2.0]}).to_parquet(
+        raw / "customer_attributes.parquet", index=False)
+    (raw / "customer_attributes.schema.json").write_text(json.dumps(
+        {"attributes": {"region": {"kind": "categorical", "label": "Region code"}}}))
+    expected = run_ingest(raw, tmp_path / "a/clean", tmp_path / "a/quarantine", IngestParams())
+    got = ingest_on_cluster(two_worker_client, raw, tmp_path / "b/clean", tmp_path / "b/quarantine",
+                            IngestParams(), buckets=BUCKETS)
+    assert got.to_dict() == expected.to_dict()
+    assert got.tables["customer_attributes"].rows_quarantined == 3    # C1 twice, C99 unknown
+    assert_same_outputs(tmp_path / "a", tmp_path / "b")
+    assert pd.read_parquet(tmp_path / "b/clean/customer_attributes.parquet")["region"].tolist() \
+        == ["1.0", None, "3.0", "1.0", "2.0", "2.0", "4.0"]   # C1 (2.5) is quarantined
