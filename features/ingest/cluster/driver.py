@@ -4,8 +4,9 @@ Order: the export's end (one CRM column, on a worker) and each Parquet table's n
 the CRM per partition, merged (later tables read its clean customers); then every other
 table side by side: validate per partition and merge, or, for complaints and responses,
 validate, resolve per identifier bucket, link per customer bucket (responses, after the
-invitations are merged), finish per partition and merge. The report, the manifest and the
-absent tables are written here as ``run_ingest`` writes them.
+invitations are merged), finish per partition and merge; the company's attribute and event
+tables per partition too (:mod:`.side`). The report, the manifest and the absent tables are
+written here as ``run_ingest`` writes them.
 """
 
 from __future__ import annotations
