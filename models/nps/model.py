@@ -39,7 +39,7 @@ from models.nps.company import (
     wave_nps,
 )
 from models.nps.data import MIN_ANSWERS
-from models.nps.scale import NPS, SCALES, Scale, frame_scale
+from models.nps.scale import NPS, SCALES, Scale, frame_scale, row_means
 from models.nps.selection import (
     ANCHOR_DAYS,
     GAMMA_BOUNDS,
@@ -124,7 +124,7 @@ class NpsModel:
     def _shift(self, p1: np.ndarray, answered: bool) -> np.ndarray:
         g = self.gamma(answered)
         scores = self.scale.scores
-        return np.zeros(len(p1)) if g == 0 else p1 @ scores - tilt(p1, g) @ scores
+        return np.zeros(len(p1)) if g == 0 else row_means(p1, scores) - row_means(tilt(p1, g), scores)
 
     def predict(self, frame: pd.DataFrame, answered: bool = False) -> pd.DataFrame:
         """nps_pred (expected score: 0-10, or 1-5 on CSAT) and the low / middle / high class

@@ -18,6 +18,17 @@ import pandas as pd
 AUTO = "auto"
 
 
+def row_means(dist: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each row's mean of ``scores`` under its distribution, added score by score. A BLAS
+    product rounds a row differently with the number of rows it is given, and a customer's
+    predicted score must not depend on the batch (a bucket, the whole run, one API call)."""
+    dist = np.asarray(dist, dtype=np.float64)
+    out = np.zeros(len(dist))
+    for j, score in enumerate(np.asarray(scores, dtype=np.float64)):
+        out += dist[:, j] * score
+    return out
+
+
 @dataclass(frozen=True)
 class Scale:
     """One answer scale: its column in the responses, its range, classes and headline."""
@@ -55,7 +66,7 @@ class Scale:
     def expected_values(self, dist: np.ndarray) -> np.ndarray:
         """Each row's expected share of the company figure under its score distribution."""
         if self.name != "nps":
-            return dist @ self.scores
+            return row_means(dist, self.scores)
         probs = self.class_probabilities(dist)
         return probs[:, 2] - probs[:, 0]
 

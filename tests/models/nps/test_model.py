@@ -249,6 +249,17 @@ def test_predictions_are_probabilities_and_sum_to_one(fitted):
     pd.testing.assert_frame_equal(fitted.corrected.predict(no_tp), pred)
 
 
+def test_a_customers_prediction_does_not_depend_on_its_batch(fitted):
+    """Buckets, the whole run and one API call must give a customer the same figures, to the
+    last bit (the cluster run is checked against the in-process run row for row)."""
+    rows = pd.concat([fitted.wave] * 3, ignore_index=True)
+    whole = fitted.corrected.predict(rows).to_numpy()
+    cuts = [0, 1, 8, 137, *range(1001, len(rows), 997), len(rows)]
+    pieces = np.vstack([fitted.corrected.predict(rows.iloc[a:b]).to_numpy()
+                        for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    assert (pieces == whole).all()
+
+
 def test_non_respondent_predictions_vary_with_features(fitted):
     silent = fitted.wave[fitted.wave["responded"] == 0]
     pred = fitted.corrected.predict(silent)
