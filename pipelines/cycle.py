@@ -21,11 +21,13 @@ tests wire the same loop.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -212,48 +214,97 @@ def run_cycle(settings: Settings, stages: Stages, timings: dict | None = None) -
     point for the delivered plan (evaluation: read from the world's hidden truth) and the run.
     A plan not scored by a cycle (``cem score`` before the loop: no cycle budget, nothing
     recorded to compare with) is first re-planned. ``timings`` receives each stage's seconds.
+
+    A cycle interrupted after the world's month (a crash or a kill in training, say) is
+    carried on by the next call from the stage that did not finish: the world is never asked
+    to live the same plan twice (``reports/cycle/progress.json``, see ``read_progress``).
     """
     from features.sources.world.evaluate import curve_row, delivered_value
 
     timings = {} if timings is None else timings
     done = read_curve(settings)
-    cycle = len(done) + 1
-    run_id = latest_run_id(settings)
-    recorded = recorded_plan(settings, run_id)
-    if run_id is not None and recorded is None:
-        with _timed(timings, "score"):
-            scored = stages.score(ceiling=ceiling_due(cycle, settings.cycle.ceiling_every_months))
-        run_id = scored.get("run_id")
-        timings["evaluation"] = timings.get("evaluation", 0.0) + scored.get("evaluation_seconds", 0.0)
-        recorded = recorded_plan(settings, run_id)
-    with _timed(timings, "advance"):
-        step = stages.advance(latest_plan(settings))
+    progress = read_progress(settings)
+    carried_on = progress is not None
+    if progress is None:
+        cycle = len(done) + 1
+        run_id = latest_run_id(settings)
+        if run_id is not None and recorded_plan(settings, run_id) is None:
+            with _timed(timings, "score"):
+                scored = stages.score(ceiling=ceiling_due(cycle, settings.cycle.ceiling_every_months))
+            run_id = scored.get("run_id")
+            timings["evaluation"] = timings.get("evaluation", 0.0) + scored.get("evaluation_seconds", 0.0)
+        with _timed(timings, "advance"):
+            step = stages.advance(latest_plan(settings))
+        progress = {"cycle": cycle, "run_id": run_id, "step": _jsonable(asdict(step)), "done": []}
+        write_progress(settings, progress)      # the world has answered: from here, carry on
+    cycle, step = progress["cycle"], _step(progress["step"])
     with _timed(timings, "evaluation"):
         value = delivered_value(settings.truth_dir, step.month)
-        point = curve_row(settings.truth_dir, step.month, *(recorded or (None, None)))
-        point = {"cycle": cycle, **point,
-                 "cumulative": (done["cumulative"].iloc[-1] if len(done) else 0.0) + point["total"]}
-        write_curve(settings, pd.concat([done, pd.DataFrame([point])], ignore_index=True))
-    with _timed(timings, "ingest"):
-        stages.ingest()
-    with _timed(timings, "features"):
-        stages.features()
+        if len(done) and (done["cycle"] == cycle).any():      # carried on after the point
+            point = done[done["cycle"] == cycle].iloc[-1].to_dict()
+        else:
+            point = curve_row(settings.truth_dir, step.month,
+                              *(recorded_plan(settings, progress["run_id"]) or (None, None)))
+            point = {"cycle": cycle, **point, "cumulative":
+                     (done["cumulative"].iloc[-1] if len(done) else 0.0) + point["total"]}
+            write_curve(settings, pd.concat([done, pd.DataFrame([point])], ignore_index=True))
     retrained = retrain_due(step.step, settings.cycle.retrain_every_months)
-    if retrained:
-        with _timed(timings, "train"):
-            stages.train()
-    with _timed(timings, "score"):
-        scored = stages.score(ceiling=ceiling_due(cycle + 1, settings.cycle.ceiling_every_months))
-    seconds = scored.get("evaluation_seconds", 0.0)
-    timings["score"] -= seconds
-    timings["evaluation"] += seconds
-    if stages.impact is not None:      # measured from realized outcomes: no hidden truth
-        with _timed(timings, "impact"):
-            stages.impact()
+    todo = [("ingest", stages.ingest), ("features", stages.features)]
+    todo += [("train", stages.train)] if retrained else []
+    todo += [("score", lambda: stages.score(
+        ceiling=ceiling_due(cycle + 1, settings.cycle.ceiling_every_months)))]
+    todo += [("impact", stages.impact)] if stages.impact is not None else []
+    for name, run in todo:
+        if name in progress["done"]:
+            continue
+        with _timed(timings, name):
+            out = run()
+        if name == "score":
+            progress["scored"] = {k: out.get(k) for k in ("run_id", "planned", "evaluation_seconds")}
+            seconds = out.get("evaluation_seconds", 0.0)
+            timings["score"] -= seconds
+            timings["evaluation"] += seconds
+        progress["done"].append(name)
+        write_progress(settings, progress)
+    scored = progress.get("scored", {})
+    progress_path(settings).unlink()
     return {**asdict(step), "true_effect_90d": value["true_effect_90d"],
             "lost_to_capacity_90d": value["lost_to_capacity_90d"], "retrained": retrained,
             "run_id": scored.get("run_id"), "next_planned": scored.get("planned"), "curve": point,
-            "seconds": {k: round(v, 2) for k, v in timings.items()}}
+            "seconds": {k: round(v, 2) for k, v in timings.items()},
+            "carried_on": carried_on}
+
+
+def progress_path(settings: Settings) -> Path:
+    return curve_dir(settings) / "progress.json"
+
+
+def read_progress(settings: Settings) -> dict | None:
+    """The cycle under way after the world's month: its number, the plan the world answered,
+    the month's summary and the stages done since (None: no cycle under way)."""
+    path = progress_path(settings)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def write_progress(settings: Settings, progress: dict) -> None:
+    """Written whole or not at all (a kill mid-write leaves the previous file)."""
+    path = progress_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(progress, indent=1))
+    os.replace(tmp, path)
+
+
+def _jsonable(summary: dict) -> dict:
+    return {k: v.isoformat() if isinstance(v, date) else int(v) for k, v in summary.items()}
+
+
+def _step(summary: dict):
+    from features.sources.world.step import StepSummary
+
+    return StepSummary(**{**summary, "month": date.fromisoformat(summary["month"])})
 
 
 def read_curve(settings: Settings) -> pd.DataFrame:
@@ -271,7 +322,8 @@ def write_curve(settings: Settings, curve: pd.DataFrame) -> None:
 
 def cycle_line(line: dict) -> str:
     """One printed line per cycle."""
-    return (f"{line['month']:%Y-%m}: planned {line['planned']:,}, delivered {line['delivered']:,}"
+    resumed = " (carried on from where it was interrupted)" if line.get("carried_on") else ""
+    return (f"{line['month']:%Y-%m}{resumed}: planned {line['planned']:,}, delivered {line['delivered']:,}"
             f" (held out {line['held_out']:,}, over capacity {line['over_capacity']:,}, not allowed "
             f"{line['not_allowed']:,}, not open {line['not_open']:,}); true effect of the delivered "
             f"actions on 90-day churners {line['true_effect_90d']:+.1f}"

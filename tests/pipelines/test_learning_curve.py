@@ -109,3 +109,44 @@ def test_the_budget_is_a_share_of_customers_at_the_mean_action_cost(loop):
     assert cycle_budget(settings, 1000) == pytest.approx(2 * cycle_budget(settings, 500))
     off = settings.model_copy(update={"cycle": settings.cycle.model_copy(update={"budget_share": None})})
     assert cycle_budget(off, 1000) == settings.prescribe.budget
+
+
+def test_a_cycle_killed_after_the_worlds_month_is_carried_on_not_lived_again(loop, tmp_path):
+    """A kill in a stage after the world's month (training, say) must not step the world a
+    second time, nor redo the stages that finished: the next call carries the cycle on."""
+    import json
+    import shutil
+
+    from features.sources.world.state import load_world
+    from pipelines.cycle import progress_path
+
+    settings = loop[0].model_copy(update={"data_dir": tmp_path / "copy"})
+    shutil.copytree(loop[0].data_dir, settings.data_dir)
+    month_before = load_world(settings.truth_dir).month
+    real = plain_stages(settings)
+    calls: list[str] = []
+
+    def counted(name, fail=False):
+        def run(*args, **kwargs):
+            calls.append(name)
+            if fail:
+                raise RuntimeError("killed")
+            return getattr(real, name)(*args, **kwargs)
+        return run
+
+    names = ("advance", "ingest", "features", "train", "score", "impact")
+    broken = type(real)(**{n: counted(n, fail=n == "features") for n in names})
+    with pytest.raises(RuntimeError, match="killed"):
+        run_cycle(settings, broken)
+    assert calls == ["advance", "ingest", "features"]
+    assert json.loads(progress_path(settings).read_text())["done"] == ["ingest"]
+    assert list(read_curve(settings)["cycle"]) == [1, 2, 3]        # the delivered plan's point
+
+    calls.clear()
+    line = run_cycle(settings, type(real)(**{n: counted(n) for n in names}))
+    assert calls == ["features", "score", "impact"]                  # no second month, no re-ingest
+    assert line["carried_on"] and line["curve"]["cycle"] == 3
+    assert load_world(settings.truth_dir).month == month_before + 1
+    assert list(read_curve(settings)["cycle"]) == [1, 2, 3]
+    assert not progress_path(settings).exists()
+    assert recorded_plan(settings, line["run_id"]) is not None       # the next plan is there
