@@ -8,6 +8,7 @@ same rules and budget. Design: docs/prescribe.md#policy-value
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from models.prescribe.baselines import random_candidates, risk_ranked_candidates
 from models.scoring import uplift_effects
 
 TRUTH_FILE = "action_effects.parquet"
+EVAL_BLOCK = 100_000          # customers whose features the evaluation holds at once
+CEILING_FIT_ROWS = 200_000    # customers per half the feature ceiling's regressions fit on
+Fetch = Callable[[np.ndarray], pd.DataFrame]      # customer ids -> their features, in order
 
 
 def read_true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
@@ -67,31 +71,70 @@ def features_as_of(settings: Settings, customers: np.ndarray, as_of: date,
     return frame.set_index("customer_id").loc[customers].reset_index(), service_features(store, service)
 
 
-def ceiling_effects(features: pd.DataFrame, names: list[str], truth: pd.DataFrame,
-                    seed: int = 0) -> pd.DataFrame:
+def fetcher(features: pd.DataFrame | Fetch) -> Fetch:
+    """``features`` as a function of customer ids (a frame: its rows, in the order asked)."""
+    if callable(features):
+        return features
+    by_id = features.set_index("customer_id")
+    return lambda ids: by_id.loc[ids].reset_index()
+
+
+def fetch_as_of(settings: Settings, as_of: date, service: str = CHURN_SERVICE) -> Fetch:
+    """The point-in-time features at ``as_of`` of any block of customers (the evaluation asks
+    EVAL_BLOCK customers at a time, so every customer's features are never held at once)."""
+    return lambda ids: features_as_of(settings, ids, as_of, service)[0]
+
+
+def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.DataFrame,
+                    seed: int = 0, customers: np.ndarray | None = None) -> pd.DataFrame:
     """customer_id x action: the true effects as predicted from the features, cross-fitted.
 
     Each half of the customers gets the predictions of a regression fitted on the other
-    half, so no customer's own true effect is used for their prediction.
+    half, so no customer's own true effect is used for their prediction. ``features``: a
+    frame, or a function fetching the features of ``customers`` (default: the frame's, in
+    its order); the regressions are fitted on at most CEILING_FIT_ROWS customers of each
+    half, drawn at random (all of them below that), and predict EVAL_BLOCK customers at a time.
     """
     wide = truth.pivot_table(index="customer_id", columns="action", values="true_effect_90d")
-    features = features[features["customer_id"].isin(wide.index)].reset_index(drop=True)
-    x = FrameSpec.fit(features, names).array(features)
-    half = np.random.default_rng(seed).integers(0, 2, len(features))
-    out = pd.DataFrame(np.nan, index=features["customer_id"], columns=wide.columns)
+    if customers is None:
+        customers = features["customer_id"].to_numpy()
+    fetch = fetcher(features)
+    ids = customers[pd.Index(customers).isin(wide.index)]
+    rng = np.random.default_rng(seed)
+    half = rng.integers(0, 2, len(ids))
+    sample = np.zeros(len(ids), dtype=bool)
+    for k in (0, 1):
+        mine = np.flatnonzero(half == k)
+        sample[mine if len(mine) <= CEILING_FIT_ROWS
+               else rng.choice(mine, CEILING_FIT_ROWS, replace=False)] = True
+    fit_frame = fetch(ids[sample])
+    spec = FrameSpec.fit(fit_frame, names)
+    x = spec.array(fit_frame)
+    del fit_frame
+    y_all = wide.reindex(ids)
+    models = {}
     for action in wide.columns:
-        y = wide.loc[features["customer_id"], action].to_numpy(np.float64)
+        y = y_all[action].to_numpy(np.float64)
         known = ~np.isnan(y)
         for k in (0, 1):
-            fit, pred = known & (half != k), known & (half == k)
-            if fit.sum() < 50 or not pred.any():
+            fit = (known & (half != k))[sample]
+            if fit.sum() < 50 or not (known & (half == k)).any():
                 continue
             model = lgb.LGBMRegressor(n_estimators=400, learning_rate=0.03, num_leaves=31,
                                       min_child_samples=20, subsample=0.8, subsample_freq=1,
                                       random_state=seed, n_jobs=1, verbose=-1)
-            model.fit(x[fit], y[fit])
-            out.loc[out.index[pred], action] = model.predict(x[pred])
-    return out
+            models[action, k] = model.fit(x[fit], y_all[action].to_numpy(np.float64)[sample][fit])
+    del x
+    out = pd.DataFrame(np.nan, index=pd.Index(ids, name="customer_id"), columns=wide.columns)
+    values = out.to_numpy()                     # filled in place, block by block
+    for start in range(0, len(ids), EVAL_BLOCK):
+        rows = slice(start, start + EVAL_BLOCK)
+        xb = spec.array(fetch(ids[rows]))
+        for (action, k), model in models.items():
+            pred = (~y_all[action].isna().to_numpy()[rows]) & (half[rows] == k)
+            if pred.any():
+                values[start + np.flatnonzero(pred), out.columns.get_loc(action)] = model.predict(xb[pred])
+    return pd.DataFrame(values, index=out.index, columns=out.columns)
 
 
 def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame) -> np.ndarray:
@@ -136,8 +179,9 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
              "random": arbitrate(random_candidates(candidates, seed), contacts, catalogue, params,
                                  budget=budget).actions}
     customers = candidates["customer_id"].unique()
-    features, names = features_as_of(settings, customers, as_of)
-    ceiling = ceiling_candidates(candidates, ceiling_effects(features, names, truth, seed))
+    names = service_features(feature_store(settings), CHURN_SERVICE)
+    ceiling = ceiling_candidates(candidates, ceiling_effects(
+        fetch_as_of(settings, as_of), names, truth, seed, customers))
     plans["feature_ceiling"] = arbitrate(ceiling, contacts, catalogue, params, budget=budget).actions
     values = {name: plan_value(actions, candidates, true_ev) for name, actions in plans.items()}
     best = values["oracle"]["value"]
@@ -148,19 +192,25 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
             "model_vs_risk_ranked": values["model"]["value"] / risk if risk > 0 else float("inf")}
 
 
-def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame, bundle,
+def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame | Fetch, bundle,
                        quantile: float) -> pd.DataFrame:
     """The candidates valued by the bundle's uplift model with every action allowed: what the
-    evidence gate withholds, valued beside what it lets through (the model's own rows)."""
+    evidence gate withholds, valued beside what it lets through (the model's own rows).
+    ``features``: a frame, or a function fetching a block of customers' features."""
     ungated = copy.copy(bundle)               # shallow copies: the shipped model keeps its gate
     ungated.uplift = copy.copy(bundle.uplift)
     ungated.uplift.evidence = None
-    rows = candidates.drop_duplicates("customer_id")["customer_id"]
-    feats = features.set_index("customer_id").loc[rows].reset_index()
-    effects, low = uplift_effects(feats, ungated, quantile)
+    rows = candidates.drop_duplicates("customer_id")["customer_id"].to_numpy()
+    fetch, parts = fetcher(features), []
+    for start in range(0, max(len(rows), 1), EVAL_BLOCK):     # a block of customers at a time
+        ids = rows[start:start + EVAL_BLOCK]
+        parts.append([None if e is None else e.set_axis(ids, axis=0)
+                      for e in uplift_effects(fetch(ids), ungated, quantile)])
+    effects = pd.concat([p[0] for p in parts])
+    low = None if parts[0][1] is None else pd.concat([p[1] for p in parts])
 
     def value(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        up = row_effects(candidates, estimates.set_axis(rows.to_numpy(), axis=0))
+        up = row_effects(candidates, estimates)
         return up, expected_value(candidates["p_churn"], up, candidates["value_at_risk"],
                                   candidates["cost"])
 
@@ -201,17 +251,17 @@ def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd
                "risk_ranked": risk_ranked_candidates(candidates),
                "random": random_candidates(candidates, seed)}
     learner = gated(bundle) and len(candidates) > 0
-    if ceiling or learner:
-        features, names = features_as_of(settings, candidates["customer_id"].unique(), as_of)
+    fetch = fetch_as_of(settings, as_of)       # a block of customers at a time
     if ceiling:
-        sources["feature_ceiling"] = ceiling_candidates(
-            candidates, ceiling_effects(features, names, truth, seed))
+        names = service_features(feature_store(settings), CHURN_SERVICE)
+        sources["feature_ceiling"] = ceiling_candidates(candidates, ceiling_effects(
+            fetch, names, truth, seed, candidates["customer_id"].unique()))
     values = {"do_nothing": 0.0, "feature_ceiling": None, "ungated": None}
     for name, source in sources.items():
         plan = arbitrate(_without_low(source), contacts, catalogue, settings.prescribe, budget=budget)
         values[name] = plan_value(plan.actions, candidates, true_ev)["value"]
     if learner:     # the model's own bound kept: the same safe rule as the shipped plan
-        source = ungated_candidates(candidates, features, bundle, settings.prescribe.value_quantile)
+        source = ungated_candidates(candidates, fetch, bundle, settings.prescribe.value_quantile)
         plan = arbitrate(source, contacts, catalogue, settings.prescribe, budget=budget)
         values["ungated"] = plan_value(plan.actions, candidates, true_ev)["value"]
     return values

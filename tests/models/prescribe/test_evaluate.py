@@ -82,6 +82,36 @@ def _candidates() -> tuple[pd.DataFrame, pd.DataFrame]:
     return features, candidates
 
 
+def test_the_ceiling_fitted_on_a_sample_and_predicted_in_blocks_stays_cross_fitted(monkeypatch):
+    """At scale the evaluation fits on CEILING_FIT_ROWS customers a half and fetches features
+    EVAL_BLOCK customers at a time: every customer still gets a prediction from the other
+    half's model (never their own truth), and blocks change nothing."""
+    from models.prescribe import evaluate
+
+    names = ["tickets_90d", "monthly_charge"]
+    features, truth = _world(3000, 0, signal=True)
+    whole = ceiling_effects(features, names, truth)
+    asked = []
+
+    def fetch(ids):
+        asked.append(len(ids))
+        return features.set_index("customer_id").loc[ids].reset_index()
+
+    monkeypatch.setattr(evaluate, "EVAL_BLOCK", 700)
+    blocks = ceiling_effects(fetch, names, truth, customers=features["customer_id"].to_numpy())
+    assert max(asked) == 3000 and asked[1:] == [700] * 4 + [200]    # the fit, then the blocks
+    pd.testing.assert_frame_equal(whole, blocks)
+
+    monkeypatch.setattr(evaluate, "CEILING_FIT_ROWS", 400)
+    asked.clear()
+    sampled = ceiling_effects(fetch, names, truth, customers=features["customer_id"].to_numpy())
+    assert asked[0] == 800 and sampled["call"].notna().all()
+    assert np.corrcoef(sampled["call"], truth["true_effect_90d"])[0, 1] > 0.85
+    noise_features, noise = _world(3000, 1, signal=False)
+    pred = ceiling_effects(noise_features, names, noise)
+    assert abs(np.corrcoef(pred["call"], noise["true_effect_90d"])[0, 1]) < 0.1
+
+
 def test_the_learner_without_its_gate_values_the_hidden_actions_and_the_gate_comes_back():
     features, candidates = _candidates()
     model = _Gated()
@@ -96,6 +126,14 @@ def test_the_learner_without_its_gate_values_the_hidden_actions_and_the_gate_com
                                                                 0.25 * 100 - 5, 0.25 * 100 - 5])
     assert model.shown_actions() == ["call"]        # the shipped model's gate is untouched
     assert bundle.uplift is model
+    from models.prescribe import evaluate
+
+    evaluate.EVAL_BLOCK, before = 1, evaluate.EVAL_BLOCK        # a customer at a time
+    try:
+        one_by_one = ungated_candidates(candidates, features, bundle, 0.9)
+    finally:
+        evaluate.EVAL_BLOCK = before
+    pd.testing.assert_frame_equal(out, one_by_one)
 
 
 def test_the_shipped_model_keeps_its_gate_when_valuing_fails():

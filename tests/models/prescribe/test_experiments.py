@@ -200,3 +200,31 @@ def test_a_small_pool_treats_fewer_rather_than_lose_its_hold_outs():
                            money(1e6, candidates), seed=1)
     rows = exp.actions
     assert len(rows) and rows["control_group"].sum() >= 4 * (~rows["control_group"]).sum()
+
+
+def test_the_plan_does_not_depend_on_how_many_customers_are_encoded_at_once(monkeypatch):
+    """The drivers are encoded a block of customers at a time (memory at scale); a wide model
+    matrix whose driver is not its first column, in blocks of 7 or whole, plans the same rows."""
+    import dataclasses
+
+    from models.prescribe import experiments
+
+    candidates, features, contacts = world(n=400, reps=4)
+    features = features.assign(g=np.arange(len(features)) % 5, h=1.0)
+    wide = {a: dataclasses.replace(d, index=np.array([2])) for a, d in ARMS.items()}
+    risk = SimpleNamespace(logit_x=lambda x: RISK + 0.01 * x[:, 0])     # reads a non-driver column
+    uplift = SimpleNamespace(arms={a: SimpleNamespace(driver=d) for a, d in wide.items()},
+                             spec=SimpleNamespace(array=lambda frame: frame[["g", "h", "f"]].to_numpy(
+                                 np.float64)), risk=risk)
+
+    def plan():
+        return plan_experiments(candidates, contacts, CATALOGUE, PARAMS, uplift, features,
+                                money(600.0, candidates), seed=3)
+
+    whole = plan()
+    monkeypatch.setattr(experiments, "BLOCK", 7)
+    monkeypatch.setattr(experiments, "ENCODE_BLOCK", 11)
+    blocks = plan()
+    assert len(whole.actions)
+    pd.testing.assert_frame_equal(whole.actions, blocks.actions)
+    pd.testing.assert_frame_equal(whole.pool, blocks.pool)
