@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -138,6 +139,10 @@ class PrescribeParams(_Section):
     holdout_share: float = Field(0.1, ge=0, lt=1)      # planned actions randomly held back (control)
     experiment_share: float = Field(0.2, ge=0, lt=1)   # share of the cycle's budget spent on
                                                        # randomized experiments (effect still uncertain)
+    experiment_spend: Literal["thompson", "whole"] = "thompson"   # thompson: a cell gets P(best
+                                                       # and paying) of the experiment budget, the rest is
+                                                       # not spent; whole: P(best), all of it, plus what
+                                                       # the model's plan leaves of its own budget
     experiment_controls: float = Field(4.0, ge=0)      # hold-outs drawn per treated customer in an
                                                        # experiment cell (free: they get nothing)
     impact_slice_share: float = Field(0.05, ge=0, le=0.2)  # each of the sticky comparison slices

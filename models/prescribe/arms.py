@@ -103,6 +103,8 @@ def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     plan = arbitrate(policy, contacts, catalogue, pol, budget=budget)
     exploit = _with_holdout(plan.actions, "policy", hs, seed_of(as_of))
     rest = policy[~policy["customer_id"].isin(exploit["customer_id"])]
+    if amount is not None and params.experiment_spend == "whole":     # what the plan leaves
+        amount += max(budget - float(exploit.loc[~exploit["control_group"], "cost"].sum()), 0.0)
     experiment_budget = _experiment_budget(policy, exploit, catalogue, params, pol, amount)
     exp = plan_experiments(rest, contacts, catalogue, pol, uplift, features, experiment_budget,
                            seed_of(as_of, "experiments"))

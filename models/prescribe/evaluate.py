@@ -8,7 +8,7 @@ same rules and budget. Design: docs/prescribe.md#policy-value
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -85,6 +85,36 @@ def fetch_as_of(settings: Settings, as_of: date, service: str = CHURN_SERVICE) -
     return lambda ids: features_as_of(settings, ids, as_of, service)[0]
 
 
+def _blocks(ids: np.ndarray) -> Iterator[np.ndarray]:
+    """EVAL_BLOCK customers at a time (one empty block when there are none)."""
+    for start in range(0, max(len(ids), 1), EVAL_BLOCK):
+        yield ids[start:start + EVAL_BLOCK]
+
+
+def spec_in_blocks(fetch: Fetch, ids: np.ndarray, names: list[str]) -> FrameSpec:
+    """``FrameSpec.fit`` over the features of ``ids``, fetched a block at a time: the
+    categories are the union of the blocks' (sorted, as one fit on every row sorts them)."""
+    spec = None
+    for block in _blocks(ids):
+        part = FrameSpec.fit(fetch(block), names)
+        if spec is None:
+            spec = part
+        else:
+            spec.categories = {c: sorted(set(v) | set(part.categories[c]))
+                               for c, v in spec.categories.items()}
+    return spec
+
+
+def array_in_blocks(fetch: Fetch, ids: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """``spec.array`` of the features of ``ids``, fetched a block at a time."""
+    x = np.empty((len(ids), len(spec.features)))
+    start = 0
+    for block in _blocks(ids):
+        x[start:start + len(block)] = spec.array(fetch(block))
+        start += len(block)
+    return x
+
+
 def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.DataFrame,
                     seed: int = 0, customers: np.ndarray | None = None) -> pd.DataFrame:
     """customer_id x action: the true effects as predicted from the features, cross-fitted.
@@ -107,34 +137,33 @@ def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.
         mine = np.flatnonzero(half == k)
         sample[mine if len(mine) <= CEILING_FIT_ROWS
                else rng.choice(mine, CEILING_FIT_ROWS, replace=False)] = True
-    fit_frame = fetch(ids[sample])
-    spec = FrameSpec.fit(fit_frame, names)
-    x = spec.array(fit_frame)
-    del fit_frame
+    spec = spec_in_blocks(fetch, ids[sample], names)
+    x = array_in_blocks(fetch, ids[sample], spec)
     y_all = wide.reindex(ids)
+    known = {a: y_all[a].notna().to_numpy() for a in wide.columns}
     models = {}
     for action in wide.columns:
         y = y_all[action].to_numpy(np.float64)
-        known = ~np.isnan(y)
         for k in (0, 1):
-            fit = (known & (half != k))[sample]
-            if fit.sum() < 50 or not (known & (half == k)).any():
+            fit = (known[action] & (half != k))[sample]
+            if fit.sum() < 50 or not (known[action] & (half == k)).any():
                 continue
             model = lgb.LGBMRegressor(n_estimators=400, learning_rate=0.03, num_leaves=31,
                                       min_child_samples=20, subsample=0.8, subsample_freq=1,
                                       random_state=seed, n_jobs=1, verbose=-1)
-            models[action, k] = model.fit(x[fit], y_all[action].to_numpy(np.float64)[sample][fit])
+            models[action, k] = model.fit(x[fit], y[sample][fit])
     del x
-    out = pd.DataFrame(np.nan, index=pd.Index(ids, name="customer_id"), columns=wide.columns)
-    values = out.to_numpy()                     # filled in place, block by block
-    for start in range(0, len(ids), EVAL_BLOCK):
-        rows = slice(start, start + EVAL_BLOCK)
-        xb = spec.array(fetch(ids[rows]))
+    values = np.full((len(ids), len(wide.columns)), np.nan)
+    start = 0
+    for block in _blocks(ids):               # predicted a block of customers at a time
+        rows, xb = slice(start, start + len(block)), spec.array(fetch(block))
+        start += len(block)
         for (action, k), model in models.items():
-            pred = (~y_all[action].isna().to_numpy()[rows]) & (half[rows] == k)
+            pred = known[action][rows] & (half[rows] == k)
             if pred.any():
-                values[start + np.flatnonzero(pred), out.columns.get_loc(action)] = model.predict(xb[pred])
-    return pd.DataFrame(values, index=out.index, columns=out.columns)
+                values[rows.start + np.flatnonzero(pred), wide.columns.get_loc(action)] = \
+                    model.predict(xb[pred])
+    return pd.DataFrame(values, index=pd.Index(ids, name="customer_id"), columns=wide.columns)
 
 
 def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame) -> np.ndarray:
@@ -202,8 +231,7 @@ def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame | Fetch,
     ungated.uplift.evidence = None
     rows = candidates.drop_duplicates("customer_id")["customer_id"].to_numpy()
     fetch, parts = fetcher(features), []
-    for start in range(0, max(len(rows), 1), EVAL_BLOCK):     # a block of customers at a time
-        ids = rows[start:start + EVAL_BLOCK]
+    for ids in _blocks(rows):                     # a block of customers at a time
         parts.append([None if e is None else e.set_axis(ids, axis=0)
                       for e in uplift_effects(fetch(ids), ungated, quantile)])
     effects = pd.concat([p[0] for p in parts])

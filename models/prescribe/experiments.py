@@ -109,13 +109,17 @@ def chance_positive(arm: DriverArm, x: np.ndarray, r: np.ndarray, p_churn: np.nd
     return out
 
 
-def thompson_shares(draws: np.ndarray) -> np.ndarray:
+def thompson_shares(draws: np.ndarray, whole: bool = False) -> np.ndarray:
     """Per cell (rows of ``draws``: cells x posterior draws), the probability that it is the
-    best cell and its average net value is positive; what is left is not spent."""
+    best cell and its average net value is positive; what is left is not spent. ``whole``
+    (``experiment_spend: whole``): the probability that it is the best cell, paying or not,
+    so the shares add up to 1 and the whole budget is spent on learning."""
     if not draws.size:
         return np.zeros(len(draws))
-    best, positive = draws.argmax(axis=0), draws.max(axis=0) > 0
-    return np.bincount(best[positive], minlength=len(draws)) / draws.shape[1]
+    best = draws.argmax(axis=0)
+    if not whole:
+        best = best[draws.max(axis=0) > 0]
+    return np.bincount(best, minlength=len(draws)) / draws.shape[1]
 
 
 def spread(k: int, sizes: np.ndarray, caps: np.ndarray) -> np.ndarray:
@@ -261,7 +265,7 @@ def plan_experiments(candidates: pd.DataFrame, contacts: pd.DataFrame | None, ca
     pool, cells, draws = _cells(pool, arms, x, r, catalogue, rng)
     if cells.empty:
         return empty()
-    cells["share"] = thompson_shares(draws)
+    cells["share"] = thompson_shares(draws, whole=params.experiment_spend == "whole")
     cells["mean_value"] = draws.mean(axis=1)
     cells["p_positive"] = (draws > 0).mean(axis=1)
     cells["treated"], cells["held_out"] = 0, 0

@@ -266,3 +266,28 @@ def test_a_stepped_world_logs_each_planned_rows_arm_stratum_and_probability(tmp_
     assert len(log) > n // 2 and (truth.loc[want.index, "arm"] == want["arm"]).all()
     assert (log["stratum"] == "product_" + want.loc[log.index, "arm"]).all()
     assert np.allclose(log["assignment_probability"], want.loc[log.index, "assignment_probability"])
+
+
+def test_spending_the_whole_experiment_budget_adds_what_the_plan_leaves():
+    """``experiment_spend: whole``: when the model's plan spends nothing (its gate shut), the
+    experiments get the policy slice's whole budget, spread by P(best cell), not just their
+    share of it cut down to the draws where a cell pays."""
+    candidates, contacts, features, uplift = book(n=2000, seed=1)
+    shut = candidates.assign(uplift=0.0, expected_value=-candidates["cost"])   # nothing pays
+    params = PrescribeParams(impact_slice_share=0.05, budget=3000.0)
+    plans = {spend: plan_arms(shut, contacts, CATALOGUE,
+                              params.model_copy(update={"experiment_spend": spend}),
+                              uplift, features, AS_OF) for spend in ("thompson", "whole")}
+    frac = plans["whole"].summary["slices"]["policy"] / 2000
+    assert plans["thompson"].summary["experiment_budget"]["amount"] == pytest.approx(0.2 * 3000 * frac)
+    assert plans["whole"].summary["experiment_budget"]["amount"] == pytest.approx(3000 * frac)
+
+    def spent(arm_plan):
+        rows = arm_plan.actions
+        assert not (rows["arm"] == "policy").any()
+        return rows.loc[(rows["arm"] == "experiment") & ~rows["control_group"], "cost"].sum()
+
+    cells = pd.DataFrame(plans["whole"].summary["cells"])
+    assert cells["share"].sum() == pytest.approx(1.0)
+    assert spent(plans["thompson"]) < 0.2 * 3000 * frac + 1e-6
+    assert 0.9 * 3000 * frac <= spent(plans["whole"]) <= 3000 * frac + 1e-6   # 98 % here

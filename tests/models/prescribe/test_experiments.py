@@ -73,6 +73,8 @@ def test_thompson_shares_favour_cells_more_likely_best_and_positive():
     assert shares[2] > shares[1] > shares[0] and shares.sum() <= 1.0
     sure_loss = np.vstack([rng.normal(-50, 1, 4000), rng.normal(-60, 1, 4000)])
     assert thompson_shares(sure_loss).sum() == 0          # nothing could pay: nothing spent
+    whole = thompson_shares(sure_loss, whole=True)        # experiment_spend: whole
+    assert whole.sum() == 1 and whole[0] == 1             # all of it, on the likely best cell
     # a cell that pays for sure but little takes its share only when the other is unlikely to beat it
     assert thompson_shares(np.vstack([np.full(4000, 1.0), rng.normal(0, 10, 4000)]))[0] == \
         pytest.approx(0.54, abs=0.03)
