@@ -84,20 +84,25 @@ def evaluate_wave(model: NpsModel, wave: pd.DataFrame, truth: pd.DataFrame, samp
 
 
 def evaluate_out_of_time(frame: pd.DataFrame, truth: pd.DataFrame, params: TrainParams,
-                         survey_ids: list[str]) -> pd.DataFrame:
+                         survey_ids: list[str], fitted: dict | None = None) -> pd.DataFrame:
     """One row per (wave, variant): models trained on what was known before the wave.
 
     ``frame`` is the invitation frame with features of the whole history; variants:
     ``corrected`` (IPW + selection tilt + wave recalibration), ``corrected_no_recalibration``
-    and ``uncorrected`` (a plain model on the respondents).
+    and ``uncorrected`` (a plain model on the respondents). ``fitted``: survey id ->
+    (corrected, plain) models already fitted on what was known before that wave (training's
+    out-of-time check fits the latest wave's: the same models, not fitted twice).
     """
     rows = []
     for sid in survey_ids:
         wave = frame[frame["survey_id"] == sid]
         cutoff = wave["event_timestamp"].min()
         train = known_at(frame, cutoff)
-        corrected = fit_nps_model(train, params, corrected=True)
-        plain = fit_nps_model(train, params, corrected=False)
+        if fitted and sid in fitted:
+            corrected, plain = fitted[sid]
+        else:
+            corrected = fit_nps_model(train, params, corrected=True)
+            plain = fit_nps_model(train, params, corrected=False)
         runs = {"corrected": (corrected, True), "corrected_no_recalibration": (corrected, False),
                 "ipw_only": (corrected.without_selection(), False), "uncorrected": (plain, False)}
         for variant, (model, recal) in runs.items():
@@ -128,16 +133,17 @@ def overall(table: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_nps(settings: Settings, store: FeatureStore, survey_ids: list[str] | None = None,
                  last: int = 2, params: TrainParams | None = None,
-                 frame: pd.DataFrame | None = None) -> pd.DataFrame:
+                 frame: pd.DataFrame | None = None, fitted: dict | None = None) -> pd.DataFrame:
     """Out-of-time evaluation of the latest ``last`` relationship waves (or ``survey_ids``).
 
-    ``frame``: the invitation frame with features when the caller already built it.
+    ``frame``: the invitation frame with features when the caller already built it;
+    ``fitted``: models already fitted for some of the waves (``evaluate_out_of_time``).
     """
     if frame is None:
         frame = with_features(store, load_invitation_frame(settings.clean_dir))
     truth = load_survey_truth(settings.truth_dir)
     waves = survey_ids if survey_ids is not None else relationship_waves(frame)[-last:]
-    return evaluate_out_of_time(frame, truth, params or settings.train, waves)
+    return evaluate_out_of_time(frame, truth, params or settings.train, waves, fitted)
 
 
 def world_answers_available(settings: Settings) -> bool:

@@ -57,15 +57,19 @@ def respondent_metrics(model: NpsModel, wave: pd.DataFrame) -> dict[str, float]:
             "respondent_detractor_brier": brier, "respondents": float(len(answered))}
 
 
-def out_of_time_check(frame: pd.DataFrame, settings: Settings,
-                      split: Split | None = None) -> tuple[dict, dict, pd.DataFrame]:
+def out_of_time_check(frame: pd.DataFrame, settings: Settings, split: Split | None = None,
+                      fitted: dict | None = None) -> tuple[dict, dict, pd.DataFrame]:
     """Corrected and uncorrected models fitted on what was known before the validation
     rows (the latest relationship wave, or the last months: ``validation_split``), scored
-    on their respondents; returns (corrected metrics, uncorrected metrics, validation rows)."""
+    on their respondents; returns (corrected metrics, uncorrected metrics, validation rows).
+    ``fitted`` (a dict) receives the two models under the wave's id, for the world
+    evaluation of the same wave (``evaluate.evaluate_out_of_time``)."""
     split = split or validation_split(frame, settings.train.satisfaction_validation_months)
     before = known_at(frame, split.cutoff)
     corrected = fit_nps_model(before, settings.train, corrected=True)
     plain = fit_nps_model(before, settings.train, corrected=False)
+    if fitted is not None and split.by_waves:
+        fitted[split.label] = (corrected, plain)
     return respondent_metrics(corrected, split.valid), respondent_metrics(plain, split.valid), split.valid
 
 
@@ -94,9 +98,10 @@ def _prefixed(metrics: dict, prefix: str) -> dict[str, float]:
             if isinstance(v, int | float | np.floating) and np.isfinite(v)}
 
 
-def world_evaluation(settings: Settings, store, frame: pd.DataFrame) -> dict:
-    """Non-respondent figures against the simulated world's would-be answers, per wave."""
-    table = evaluate.evaluate_nps(settings, store, last=2, frame=frame)
+def world_evaluation(settings: Settings, store, frame: pd.DataFrame, fitted: dict | None = None) -> dict:
+    """Non-respondent figures against the simulated world's would-be answers, per wave
+    (``fitted``: the out-of-time check's models, reused for its wave)."""
+    table = evaluate.evaluate_nps(settings, store, last=2, frame=frame, fitted=fitted)
     summary = evaluate.overall(table)
     corrected = table[table["variant"] == "corrected"]
     metrics = {"eval_mean_abs_nps_error": float(summary.loc["corrected", "mean_abs_error"]),
@@ -133,7 +138,8 @@ def train_and_log_nps(settings: Settings) -> dict:
     scale = load_scale(settings.clean_dir, settings.train.satisfaction_scale)
     frame = with_features(store, load_invitation_frame(settings.clean_dir, scale=scale))
     split = validation_split(frame, settings.train.satisfaction_validation_months)
-    valid, valid_plain, latest_wave = out_of_time_check(frame, settings, split)
+    fitted: dict = {}      # the latest wave's out-of-time models, evaluated twice, fitted once
+    valid, valid_plain, latest_wave = out_of_time_check(frame, settings, split, fitted)
     model = fit_nps_model(frame, settings.train, corrected=True)
     plain = fit_nps_model(frame, settings.train, corrected=False)
     served = model.recalibrated(latest_wave)   # tuned to the latest wave: what scoring uses
@@ -141,7 +147,7 @@ def train_and_log_nps(settings: Settings) -> dict:
     per_wave = company_per_period(model, frame, split, settings)
     sample = frame.sample(n=min(SHAP_ROWS, len(frame)), random_state=settings.train.seed)
     drivers = customer_drivers(served, sample)
-    evaluation = (world_evaluation(settings, store, frame) if scale is NPS and split.by_waves
+    evaluation = (world_evaluation(settings, store, frame, fitted) if scale is NPS and split.by_waves
                   and evaluate.world_answers_available(settings) else None)
     figures = {"shap_key_drivers": driver_figure(
         drivers, f"Predicted {scale.label}: key drivers (mean |SHAP|)")}

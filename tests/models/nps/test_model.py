@@ -309,3 +309,23 @@ def test_wave_table_and_a_pickled_model(fitted, nps_frame, tmp_path):
     assert isinstance(loaded, NpsModel)
     rows = fitted.wave.head(50)
     pd.testing.assert_frame_equal(loaded.predict(rows), fitted.corrected.predict(rows))
+
+
+def test_the_world_evaluation_reuses_the_out_of_time_checks_models(model_world, nps_frame, fitted,
+                                                                   monkeypatch):
+    """Training's out-of-time check and the world evaluation of the latest wave fit the same
+    two models on the same rows; fitted once, the evaluation's figures are unchanged."""
+    from models.nps import evaluate
+    from models.nps.train import out_of_time_check
+
+    settings = model_world.settings.model_copy(update={"train": fitted.params})
+    latest = relationship_waves(nps_frame)[-1]
+    kept: dict = {}
+    out_of_time_check(nps_frame, settings, fitted=kept)
+    assert list(kept) == [latest]
+    refit = evaluate.evaluate_out_of_time(nps_frame, fitted.truth, fitted.params, [latest])
+    fits = []
+    monkeypatch.setattr(evaluate, "fit_nps_model", lambda *a, **k: fits.append(1))
+    reused = evaluate.evaluate_out_of_time(nps_frame, fitted.truth, fitted.params, [latest], kept)
+    assert not fits
+    pd.testing.assert_frame_equal(refit, reused)

@@ -99,13 +99,14 @@ def test_the_ceiling_fitted_on_a_sample_and_predicted_in_blocks_stays_cross_fitt
 
     monkeypatch.setattr(evaluate, "EVAL_BLOCK", 700)
     blocks = ceiling_effects(fetch, names, truth, customers=features["customer_id"].to_numpy())
-    assert asked == ([700] * 4 + [200]) * 3     # categories, the fit's matrix, predictions
+    assert asked == ([700] * 4 + [200]) * 2     # categories, the fit's matrix (predicted from it)
     pd.testing.assert_frame_equal(whole, blocks)
 
     monkeypatch.setattr(evaluate, "CEILING_FIT_ROWS", 400)
     asked.clear()
     sampled = ceiling_effects(fetch, names, truth, customers=features["customer_id"].to_numpy())
-    assert asked[:4] == [700, 100] * 2 and sampled["call"].notna().all()     # 400 a half
+    assert asked == [700, 100] * 2 + [700] * 4 + [200]      # 400 a half; then every customer
+    assert sampled["call"].notna().all()
     assert np.corrcoef(sampled["call"], truth["true_effect_90d"])[0, 1] > 0.85
     noise_features, noise = _world(3000, 1, signal=False)
     pred = ceiling_effects(noise_features, names, noise)
