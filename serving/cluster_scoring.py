@@ -54,11 +54,13 @@ def _by_position(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
 
 def merge_scores(parts: list[Partition]) -> tuple[ScoreResult, pd.DataFrame, pd.Index]:
     """The buckets' scores, tags and contacts in customer id order (the in-process order),
-    tag events by tag then customer; and the customers' index (position by id)."""
+    tag events by tag then customer; and the customers' index (position by id). Buckets
+    that wrote their own rows send no tags nor events: those come back empty."""
     ids = np.concatenate([p.customers["customer_id"].to_numpy() for p in parts])
     order = np.argsort(ids, kind="stable")
     customers = _by_position([p.customers for p in parts], order)
-    tags = _by_position([p.tags for p in parts], order)
+    tags = (_by_position([p.tags for p in parts], order) if parts[0].written is None
+            else parts[0].tags)                # written by the buckets: not sent back
     contacts = _by_position([p.contacts for p in parts], order)
     where = pd.Index(customers["customer_id"])
     events = pd.concat([p.tag_events for p in parts], ignore_index=True)
@@ -138,11 +140,13 @@ def bucket_rows(settings: Settings, as_of: date, part: Partition) -> pd.DataFram
 
 def score_and_write(settings: Settings, bundle: ModelBundle, as_of: date, index: int, count: int,
                     previous: pd.DataFrame | None, run: PendingRun) -> Partition:
-    """``score_partition``, then the bucket's scores, tags and tag events into the open run."""
+    """``score_partition``, then the bucket's scores, tags and tag events into the open run;
+    the tags and events are not sent back (the client needs only their counts)."""
     part = score_partition(settings, bundle, as_of, index, count, previous)
-    write_bucket(run, bucket_frames(run, as_of, bucket_rows(settings, as_of, part), part.tags,
-                                    part.tag_events))
-    return part
+    written = write_bucket(run, bucket_frames(run, as_of, bucket_rows(settings, as_of, part),
+                                              part.tags, part.tag_events))
+    return replace(part, tags=part.tags.iloc[:0], tag_events=part.tag_events.iloc[:0],
+                   written=written)
 
 
 def open_bucket_run(settings: Settings, bundle: ModelBundle, as_of: date) -> PendingRun | None:
@@ -210,6 +214,7 @@ def _score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: da
         bucket_alert = customers["customer_id"].map(first_alerts(alerts))
         blocked = sum(p.blocked for p in parts)
         experiment = pd.concat([p.experiment_features for p in parts], ignore_index=True)
+        written = {kind: sum(p.written[kind] for p in parts) for kind in (parts[0].written or {})}
         del parts
         arms = plan_arms(candidates, contacts, bundle.catalogue, settings.prescribe, bundle.uplift,
                          experiment, as_of)
@@ -235,6 +240,6 @@ def _score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: da
     summary = run_summary(customers, actions, shown, alerts, arms.plan.skipped, arms.summary,
                           checked_channels(pd.DataFrame(columns=consent)), blocked, bundle)
     pending = None if run is None else replace(
-        run, changed=changed_customers(customers, explained, bucket_alert))
+        run, changed=changed_customers(customers, explained, bucket_alert), written=written)
     return BatchResult("", as_of, scored, arms.plan, actions, alerts, contacts, summary, candidates,
                        pending)

@@ -58,6 +58,8 @@ class Partition:
     alerts: pd.DataFrame            # save desk, then the scoring alerts
     blocked: int                    # eligible pairs consent blocked
     experiment_features: pd.DataFrame   # uplift features of who an experiment may draw
+    written: dict | None = None     # rows per partition the bucket wrote itself (PostgreSQL):
+                                    # its tags and tag events then stay on the worker
 
 
 def crm_rows(clean_dir, index: int, count: int) -> pd.DataFrame:

@@ -39,6 +39,7 @@ class PendingRun:
     run_id: str
     meta: RunMeta
     changed: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    written: dict = field(default_factory=dict)   # rows per partition the buckets say they wrote
 
     def __repr__(self) -> str:   # never the URL: it may hold a password
         return f"PendingRun({self.run_id}, {len(self.changed)} changed)"
@@ -110,12 +111,22 @@ def _check_open(engine: Engine, run: PendingRun, meta: RunMeta) -> None:
                            "data than the run being finished")
 
 
-def _check_counts(engine: Engine, run_id: str, frames: dict[str, pd.DataFrame]) -> None:
-    """Every bucket's rows are in, once: the workers' rows against the client's frames."""
+def expected_counts(frames: dict[str, pd.DataFrame], written: dict) -> dict[str, int]:
+    """Rows each partition must hold: one score and one tag row per customer the client
+    holds; the tag events the buckets reported writing (the client does not gather them:
+    at scale they are the largest of a run's frames), else the client's own frame's."""
+    customers = len(frames["customer_scores"])
+    want = {kind: len(frames.get(kind, ())) for kind in RUN_KINDS}
+    if written:
+        want |= {"customer_tags": customers, "tag_events": int(written.get("tag_events", 0))}
+    return want
+
+
+def _check_counts(engine: Engine, run_id: str, want: dict[str, int]) -> None:
+    """Every bucket's rows are in, once: the workers' rows against what the run must hold."""
     with engine.connect() as conn:
         have = {kind: conn.execute(select(func.count()).select_from(partition(kind, run_id))).scalar()
                 for kind in RUN_KINDS}
-    want = {kind: len(frames.get(kind, ())) for kind in RUN_KINDS}
     if have != want:
         raise RuntimeError(f"scoring run {run_id}: the workers wrote {have} rows, the run has {want}")
 
@@ -146,7 +157,8 @@ def finish_run(engine: Engine, run: ScoringRun, pending: PendingRun) -> str:
     try:
         _check_open(engine, pending, run.meta)
         frames = run_frames(run, run_id)
-        _check_counts(engine, run_id, frames)
+        want = expected_counts(frames, pending.written)
+        _check_counts(engine, run_id, want)
         with engine.begin() as conn:
             conn.execute(update(scoring_runs).where(scoring_runs.c.run_id == run_id).values(
                 params=json.dumps(run.meta.params, sort_keys=True, default=str)))
@@ -160,7 +172,7 @@ def finish_run(engine: Engine, run: ScoringRun, pending: PendingRun) -> str:
     except BaseException:
         discard_run(engine, run_id)
         raise
-    write._flip(engine, run_id, run.as_of, {name: len(frame) for name, frame in frames.items()})
+    write._flip(engine, run_id, run.as_of, {name: len(frame) for name, frame in frames.items()} | want)
     write._delete_runs(engine, write._runs_with_status(engine, write.REPLACED))
     write._prune(engine)
     write.log.info("scoring run %s as of %s complete (written per bucket)", run_id, run.as_of)

@@ -61,6 +61,14 @@ def run_rows(engine, run_id: str) -> dict[str, pd.DataFrame]:
     return out
 
 
+def run_counts(engine, run_id: str) -> dict:
+    import json
+
+    with engine.connect() as conn:
+        return json.loads(conn.execute(select(scoring_runs.c.counts).where(
+            scoring_runs.c.run_id == run_id)).scalar())
+
+
 def run_ids(engine) -> list[str]:
     with engine.connect() as conn:
         return sorted(conn.execute(select(scoring_runs.c.run_id)).scalars())
@@ -74,11 +82,17 @@ def test_the_run_written_per_bucket_is_the_in_process_run(settings, two_worker_c
     engine = db.make_engine(settings.serving_database_url)
     here = run_batch_scoring(settings)["run_id"]
     expected = run_rows(engine, here)
+    counts = run_counts(engine, here)
     finished = []
     monkeypatch.setattr(pw, "finish_run", lambda *a: finished.append(a[2]) or real_finish(*a))
     there = run_batch_scoring(settings, client=two_worker_client)
     assert [p.run_id for p in finished] == [there["run_id"]]     # the buckets wrote it
     assert 0 < len(finished[0].changed) < len(expected["customer_scores"]) / 2
+    # the buckets' tags and events stayed on the workers: the client finished on their counts
+    assert finished[0].written == {"customer_scores": len(expected["customer_scores"]),
+                                   "customer_tags": len(expected["customer_tags"]),
+                                   "tag_events": len(expected["tag_events"])}
+    assert run_counts(engine, there["run_id"]) == counts
     got = run_rows(engine, there["run_id"])
     assert len(expected["customer_scores"]) > 1000 and len(expected["tag_events"])
     assert expected["customer_scores"]["reasons"].ne("None").sum() > len(expected["action_plan"])
