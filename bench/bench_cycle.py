@@ -24,6 +24,7 @@ is best started with ``MALLOC_ARENA_MAX=2`` (BENCHMARKS.md, "Memory across cycle
 
     .venv/bin/python bench/bench_cycle.py [--customers 100000] [--cycles 12] [--seeds 1 2 3]
         [--budget 0.02] [--ceiling-every 3] [--out bench_cycle.json] [--skip-nps] [--keep DIR]
+        [--experiment-spend thompson|whole]
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def configure(args, seed: int) -> None:
                        "CEM_CYCLE__CEILING_EVERY_MONTHS": str(args.ceiling_every),
                        "CEM_TRAIN__SEARCH__TRIALS": "0", "CEM_TRAIN__SEED": str(seed),
                        "CEM_SIMULATE__CUSTOMERS": str(args.customers),
-                       "CEM_SIMULATE__SEED": str(seed)})
+                       "CEM_SIMULATE__SEED": str(seed),
+                       "CEM_PRESCRIBE__EXPERIMENT_SPEND": args.experiment_spend})
     for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "ERROR",
                        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
                        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
@@ -106,6 +108,8 @@ def built_before(root: Path) -> bool:
 def cycle_row(seed: int, line: dict, wall: float) -> dict:
     point = line["curve"]
     return {"seed": seed, "cycle": point["cycle"], "month": point["month"], "wall_s": round(wall, 1),
+            "experiment_spend": os.environ.get("CEM_PRESCRIBE__EXPERIMENT_SPEND", "thompson"),
+            "carried_on": bool(line.get("carried_on")),
             **{f"{k}_s": round(line["seconds"].get(k, 0.0), 1) for k in STAGES},
             "peak_rss_gb": round(peak_rss_gb(), 2), "planned": line["planned"],
             "delivered": line["delivered"], "retrained": line["retrained"],
@@ -136,6 +140,9 @@ def main() -> None:
     ap.add_argument("--ceiling-every", type=int, default=3,
                     help="refit the feature ceiling for every N-th cycle's plan (0: never)")
     ap.add_argument("--out", type=Path, default=Path("bench_cycle.json"))
+    ap.add_argument("--experiment-spend", choices=["thompson", "whole"], default="thompson",
+                    help="prescribe.experiment_spend: the Thompson shares' part of the experiment "
+                         "budget, or all of it plus what the model's plan leaves")
     ap.add_argument("--skip-nps", action="store_true",
                     help="no NPS model in the first training (retraining in the loop trains it)")
     ap.add_argument("--keep", type=Path, default=None,
