@@ -30,6 +30,16 @@ def test_invalid_value_names_the_field(tmp_path):
         load_settings(bad)
 
 
+def test_a_planning_section_setting_is_checked_and_named(tmp_path, monkeypatch):
+    """The planning sections live in configs/plan_settings.py; their errors still name the key."""
+    bad = tmp_path / "params.yaml"
+    bad.write_text("prescribe:\n  experiment_spend: everything\n")
+    with pytest.raises(ValidationError, match="prescribe.experiment_spend"):
+        load_settings(bad)
+    monkeypatch.setenv("CEM_PRESCRIBE__EXPERIMENT_SPEND", "whole")
+    assert load_settings().prescribe.experiment_spend == "whole"
+
+
 def test_unknown_key_is_refused(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text("simulate:\n  customerz: 5\n")
