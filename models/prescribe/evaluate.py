@@ -65,11 +65,8 @@ def plan_value(actions: pd.DataFrame, candidates: pd.DataFrame, true_ev: np.ndar
 def features_as_of(settings: Settings, customers: np.ndarray, as_of: date,
                    service: str = CHURN_SERVICE) -> tuple[pd.DataFrame, list[str]]:
     """The service's point-in-time features of ``customers`` at the start of ``as_of``."""
-    store = feature_store(settings)
-    entity = pd.DataFrame({"customer_id": customers,
-                           "event_timestamp": pd.Timestamp(as_of, tz="UTC")})
-    frame = training_frame(store, entity, service)
-    return frame.set_index("customer_id").loc[customers].reset_index(), service_features(store, service)
+    fetch, names = fetch_as_of(settings, as_of, service)
+    return fetch(customers), names
 
 
 def fetcher(features: pd.DataFrame | Fetch) -> Fetch:
@@ -80,10 +77,20 @@ def fetcher(features: pd.DataFrame | Fetch) -> Fetch:
     return lambda ids: by_id.loc[ids].reset_index()
 
 
-def fetch_as_of(settings: Settings, as_of: date, service: str = CHURN_SERVICE) -> Fetch:
-    """The point-in-time features at ``as_of`` of any block of customers (the evaluation asks
-    EVAL_BLOCK customers at a time, so every customer's features are never held at once)."""
-    return lambda ids: features_as_of(settings, ids, as_of, service)[0]
+def fetch_as_of(settings: Settings, as_of: date,
+                service: str = CHURN_SERVICE) -> tuple[Fetch, list[str]]:
+    """The point-in-time features at ``as_of`` of any block of customers, and the service's
+    feature names, from one store (the evaluation asks EVAL_BLOCK customers at a time, so
+    every customer's features are never held at once)."""
+    store = feature_store(settings)
+    stamp = pd.Timestamp(as_of, tz="UTC")
+
+    def fetch(ids: np.ndarray) -> pd.DataFrame:
+        frame = training_frame(store, pd.DataFrame({"customer_id": ids, "event_timestamp": stamp}),
+                               service)
+        return frame.set_index("customer_id").loc[ids].reset_index()
+
+    return fetch, service_features(store, service)
 
 
 def _blocks(ids: np.ndarray) -> Iterator[np.ndarray]:
@@ -210,9 +217,8 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
              "random": arbitrate(random_candidates(candidates, seed), contacts, catalogue, params,
                                  budget=budget).actions}
     customers = candidates["customer_id"].unique()
-    names = service_features(feature_store(settings), CHURN_SERVICE)
-    ceiling = ceiling_candidates(candidates, ceiling_effects(
-        fetch_as_of(settings, as_of), names, truth, seed, customers))
+    fetch, names = fetch_as_of(settings, as_of)
+    ceiling = ceiling_candidates(candidates, ceiling_effects(fetch, names, truth, seed, customers))
     plans["feature_ceiling"] = arbitrate(ceiling, contacts, catalogue, params, budget=budget).actions
     values = {name: plan_value(actions, candidates, true_ev) for name, actions in plans.items()}
     best = values["oracle"]["value"]
@@ -281,9 +287,9 @@ def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd
                "risk_ranked": risk_ranked_candidates(candidates),
                "random": random_candidates(candidates, seed)}
     learner = gated(bundle) and len(candidates) > 0
-    fetch = fetch_as_of(settings, as_of)       # a block of customers at a time
+    if ceiling or learner:                   # features fetched a block of customers at a time
+        fetch, names = fetch_as_of(settings, as_of)
     if ceiling:
-        names = service_features(feature_store(settings), CHURN_SERVICE)
         sources["feature_ceiling"] = ceiling_candidates(candidates, ceiling_effects(
             fetch, names, truth, seed, candidates["customer_id"].unique()))
     values = {"do_nothing": 0.0, "feature_ceiling": None, "ungated": None}
