@@ -13,11 +13,17 @@ so every run scores with the same models.
 
     .venv/bin/python bench/bench_cluster_chain.py [--customers 1000000 2000000 4000000]
         [--months 24] [--in-process-at 1000000] [--model-customers 20000] [--keep DIR]
+        [--serving-db sqlite|postgres]
+
+``--serving-db postgres`` starts a throw-away PostgreSQL server (as the tests do) and gives
+each run its own database, the setting docs/cluster.md gives cluster runs: the buckets then
+write their customers' rows themselves, and the client never gathers the tags.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,6 +34,8 @@ from pathlib import Path
 
 import psutil
 from bench_cluster import scratch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 STAGES = ("simulate", "ingest", "features", "score")
 
@@ -114,11 +122,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="6GB")
     ap.add_argument("--keep", type=Path, help="keep the data folders under this folder")
+    ap.add_argument("--serving-db", choices=["sqlite", "postgres"], default="sqlite",
+                    help="the serving database of the scoring runs")
     args = ap.parse_args()
     in_process = set(args.in_process_at if args.in_process_at is not None else [min(args.customers)])
     cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
-    with scratch(args.keep, "cem-bench-chain-") as base:
+    with scratch(args.keep, "cem-bench-chain-") as base, serving_server(args.serving_db) as server:
         started = time.perf_counter()
         models = trained_models(base, args.model_customers, args.months)
         print(f"models trained on {args.model_customers:,} customers in "
@@ -131,8 +141,35 @@ def main() -> None:
             if n in in_process:
                 runs.insert(0, ("in-process", {"CEM_CLUSTER__ADDRESS": ""}))
             for name, env in runs:
-                totals[(n, name)] = sized_run(base, n, name, env, models, args)
+                db = {} if server is None else {"CEM_SERVING__DATABASE_URL": database(server, n, name)}
+                totals[(n, name)] = sized_run(base, n, name, {**env, **db}, models, args)
         print_ratios(totals, min(args.customers))
+
+
+@contextlib.contextmanager
+def serving_server(kind: str):
+    """A PostgreSQL server's URL for ``postgres`` (stopped and removed at the end), else None."""
+    if kind != "postgres":
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+def database(server: str, n: int, name: str) -> str:
+    """A new database on ``server`` for one run (a run reads the previous run's tags: each
+    size and setting starts from none, as on SQLite with its own data folder)."""
+    import psycopg
+
+    db = f"cem_{n}_{name.split()[0].replace('-', '_').lower()}"
+    dsn = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute(f"CREATE DATABASE {db}")
+    return server.rsplit("/", 1)[0] + f"/{db}"
 
 
 def sized_run(base: Path, n: int, name: str, env: dict, models: Path, args) -> float:

@@ -11,12 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.prescribe.keyed import Keys
 
-def _single_action(candidates: pd.DataFrame, choice: pd.Series, priority: np.ndarray) -> pd.DataFrame:
-    """Candidates where only each customer's ``choice`` is eligible, valued at ``priority``."""
+
+def _single_action(candidates: pd.DataFrame, keys: Keys, rank: np.ndarray,
+                   priority: np.ndarray) -> pd.DataFrame:
+    """Candidates where only each customer's eligible row of lowest ``rank`` stays eligible,
+    valued at ``priority``. Customers are found by position (``Keys``), not by sorting ids."""
+    eligible = candidates["eligible"].to_numpy(bool)
+    best = np.full(len(keys.customers), np.inf)
+    np.minimum.at(best, keys.row[eligible], rank[eligible])
     out = candidates.copy()
-    chosen = out["customer_id"].map(choice).astype(object) == out["action_id"].astype(str)
-    out["eligible"] = out["eligible"].to_numpy() & chosen.to_numpy()
+    out["eligible"] = eligible & (rank == best[keys.row])
     out["expected_value"] = priority
     return out
 
@@ -24,22 +30,20 @@ def _single_action(candidates: pd.DataFrame, choice: pd.Series, priority: np.nda
 def risk_ranked_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
     """Priority P(churn) x value at risk; action = the eligible one with the best mean
     estimated effect over all customers (no per-customer uplift)."""
-    mean_effect = candidates.groupby("action_id", observed=True)["uplift"].mean()
-    order = {a: r for r, a in enumerate(mean_effect.sort_values().index.astype(str))}
-    ok = candidates[candidates["eligible"]].assign(
-        order=lambda f: f["action_id"].astype(str).map(order))
-    choice = ok.sort_values(["customer_id", "order"]).drop_duplicates("customer_id") \
-        .set_index("customer_id")["action_id"].astype(str)
+    keys = Keys.of(candidates)
+    mean_effect = pd.Series(candidates["uplift"].to_numpy(np.float64)).groupby(keys.col).mean()
+    order = np.full(len(keys.actions), np.inf)
+    order[mean_effect.sort_values().index.to_numpy()] = np.arange(len(mean_effect))
     priority = (candidates["p_churn"] * candidates["value_at_risk"]).to_numpy() + 1e-9
-    return _single_action(candidates, choice, priority)
+    return _single_action(candidates, keys, order[keys.col], priority)
 
 
 def random_candidates(candidates: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Random priority, one random eligible action per customer."""
     rng = np.random.default_rng(seed)
-    ok = candidates[candidates["eligible"]].assign(r=lambda f: rng.random(len(f)))
-    choice = ok.sort_values(["customer_id", "r"]).drop_duplicates("customer_id") \
-        .set_index("customer_id")["action_id"].astype(str)
-    per_customer = pd.Series(rng.random(candidates["customer_id"].nunique()) + 1e-9,
-                             index=candidates["customer_id"].unique())
-    return _single_action(candidates, choice, candidates["customer_id"].map(per_customer).to_numpy())
+    keys = Keys.of(candidates)
+    eligible = candidates["eligible"].to_numpy(bool)
+    draw = np.full(len(candidates), np.inf)
+    draw[eligible] = rng.random(int(eligible.sum()))       # the eligible rows' draws, in row order
+    per_customer = rng.random(len(keys.customers)) + 1e-9  # customers in first-seen order
+    return _single_action(candidates, keys, draw, per_customer[keys.row])

@@ -23,6 +23,7 @@ from models.frame import FrameSpec
 from models.prescribe import arbitrate, expected_value
 from models.prescribe.actions import Catalogue
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
+from models.prescribe.keyed import Keys, effects_matrix, truth_matrix, truth_wide
 from models.scoring import uplift_effects
 
 TRUTH_FILE = "action_effects.parquet"
@@ -38,26 +39,26 @@ def read_true_effects(settings: Settings, as_of: date) -> pd.DataFrame | None:
     if not path.exists():
         return None
     truth = pd.read_parquet(path, columns=["customer_id", "as_of", "action", "true_effect_90d"],
-                            filters=[("as_of", "==", as_of)])     # the date's rows only are read
-    return None if truth.empty else truth
+                            filters=[("as_of", "==", as_of)],     # the date's rows only are read
+                            read_dictionary=["customer_id", "action"])   # codes, not a string a row
+    return None if truth.empty else truth.drop(columns="as_of")
 
 
-def true_values(candidates: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    """True EV of each candidate row: true reduction x value at risk - cost (NaN: unknown)."""
-    key = truth.set_index(["customer_id", "action"])["true_effect_90d"]
-    idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
-                                     candidates["action_id"].astype(str).to_numpy()])
-    effect = key.reindex(idx).to_numpy(np.float64)
+def true_values(candidates: pd.DataFrame, truth: pd.DataFrame, keys: Keys | None = None) -> np.ndarray:
+    """True EV of each candidate row: true reduction x value at risk - cost (NaN: unknown).
+    ``keys``: the candidates' ``Keys`` when the caller has them already."""
+    keys = keys or Keys.of(candidates)
+    effect = truth_matrix(truth, keys)[keys.row, keys.col]
     return expected_value(candidates["p_churn"], effect, candidates["value_at_risk"], candidates["cost"])
 
 
-def plan_value(actions: pd.DataFrame, candidates: pd.DataFrame, true_ev: np.ndarray) -> dict:
-    """Total true value and customers of a plan (rows: customer_id, action_id)."""
-    lookup = pd.Series(true_ev, index=pd.MultiIndex.from_arrays(
-        [candidates["customer_id"].to_numpy(), candidates["action_id"].astype(str).to_numpy()]))
-    keys = pd.MultiIndex.from_arrays([actions["customer_id"].to_numpy(),
-                                      actions["action_id"].astype(str).to_numpy()])
-    values = lookup.reindex(keys).fillna(0.0).to_numpy()
+def plan_value(actions: pd.DataFrame, candidates: pd.DataFrame, true_ev: np.ndarray,
+               keys: Keys | None = None) -> dict:
+    """Total true value and customers of a plan (rows: customer_id, action_id); a pair that
+    is not a candidate row counts 0."""
+    keys = keys or Keys.of(candidates)
+    values = np.nan_to_num(keys.take(keys.wide(true_ev), actions["customer_id"], actions["action_id"]),
+                           nan=0.0)
     return {"value": float(values.sum()), "customers": int(len(actions)),
             "cost": float(actions["cost"].sum()) if len(actions) else 0.0}
 
@@ -133,7 +134,7 @@ def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.
     its order); the regressions are fitted on at most CEILING_FIT_ROWS customers of each
     half, drawn at random (all of them below that), and predict EVAL_BLOCK customers at a time.
     """
-    wide = truth.pivot_table(index="customer_id", columns="action", values="true_effect_90d")
+    wide = truth_wide(truth)
     if customers is None:
         customers = features["customer_id"].to_numpy()
     fetch = fetcher(features)
@@ -175,16 +176,16 @@ def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.
     return pd.DataFrame(values, index=pd.Index(ids, name="customer_id"), columns=wide.columns)
 
 
-def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame) -> np.ndarray:
+def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame, keys: Keys | None = None) -> np.ndarray:
     """Each candidate row's effect from ``effects`` (customer_id index x action columns)."""
-    idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
-                                     candidates["action_id"].astype(str).to_numpy()])
-    return effects.stack(future_stack=True).reindex(idx).to_numpy(np.float64)
+    keys = keys or Keys.of(candidates)
+    return effects_matrix(effects, keys)[keys.row, keys.col]
 
 
-def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
+def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame,
+                       keys: Keys | None = None) -> pd.DataFrame:
     """Candidates valued with the feature-predicted true effects (unknown: not eligible)."""
-    uplift = row_effects(candidates, effects)
+    uplift = row_effects(candidates, effects, keys)
     ev = expected_value(candidates["p_churn"], uplift, candidates["value_at_risk"], candidates["cost"])
     return candidates.assign(uplift=uplift, expected_value=ev,
                              eligible=candidates["eligible"].to_numpy() & np.isfinite(ev))
@@ -202,25 +203,28 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
     truth = read_true_effects(settings, as_of)
     if truth is None:
         return None
-    true_ev = true_values(candidates, truth)
+    keys = Keys.of(candidates)
+    true_ev = true_values(candidates, truth, keys)
     params = settings.prescribe
-    oracle = candidates.assign(expected_value=true_ev,
-                               eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev))
+
+    def oracle() -> pd.DataFrame:
+        return candidates.assign(expected_value=true_ev,
+                                 eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev))
+
     budget, basis = float(model_actions["cost"].sum()), "model plan's cost"
     if budget <= 0:
-        budget = float(arbitrate(oracle, contacts, catalogue, params).actions["cost"].sum())
+        budget = float(arbitrate(oracle(), contacts, catalogue, params).actions["cost"].sum())
         basis = "oracle's cost without a cap (the model planned nothing)"
-    plans = {"model": model_actions,
-             "oracle": arbitrate(oracle, contacts, catalogue, params, budget=budget).actions,
-             "risk_ranked": arbitrate(risk_ranked_candidates(candidates), contacts, catalogue, params,
-                                      budget=budget).actions,
-             "random": arbitrate(random_candidates(candidates, seed), contacts, catalogue, params,
-                                 budget=budget).actions}
-    customers = candidates["customer_id"].unique()
     fetch, names = fetch_as_of(settings, as_of)
-    ceiling = ceiling_candidates(candidates, ceiling_effects(fetch, names, truth, seed, customers))
-    plans["feature_ceiling"] = arbitrate(ceiling, contacts, catalogue, params, budget=budget).actions
-    values = {name: plan_value(actions, candidates, true_ev) for name, actions in plans.items()}
+    sources = {"oracle": oracle,      # built one at a time: each copy of the candidates goes
+               "risk_ranked": lambda: risk_ranked_candidates(candidates),      # once valued
+               "random": lambda: random_candidates(candidates, seed),
+               "feature_ceiling": lambda: ceiling_candidates(candidates, ceiling_effects(
+                   fetch, names, truth, seed, keys.customers.to_numpy()), keys)}
+    values = {"model": plan_value(model_actions, candidates, true_ev, keys)}
+    for name, source in sources.items():
+        plan = arbitrate(source(), contacts, catalogue, params, budget=budget)
+        values[name] = plan_value(plan.actions, candidates, true_ev, keys)
     best = values["oracle"]["value"]
     for row in values.values():
         row["share_of_oracle"] = row["value"] / best if best > 0 else float("nan")
@@ -230,14 +234,15 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
 
 
 def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame | Fetch, bundle,
-                       quantile: float) -> pd.DataFrame:
+                       quantile: float, keys: Keys | None = None) -> pd.DataFrame:
     """The candidates valued by the bundle's uplift model with every action allowed: what the
     evidence gate withholds, valued beside what it lets through (the model's own rows).
     ``features``: a frame, or a function fetching a block of customers' features."""
     ungated = copy.copy(bundle)               # shallow copies: the shipped model keeps its gate
     ungated.uplift = copy.copy(bundle.uplift)
     ungated.uplift.evidence = None
-    rows = candidates.drop_duplicates("customer_id")["customer_id"].to_numpy()
+    keys = keys or Keys.of(candidates)
+    rows = keys.customers.to_numpy()          # the candidates' customers, in first-seen order
     fetch, parts = fetcher(features), []
     for ids in _blocks(rows):                     # a block of customers at a time
         parts.append([None if e is None else e.set_axis(ids, axis=0)
@@ -246,7 +251,7 @@ def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame | Fetch,
     low = None if parts[0][1] is None else pd.concat([p[1] for p in parts])
 
     def value(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        up = row_effects(candidates, estimates)
+        up = row_effects(candidates, estimates, keys)
         return up, expected_value(candidates["p_churn"], up, candidates["value_at_risk"],
                                   candidates["cost"])
 
@@ -281,25 +286,26 @@ def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd
     truth = read_true_effects(settings, as_of)
     if truth is None:
         return None
-    true_ev = true_values(candidates, truth)
-    sources = {"oracle": candidates.assign(
+    keys = Keys.of(candidates)
+    true_ev = true_values(candidates, truth, keys)
+    sources = {"oracle": lambda: candidates.assign(   # built one at a time (each a copy)
                    expected_value=true_ev, eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev)),
-               "risk_ranked": risk_ranked_candidates(candidates),
-               "random": random_candidates(candidates, seed)}
+               "risk_ranked": lambda: risk_ranked_candidates(candidates),
+               "random": lambda: random_candidates(candidates, seed)}
     learner = gated(bundle) and len(candidates) > 0
     if ceiling or learner:                   # features fetched a block of customers at a time
         fetch, names = fetch_as_of(settings, as_of)
     if ceiling:
-        sources["feature_ceiling"] = ceiling_candidates(candidates, ceiling_effects(
-            fetch, names, truth, seed, candidates["customer_id"].unique()))
+        sources["feature_ceiling"] = lambda: ceiling_candidates(candidates, ceiling_effects(
+            fetch, names, truth, seed, keys.customers.to_numpy()), keys)
     values = {"do_nothing": 0.0, "feature_ceiling": None, "ungated": None}
     for name, source in sources.items():
-        plan = arbitrate(_without_low(source), contacts, catalogue, settings.prescribe, budget=budget)
-        values[name] = plan_value(plan.actions, candidates, true_ev)["value"]
+        plan = arbitrate(_without_low(source()), contacts, catalogue, settings.prescribe, budget=budget)
+        values[name] = plan_value(plan.actions, candidates, true_ev, keys)["value"]
     if learner:     # the model's own bound kept: the same safe rule as the shipped plan
-        source = ungated_candidates(candidates, fetch, bundle, settings.prescribe.value_quantile)
+        source = ungated_candidates(candidates, fetch, bundle, settings.prescribe.value_quantile, keys)
         plan = arbitrate(source, contacts, catalogue, settings.prescribe, budget=budget)
-        values["ungated"] = plan_value(plan.actions, candidates, true_ev)["value"]
+        values["ungated"] = plan_value(plan.actions, candidates, true_ev, keys)["value"]
     return values
 
 

@@ -1,0 +1,101 @@
+"""Candidate rows looked up by integer positions give what string-keyed lookups gave: the
+true value of every row, a plan's value (a pair that is no candidate counts 0), the truth as a
+customers x actions table, whether the truth's ids come as strings or as categories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.frame import categorical_dtype
+from models.prescribe.baselines import random_candidates, risk_ranked_candidates
+from models.prescribe.evaluate import plan_value, row_effects, true_values
+from models.prescribe.keyed import Keys, truth_wide
+from models.prescribe.value import expected_value
+
+ACTIONS = ("call", "discount", "email")
+
+
+def _world(seed: int = 0, n: int = 400):
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"C{i:05d}" for i in rng.permutation(n)], dtype=object)
+    candidates = pd.DataFrame({
+        "customer_id": np.repeat(ids, len(ACTIONS)),
+        "action_id": pd.Categorical(np.tile(ACTIONS, n), dtype=categorical_dtype(ACTIONS)),
+        "p_churn": rng.uniform(0.05, 0.6, n * len(ACTIONS)),
+        "value_at_risk": rng.uniform(100, 900, n * len(ACTIONS)),
+        "cost": np.tile([12.0, 30.0, 0.5], n),
+    }).sample(frac=1.0, random_state=seed)            # rows in no particular order
+    truth = pd.DataFrame({"customer_id": np.repeat(ids, len(ACTIONS)),
+                          "action": np.tile(ACTIONS, n),
+                          "true_effect_90d": rng.normal(-0.02, 0.03, n * len(ACTIONS))})
+    truth = truth.drop(index=rng.choice(len(truth), 50, replace=False))   # some pairs unknown
+    truth = pd.concat([truth, pd.DataFrame({"customer_id": ["NOT-A-CANDIDATE"], "action": ["call"],
+                                            "true_effect_90d": [-0.5]})], ignore_index=True)
+    return candidates, truth.sample(frac=1.0, random_state=seed + 1)
+
+
+def _string_keyed_values(candidates, truth):
+    key = truth.set_index(["customer_id", "action"])["true_effect_90d"]
+    idx = pd.MultiIndex.from_arrays([candidates["customer_id"].to_numpy(),
+                                     candidates["action_id"].astype(str).to_numpy()])
+    effect = key.reindex(idx).to_numpy(np.float64)
+    return expected_value(candidates["p_churn"], effect, candidates["value_at_risk"], candidates["cost"])
+
+
+@pytest.mark.parametrize("categories", [False, True])
+def test_true_values_match_the_string_keyed_lookup(categories):
+    candidates, truth = _world()
+    if categories:        # as read_true_effects reads them: dictionary-encoded columns
+        truth = truth.astype({"customer_id": "category", "action": "category"})
+    got = true_values(candidates, truth)
+    want = _string_keyed_values(candidates, truth.astype({"customer_id": object, "action": object}))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert np.isnan(got).sum() == 50                  # unknown pairs stay unknown
+
+
+def test_a_plans_value_sums_its_rows_and_counts_a_pair_not_planned_from_as_zero():
+    candidates, truth = _world(1)
+    true_ev = true_values(candidates, truth)
+    rows = candidates.iloc[[0, 5, 9]]
+    plan = pd.concat([rows[["customer_id", "action_id"]].astype({"action_id": str}),
+                      pd.DataFrame({"customer_id": ["NOBODY"], "action_id": ["call"]})],
+                     ignore_index=True).assign(cost=1.0)
+    value = plan_value(plan, candidates, true_ev)
+    assert value["value"] == pytest.approx(float(np.nansum(true_ev[[0, 5, 9]])))
+    assert value["customers"] == 4 and value["cost"] == 4.0
+    assert plan_value(plan, candidates, true_ev, Keys.of(candidates)) == value
+
+
+def test_the_truth_as_a_table_is_the_pivot_and_row_effects_read_it_back():
+    candidates, truth = _world(2)
+    wide = truth_wide(truth.astype({"customer_id": "category", "action": "category"}))
+    pivot = truth.pivot_table(index="customer_id", columns="action", values="true_effect_90d")
+    pd.testing.assert_frame_equal(wide.sort_index(), pivot, check_names=False)
+    effects = row_effects(candidates, wide)
+    stacked = wide.stack(future_stack=True).reindex(pd.MultiIndex.from_arrays(
+        [candidates["customer_id"].to_numpy(), candidates["action_id"].astype(str).to_numpy()]))
+    np.testing.assert_array_equal(effects, stacked.to_numpy())
+
+
+def test_the_rules_keep_one_eligible_action_per_customer_whatever_the_id_types():
+    candidates, _ = _world(3)
+    rng = np.random.default_rng(3)
+    candidates = candidates.assign(eligible=rng.random(len(candidates)) < 0.6,
+                                   uplift=rng.normal(0, 0.02, len(candidates)), expected_value=0.0)
+    strings = candidates.astype({"action_id": str})
+    mean = candidates.groupby("action_id", observed=True)["uplift"].mean()
+    for rule in (risk_ranked_candidates, lambda c: random_candidates(c, 7)):
+        out = rule(candidates)
+        assert out["eligible"].le(candidates["eligible"]).all()          # never makes one eligible
+        kept = out[out["eligible"]]
+        assert not kept["customer_id"].duplicated().any()
+        assert set(kept["customer_id"]) == set(candidates.loc[candidates["eligible"], "customer_id"])
+        pd.testing.assert_frame_equal(rule(strings).drop(columns="action_id"),
+                                      out.drop(columns="action_id"))
+    best = risk_ranked_candidates(candidates)
+    chosen = best[best["eligible"]].set_index("customer_id")["action_id"].astype(str)
+    offered = candidates[candidates["eligible"]].groupby("customer_id")["action_id"] \
+        .agg(lambda a: min(a.astype(str), key=mean.to_dict().get)).astype(str)
+    assert chosen.sort_index().equals(offered.sort_index())
