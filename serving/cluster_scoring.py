@@ -27,6 +27,7 @@ from models.bundle import ModelBundle
 from models.frame import categorical_dtype
 from models.prescribe.arms import plan_arms, plan_why
 from models.prescribe.consent import CONSENT_COLUMNS, checked_channels
+from models.prescribe.drivers import DriverInputs
 from models.scoring import ScoreResult, shown_actions
 from serving.alerts import NOT_MEASURED, NOT_SHOWN
 from serving.batch import BatchResult, _step
@@ -213,7 +214,7 @@ def _score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: da
         explained = customers["reasons"].notna().to_numpy()   # what the buckets wrote
         bucket_alert = customers["customer_id"].map(first_alerts(alerts))
         blocked = sum(p.blocked for p in parts)
-        experiment = pd.concat([p.experiment_features for p in parts], ignore_index=True)
+        experiment = DriverInputs.concat([p.experiment_inputs for p in parts])
         written = {kind: sum(p.written[kind] for p in parts) for kind in (parts[0].written or {})}
         del parts
         arms = plan_arms(candidates, contacts, bundle.catalogue, settings.prescribe, bundle.uplift,

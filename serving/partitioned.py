@@ -25,6 +25,7 @@ from configs.settings import Settings
 from features.transforms.buckets import bucket_of, read_bucket_crm
 from models.bundle import ModelBundle
 from models.prescribe.consent import CONSENT_COLUMNS, planning_candidates
+from models.prescribe.drivers import DriverInputs, encode_drivers
 from models.prescribe.experiments import deliverable
 from models.prescribe.slices import impact_slices
 from models.scoring import reasons_json
@@ -57,7 +58,7 @@ class Partition:
     wide: Wide
     alerts: pd.DataFrame            # save desk, then the scoring alerts
     blocked: int                    # eligible pairs consent blocked
-    experiment_features: pd.DataFrame   # uplift features of who an experiment may draw
+    experiment_inputs: DriverInputs     # driver inputs of who an experiment may draw
     written: dict | None = None     # rows per partition the bucket wrote itself (PostgreSQL):
                                     # its tags and tag events then stay on the worker
 
@@ -97,18 +98,21 @@ def to_wide(candidates: pd.DataFrame, k: int) -> Wide:
     return Wide(candidates["customer_id"].to_numpy()[::k], pairs)
 
 
-def experiment_features(candidates, contacts, features, bundle: ModelBundle,
-                        settings: Settings) -> pd.DataFrame:
-    """The uplift features of the policy-slice customers with a deliverable pair: a superset
-    of the pool ``plan_experiments`` draws from (it keeps only the customers it is given)."""
-    columns = ["customer_id", *(bundle.uplift.spec.features if bundle.uplift is not None else [])]
-    if not has_driver_arms(bundle.uplift) or not len(candidates):
-        return features.iloc[:0][columns]
+def experiment_inputs(candidates, contacts, features, bundle: ModelBundle,
+                      settings: Settings) -> DriverInputs:
+    """The driver inputs (``models.prescribe.drivers``) of the policy-slice customers with a
+    deliverable pair, encoded here: a superset of the pool ``plan_experiments`` draws from
+    (it keeps only the customers it is given). No feature row leaves the bucket."""
+    if not has_driver_arms(bundle.uplift):
+        return DriverInputs(np.empty(0, dtype=object), np.empty((0, 0)), np.empty(0))
     params = settings.prescribe
-    who = candidates.loc[deliverable(candidates, contacts, bundle.catalogue, params), "customer_id"]
-    ids = who.unique()
-    ids = ids[impact_slices(ids, params.impact_slice_share) == "policy"]
-    return features.loc[features["customer_id"].isin(ids), columns].reset_index(drop=True)
+    ids = np.empty(0, dtype=object)
+    if len(candidates):
+        who = candidates.loc[deliverable(candidates, contacts, bundle.catalogue, params), "customer_id"]
+        ids = who.unique()
+        ids = ids[impact_slices(ids, params.impact_slice_share) == "policy"]
+        ids = features.loc[features["customer_id"].isin(ids), "customer_id"].to_numpy()  # feature order
+    return encode_drivers(bundle.uplift, features, ids)   # no rows: still the arms' columns
 
 
 def explain_rows(bundle: ModelBundle, customers: pd.DataFrame, features: pd.DataFrame,
@@ -136,7 +140,7 @@ def score_partition(settings: Settings, bundle: ModelBundle, as_of: date, index:
     explain_rows(bundle, customers, features, listed_without_reasons(customers, alerts))
     return Partition(customers, scored.tags, scored.tag_events, contacts,
                      to_wide(candidates, len(bundle.catalogue)), alerts, blocked,
-                     experiment_features(candidates, contacts, features, bundle, settings))
+                     experiment_inputs(candidates, contacts, features, bundle, settings))
 
 
 def reasons_partition(settings: Settings, bundle: ModelBundle, as_of: date,

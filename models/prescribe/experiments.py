@@ -16,7 +16,7 @@ and a random hold-out is drawn beside them. Design: docs/prescribe.md#experiment
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from scipy.special import expit
 from configs.settings import PrescribeParams
 from models.prescribe.actions import Catalogue
 from models.prescribe.arbitration import _funnel  # the plan's own contact rules, not a copy
+from models.prescribe.drivers import DriverInputs, customer_ids, driver_arms, driver_inputs
 from models.prescribe.encoding import contact_history, dense, encode
 from models.prescribe.value import churn_reduction
 from models.uplift.driver import DriverArm, bounds
@@ -35,7 +36,6 @@ HIGH_SD = 1.0        # a driver this many sd above its mean puts the customer in
 PROMISING = 0.2      # P(net value > 0) under the posterior that makes a customer "promising"
 BLOCK = 2_500        # rows per block of the per-customer draws: rows x DRAWS float temporaries
 #                      of 8 MB each (20,000 rows held 0.3 GB more at any scale)
-ENCODE_BLOCK = 50_000   # customers whose model matrix is encoded at once (``driver_inputs``)
 INTERVAL = 0.8       # the effect's interval shown to reps
 CELL_COLUMNS = ["action_id", "stratum", "pool", "share", "treated", "held_out", "mean_value",
                 "p_positive"]
@@ -219,42 +219,22 @@ def _controls(params: PrescribeParams) -> float:
     return max(params.experiment_controls, params.holdout_share / (1.0 - params.holdout_share))
 
 
-def driver_inputs(uplift, features: pd.DataFrame, ids: np.ndarray,
-                  arms: dict[str, DriverArm]) -> tuple[np.ndarray, np.ndarray, dict[str, DriverArm]]:
-    """The arms' driver columns and the risk offset for the customers ``ids``, encoded
-    ENCODE_BLOCK customers at a time; the arms come back indexing the compact columns. The
-    whole model matrix of every pooled customer (and a copy of their features) is never
-    held: at 250,000 customers that was most of the scoring run's peak memory."""
-    used = np.unique(np.concatenate([np.asarray(d.index, dtype=int) for d in arms.values()]))
-    where = pd.Index(features["customer_id"]).get_indexer(ids)
-    x, r = None, np.empty(len(ids))
-    for start in range(0, len(ids), ENCODE_BLOCK):
-        rows = slice(start, start + ENCODE_BLOCK)
-        block = uplift.spec.array(features.iloc[where[rows]].reset_index(drop=True))
-        r[rows] = uplift.risk.logit_x(block)
-        if x is None:
-            x = np.empty((len(ids), len(used)), dtype=block.dtype)
-        x[rows] = block[:, used]
-    remapped = {a: replace(d, index=np.searchsorted(used, np.asarray(d.index, dtype=int)))
-                for a, d in arms.items()}
-    return x, r, remapped
-
-
 def plan_experiments(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
-                     params: PrescribeParams, uplift, features: pd.DataFrame, budget: Budget,
+                     params: PrescribeParams, uplift, features: pd.DataFrame | DriverInputs,
+                     budget: Budget,
                      seed: int) -> Experiments:
     """Randomized actions for the customers of ``candidates`` (the ones the plan left alone).
 
     ``uplift``: the uplift model; its arms' ``driver`` posteriors define the cells (no
-    experiment without them). ``features``: customer_id and the model's features.
+    experiment without them). ``features``: customer_id and the model's features, or
+    their ``DriverInputs`` (what a cluster's buckets send instead of the features).
     """
-    arms = {a: getattr(m, "driver", None) for a, m in (getattr(uplift, "arms", None) or {}).items()}
-    arms = {a: d for a, d in arms.items() if d is not None and len(d.mean)}
+    arms = driver_arms(uplift)
     if not arms or budget.amount <= 0 or not len(candidates):
         return empty()
     rng = np.random.default_rng(seed)
     pool = candidates[deliverable(candidates, contacts, catalogue, params)]
-    pool = pool[pool["customer_id"].isin(features["customer_id"])]
+    pool = pool[pool["customer_id"].isin(customer_ids(features))]
     if pool.empty:
         return empty()
     ids = pool["customer_id"].unique()

@@ -209,7 +209,7 @@ def test_the_plan_does_not_depend_on_how_many_customers_are_encoded_at_once(monk
     matrix whose driver is not its first column, in blocks of 7 or whole, plans the same rows."""
     import dataclasses
 
-    from models.prescribe import experiments
+    from models.prescribe import drivers, experiments
 
     candidates, features, contacts = world(n=400, reps=4)
     features = features.assign(g=np.arange(len(features)) % 5, h=1.0)
@@ -225,7 +225,7 @@ def test_the_plan_does_not_depend_on_how_many_customers_are_encoded_at_once(monk
 
     whole = plan()
     monkeypatch.setattr(experiments, "BLOCK", 7)
-    monkeypatch.setattr(experiments, "ENCODE_BLOCK", 11)
+    monkeypatch.setattr(drivers, "ENCODE_BLOCK", 11)
     blocks = plan()
     assert len(whole.actions)
     pd.testing.assert_frame_equal(whole.actions, blocks.actions)
