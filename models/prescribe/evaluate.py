@@ -23,7 +23,7 @@ from models.frame import FrameSpec
 from models.prescribe import arbitrate, expected_value
 from models.prescribe.actions import Catalogue
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
-from models.prescribe.keyed import Keys, effects_matrix, truth_matrix, truth_wide
+from models.prescribe.keyed import Keys, effects_matrix, long_matrix, long_wide
 from models.scoring import uplift_effects
 
 TRUTH_FILE = "action_effects.parquet"
@@ -48,7 +48,7 @@ def true_values(candidates: pd.DataFrame, truth: pd.DataFrame, keys: Keys | None
     """True EV of each candidate row: true reduction x value at risk - cost (NaN: unknown).
     ``keys``: the candidates' ``Keys`` when the caller has them already."""
     keys = keys or Keys.of(candidates)
-    effect = truth_matrix(truth, keys)[keys.row, keys.col]
+    effect = long_matrix(truth, keys, "true_effect_90d")[keys.row, keys.col]
     return expected_value(candidates["p_churn"], effect, candidates["value_at_risk"], candidates["cost"])
 
 
@@ -134,7 +134,7 @@ def ceiling_effects(features: pd.DataFrame | Fetch, names: list[str], truth: pd.
     its order); the regressions are fitted on at most CEILING_FIT_ROWS customers of each
     half, drawn at random (all of them below that), and predict EVAL_BLOCK customers at a time.
     """
-    wide = truth_wide(truth)
+    wide = long_wide(truth, "true_effect_90d")
     if customers is None:
         customers = features["customer_id"].to_numpy()
     fetch = fetcher(features)

@@ -1,7 +1,7 @@
 """Candidate rows looked up by (customer, action) with integer positions, not string keys.
 
-The evaluation values every candidate row (customers x actions) with the world's truth and
-the feature ceiling. A ``MultiIndex`` of customer id strings over those rows held several
+The policy evaluation values every candidate row (customers x actions) with known effects
+and with the feature ceiling's. A ``MultiIndex`` of customer id strings over those rows held several
 copies of every id and a hash table over all of them (at millions of customers, gigabytes in
 the scoring client, docs/cluster.md "Where the client's memory goes"); here a customer is
 found once in a ``pd.Index`` of the unique ids and an action by its category code, and the
@@ -74,25 +74,27 @@ def effects_matrix(effects: pd.DataFrame, keys: Keys) -> np.ndarray:
     return out
 
 
-def truth_matrix(truth: pd.DataFrame, keys: Keys) -> np.ndarray:
-    """The long truth (customer_id, action, true_effect_90d) as a matrix on ``keys``."""
+def long_matrix(rows: pd.DataFrame, keys: Keys, value: str) -> np.ndarray:
+    """A long frame (customer_id, action, ``value``) as a matrix on ``keys``' customers and
+    actions (NaN where it has no row)."""
     out = np.full((len(keys.customers), len(keys.actions)), np.nan)
-    r = positions(truth["customer_id"], keys.customers)
-    c = positions(truth["action"], keys.actions)
+    r = positions(rows["customer_id"], keys.customers)
+    c = positions(rows["action"], keys.actions)
     ok = (r >= 0) & (c >= 0)
-    out[r[ok], c[ok]] = truth["true_effect_90d"].to_numpy(np.float64)[ok]
+    out[r[ok], c[ok]] = rows[value].to_numpy(np.float64)[ok]
     return out
 
 
-def truth_wide(truth: pd.DataFrame) -> pd.DataFrame:
-    """customer_id x action true effects (columns sorted; customers or actions without any
-    known effect left out), as ``pivot_table`` gives them, without its groupby of every row."""
-    r, ids = pd.factorize(truth["customer_id"])
-    c, actions = pd.factorize(truth["action"].astype(str))
+def long_wide(rows: pd.DataFrame, value: str) -> pd.DataFrame:
+    """A long frame (customer_id, action, ``value``) as customer_id x action (columns sorted;
+    customers or actions without any value left out), as ``pivot_table`` gives it, without its
+    groupby of every row."""
+    r, ids = pd.factorize(rows["customer_id"])
+    c, actions = pd.factorize(rows["action"].astype(str))
     values = np.full((len(ids), len(actions)), np.nan)
-    values[r, c] = truth["true_effect_90d"].to_numpy(np.float64)
+    values[r, c] = rows[value].to_numpy(np.float64)
     known = ~np.isnan(values)
-    rows, cols = known.any(axis=1), known.any(axis=0)
-    wide = pd.DataFrame(values[rows][:, cols], index=pd.Index(np.asarray(ids, dtype=object)[rows],
+    keep, cols = known.any(axis=1), known.any(axis=0)
+    wide = pd.DataFrame(values[keep][:, cols], index=pd.Index(np.asarray(ids, dtype=object)[keep],
                         name="customer_id"), columns=pd.Index(np.asarray(actions)[cols], name="action"))
     return wide.sort_index(axis=1)

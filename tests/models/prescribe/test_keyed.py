@@ -11,7 +11,7 @@ import pytest
 from models.frame import categorical_dtype
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
 from models.prescribe.evaluate import plan_value, row_effects, true_values
-from models.prescribe.keyed import Keys, truth_wide
+from models.prescribe.keyed import Keys, long_wide
 from models.prescribe.value import expected_value
 
 ACTIONS = ("call", "discount", "email")
@@ -70,7 +70,7 @@ def test_a_plans_value_sums_its_rows_and_counts_a_pair_not_planned_from_as_zero(
 
 def test_the_truth_as_a_table_is_the_pivot_and_row_effects_read_it_back():
     candidates, truth = _world(2)
-    wide = truth_wide(truth.astype({"customer_id": "category", "action": "category"}))
+    wide = long_wide(truth.astype({"customer_id": "category", "action": "category"}), "true_effect_90d")
     pivot = truth.pivot_table(index="customer_id", columns="action", values="true_effect_90d")
     pd.testing.assert_frame_equal(wide.sort_index(), pivot, check_names=False)
     effects = row_effects(candidates, wide)
