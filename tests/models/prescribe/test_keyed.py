@@ -99,3 +99,28 @@ def test_the_rules_keep_one_eligible_action_per_customer_whatever_the_id_types()
     offered = candidates[candidates["eligible"]].groupby("customer_id")["action_id"] \
         .agg(lambda a: min(a.astype(str), key=mean.to_dict().get)).astype(str)
     assert chosen.sort_index().equals(offered.sort_index())
+
+
+def test_driver_inputs_sent_by_buckets_are_read_back_by_id_and_a_missing_customer_is_named():
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from models.prescribe.drivers import DriverInputs, driver_inputs, encode_drivers
+
+    @dataclass
+    class Arm:              # the fields of a driver arm that the inputs read
+        index: np.ndarray
+        mean: np.ndarray
+
+    features = pd.DataFrame({"customer_id": ["A", "B", "C"], "f": [1.0, 2.0, 3.0], "g": [5.0, 6.0, 7.0]})
+    arm = Arm(index=np.array([1]), mean=np.array([0.1]))
+    uplift = SimpleNamespace(spec=SimpleNamespace(array=lambda f: f[["f", "g"]].to_numpy(np.float64)),
+                             risk=SimpleNamespace(logit_x=lambda x: x[:, 0] / 10))
+    sent = encode_drivers(uplift, features, np.array(["C", "A"], dtype=object), {"call": arm})
+    x, r, _ = driver_inputs(uplift, sent, np.array(["A", "C"], dtype=object), {"call": arm})
+    want_x, want_r, _ = driver_inputs(uplift, features, np.array(["A", "C"], dtype=object), {"call": arm})
+    np.testing.assert_array_equal(x, want_x)
+    np.testing.assert_array_equal(r, want_r)
+    assert isinstance(sent, DriverInputs) and x.tolist() == [[5.0], [7.0]]
+    with pytest.raises(ValueError, match="no driver inputs for 1 pooled customers"):
+        driver_inputs(uplift, sent, np.array(["B"], dtype=object), {"call": arm})
