@@ -14,10 +14,14 @@ against the ratio of the customers (flat memory: 1.0; linear: the customers' rat
     .venv/bin/python bench/bench_score_memory.py --customers 250000 1000000 [--months 12]
         [--cluster] [--keep DIR]
     .venv/bin/python bench/bench_score_memory.py --data-dir DIR [DIR ...] [--cluster]
+        [--serving-db sqlite|postgres]
 
 ``--customers`` builds each world (simulate, ingest, features; models trained once on
 ``--model-customers`` and copied, as ``bench_cluster_chain.py`` does); ``--data-dir`` reuses
-folders that have features and champion models.
+folders that have features and champion models. ``--serving-db postgres`` scores each folder
+into a new database of a throw-away PostgreSQL server (``bench_cluster_chain.serving_server``):
+on a cluster the buckets then write their own rows and the client never gathers the tags or
+tag events (the setting docs/cluster.md gives cluster runs).
 """
 
 from __future__ import annotations
@@ -108,10 +112,12 @@ def run_stage(data: Path, cluster: bool, out: Path) -> None:
                                "active": summary["customers"]}))
 
 
-def child(data: Path, cluster: bool) -> dict:
+def child(data: Path, cluster: bool, database_url: str | None = None) -> dict:
     """One measured run in a fresh process (its peak is the run's alone)."""
     out = data / "bench_score_memory.json"
     env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+    if database_url:
+        env["CEM_SERVING__DATABASE_URL"] = database_url
     cmd = [sys.executable, __file__, "--stage", "run", "--data-dir", str(data)]
     subprocess.run(cmd + (["--cluster"] if cluster else []), env=env, check=True)
     return json.loads(out.read_text())
@@ -170,6 +176,8 @@ def main() -> None:
     ap.add_argument("--model-customers", type=int, default=20_000)
     ap.add_argument("--cluster", action="store_true", help="a LocalCluster from the folder's settings")
     ap.add_argument("--keep", type=Path, help="keep the built worlds under this folder")
+    ap.add_argument("--serving-db", choices=["sqlite", "postgres"], default="sqlite",
+                    help="the folder's SQLite serving database, or a new PostgreSQL database per folder")
     ap.add_argument("--stage", choices=["run"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage == "run":
@@ -177,15 +185,19 @@ def main() -> None:
     if not args.customers and not args.data_dir:
         ap.error("give --customers or --data-dir")
     from bench_cluster import scratch
+    from bench_cluster_chain import database, serving_server
 
-    with scratch(args.keep, "cem-bench-score-memory-") as base:
+    with scratch(args.keep, "cem-bench-score-memory-") as base, \
+            serving_server(args.serving_db) as server:
         folders = list(args.data_dir)
         if args.customers:
             folders += build(base, args.customers, args.months, args.model_customers)
         results = []
-        for data in folders:
-            print(f"{data} ({'LocalCluster' if args.cluster else 'in-process'}):", flush=True)
-            results.append((data, child(data, args.cluster)))
+        for i, data in enumerate(folders):
+            print(f"{data} ({'LocalCluster' if args.cluster else 'in-process'}, "
+                  f"{args.serving_db}):", flush=True)
+            url = None if server is None else database(server, i, "memory")
+            results.append((data, child(data, args.cluster, url)))
         report(results)
 
 
