@@ -70,12 +70,12 @@ def _scaled(params: PrescribeParams, share: float) -> PrescribeParams:
     return params.model_copy(update={"rep_minutes_per_day": params.rep_minutes_per_day * share})
 
 
-def _experiment_budget(policy: pd.DataFrame, exploit: pd.DataFrame, catalogue: Catalogue,
+def _experiment_budget(reps: pd.Index, exploit: pd.DataFrame, catalogue: Catalogue,
                        params: PrescribeParams, pol: PrescribeParams, amount: float | None) -> Budget:
     """Money (``amount``) when the cycle has a budget, else the experiment share of each rep's
-    time; either way within the time the treated plan rows leave each rep."""
+    time (``reps``: the policy slice's); either way within the time the treated plan rows
+    leave each rep."""
     cap = pol.rep_minutes_per_day * pol.working_days_per_cycle
-    reps = pd.Index(policy["rep_id"].dropna().astype(str).unique())
     treated = exploit[~exploit["control_group"]]
     used = treated.groupby(treated["rep_id"].astype(str))["handling_minutes"].sum()
     left = (cap - used.reindex(reps).fillna(0.0)).clip(lower=0.0)
@@ -90,29 +90,32 @@ def _experiment_budget(policy: pd.DataFrame, exploit: pd.DataFrame, catalogue: C
 def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
               params: PrescribeParams, uplift, features: pd.DataFrame, as_of: date) -> ArmPlan:
     """Every arm's rows for the cycle, reproducible for ``as_of``."""
-    ids = candidates["customer_id"].unique()
-    of = pd.Series(impact_slices(ids, params.impact_slice_share), index=ids)
-    slice_rows = candidates["customer_id"].map(of).to_numpy()
-    size = of.value_counts().reindex(list(SLICES)).fillna(0)
+    customer, ids = pd.factorize(candidates["customer_id"])
+    names = impact_slices(np.asarray(ids, dtype=object), params.impact_slice_share)
+    slice_rows = pd.Categorical.from_codes(                 # a code per row, not a name
+        pd.Index(SLICES).get_indexer(names)[customer], categories=list(SLICES))
+    size = pd.Series(names).value_counts().reindex(list(SLICES)).fillna(0)
     frac = size / max(len(ids), 1)
     pol = _scaled(params, frac["policy"])
-    policy = candidates[slice_rows == "policy"]
+    in_policy = np.asarray(slice_rows == "policy")
     s, hs = params.experiment_share, params.holdout_share
     amount = None if params.budget is None else s * params.budget * frac["policy"]
     budget = None if amount is None else params.budget * frac["policy"] - amount
-    plan = arbitrate(policy, contacts, catalogue, pol, budget=budget)
+    plan = arbitrate(candidates[in_policy], contacts, catalogue, pol, budget=budget)  # copy: call only
     exploit = _with_holdout(plan.actions, "policy", hs, seed_of(as_of))
-    rest = policy[~policy["customer_id"].isin(exploit["customer_id"])]
     if amount is not None and params.experiment_spend == "whole":     # what the plan leaves
         amount += max(budget - float(exploit.loc[~exploit["control_group"], "cost"].sum()), 0.0)
-    experiment_budget = _experiment_budget(policy, exploit, catalogue, params, pol, amount)
-    exp = plan_experiments(rest, contacts, catalogue, pol, uplift, features, experiment_budget,
-                           seed_of(as_of, "experiments"))
+    reps = pd.Index(candidates.loc[in_policy, "rep_id"].dropna().astype(str).unique())
+    experiment_budget = _experiment_budget(reps, exploit, catalogue, params, pol, amount)
+    rest = in_policy & ~candidates["customer_id"].isin(exploit["customer_id"]).to_numpy()
+    exp = plan_experiments(candidates, contacts, catalogue, pol, uplift, features,
+                           experiment_budget, seed_of(as_of, "experiments"), rows=rest)
     parts = [exploit, exp.actions]
     spent = sum(float(p.loc[~p["control_group"], "cost"].sum()) for p in parts if len(p))
     per_customer = spent / (1 - hs) / size["policy"] if size["policy"] else 0.0
     for name in ("risk_ranked", "random"):
-        mine = candidates[slice_rows == name].drop(columns=["expected_value_low"], errors="ignore")
+        mine = candidates[np.asarray(slice_rows == name)].drop(columns=["expected_value_low"],
+                                                               errors="ignore")
         if mine.empty or per_customer <= 0:
             continue
         rule = (risk_ranked_candidates(mine) if name == "risk_ranked"

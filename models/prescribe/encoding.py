@@ -24,7 +24,7 @@ class Encoded:
     reps: np.ndarray        # rep ids per group (without the "no rep" group)
 
 
-def _action_codes(actions: pd.Series, ids: list[str]) -> np.ndarray:
+def action_codes(actions: pd.Series, ids: list[str]) -> np.ndarray:
     """Catalogue position of each row's action (-1: unknown); cheap for a categorical column."""
     if isinstance(actions.dtype, pd.CategoricalDtype):
         lookup = pd.Index(ids).get_indexer(actions.cat.categories.astype(str))
@@ -39,7 +39,7 @@ def encode(candidates: pd.DataFrame, catalogue: Catalogue) -> Encoded:
     if missing:
         raise ValueError(f"candidates: missing column {missing[0]!r}")
     cust, customers = pd.factorize(candidates["customer_id"], sort=False)
-    act = _action_codes(candidates["action_id"], catalogue.ids)
+    act = action_codes(candidates["action_id"], catalogue.ids)
     if (act < 0).any():
         bad = candidates["action_id"].to_numpy()[act < 0][0]
         raise ValueError(f"candidates: action {bad!r} is not in the catalogue ({catalogue.source})")

@@ -26,7 +26,7 @@ from configs.settings import PrescribeParams
 from models.prescribe.actions import Catalogue
 from models.prescribe.arbitration import _funnel  # the plan's own contact rules, not a copy
 from models.prescribe.drivers import DriverInputs, customer_ids, driver_arms, driver_inputs
-from models.prescribe.encoding import contact_history, dense, encode
+from models.prescribe.encoding import action_codes, contact_history, dense, encode
 from models.prescribe.value import churn_reduction
 from models.uplift.driver import DriverArm, bounds
 
@@ -36,7 +36,10 @@ HIGH_SD = 1.0        # a driver this many sd above its mean puts the customer in
 PROMISING = 0.2      # P(net value > 0) under the posterior that makes a customer "promising"
 BLOCK = 2_500        # rows per block of the per-customer draws: rows x DRAWS float temporaries
 #                      of 8 MB each (20,000 rows held 0.3 GB more at any scale)
+EFFECT_BLOCK = 20_000  # rows whose posterior effect (a few rows x parameters matrices) is computed at once
 INTERVAL = 0.8       # the effect's interval shown to reps
+POOL_COLUMNS = ("customer_id", "rep_id", "action_id", "p_churn", "value_at_risk", "cost",
+                "handling_minutes")    # what the drawn rows and the design probabilities read
 CELL_COLUMNS = ["action_id", "stratum", "pool", "share", "treated", "held_out", "mean_value",
                 "p_positive"]
 
@@ -154,34 +157,60 @@ class Budget:
 
 def _cells(pool: pd.DataFrame, arms: dict[str, DriverArm], x: np.ndarray, r: np.ndarray,
            catalogue: Catalogue, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The pooled pairs with stratum and posterior effect (mean, interval); the cells; and the
-    cells x draws average net values."""
-    parts, cells, draws = [], [], []
-    for action in catalogue.ids:
-        rows = pool[pool["action_id"] == action]
-        arm = arms.get(action)
-        if rows.empty or arm is None:
+    """The pooled pairs (``_pool``: by catalogue action, each action's rows one block) with
+    stratum and posterior effect (mean, interval) set in place; the cells; and the cells x
+    draws average net values."""
+    code = pd.Index(catalogue.ids).get_indexer(pool["action_id"])
+    edges = np.searchsorted(code, np.arange(len(catalogue.ids) + 1))
+    n = len(pool)
+    stratum = np.empty(n, dtype=object)
+    mean_all, low_all, high_all = np.empty(n), np.empty(n), np.empty(n)
+    at = pool["_x"].to_numpy()
+    p_all = pool["p_churn"].to_numpy(np.float64)
+    value_all = pool["value_at_risk"].to_numpy(np.float64)
+    cells, draws = [], []
+    for i, action in enumerate(catalogue.ids):
+        block = slice(edges[i], edges[i + 1])
+        if block.start == block.stop:
             continue
-        xi, ri = x[rows["_x"].to_numpy()], r[rows["_x"].to_numpy()]
-        mean, sd = arm.effect(xi, ri)
-        low, high = bounds(mean, sd, INTERVAL)
+        arm = arms[action]
+        xi, ri = x[at[block]], r[at[block]]
+        for start in range(0, len(xi), EFFECT_BLOCK):   # row by row: blocks change no value
+            part = slice(start, start + EFFECT_BLOCK)
+            mean, sd = arm.effect(xi[part], ri[part])
+            within = slice(block.start + start, block.start + start + len(mean))
+            mean_all[within] = mean
+            low_all[within], high_all[within] = bounds(mean, sd, INTERVAL)
         thetas = rng.multivariate_normal(arm.mean, arm.cov, size=DRAWS, method="eigh")
-        p_churn = rows["p_churn"].to_numpy(np.float64)
-        value = rows["value_at_risk"].to_numpy(np.float64)
+        p_churn, value = p_all[block], value_all[block]
         cost = float(catalogue[action].cost)
         chance = chance_positive(arm, xi, ri, p_churn, value, cost, thetas)
-        stratum = np.where(chance >= PROMISING, "promising", strata(arm, xi)).astype(object)
-        parts.append(rows.assign(stratum=stratum, uplift=mean, effect_low=low, effect_high=high))
-        for name in sorted(set(stratum)):
-            take = np.flatnonzero(stratum == name)
+        mine = np.where(chance >= PROMISING, "promising", strata(arm, xi)).astype(object)
+        stratum[block] = mine
+        for name in sorted(set(mine)):
+            take = np.flatnonzero(mine == name)
             if len(take) > MAX_CELL_ROWS:
                 take = np.sort(rng.choice(take, MAX_CELL_ROWS, replace=False))
             draws.append(net_value_draws(arm, xi[take], ri[take], p_churn[take], value[take], cost,
                                          thetas))
-            cells.append({"action_id": action, "stratum": name, "pool": int((stratum == name).sum())})
-    if not parts:
-        return pool.iloc[:0], pd.DataFrame(columns=["action_id", "stratum", "pool"]), np.zeros((0, DRAWS))
-    return pd.concat(parts, ignore_index=True), pd.DataFrame(cells), np.vstack(draws)
+            cells.append({"action_id": action, "stratum": name, "pool": int((mine == name).sum())})
+    pool["stratum"], pool["uplift"] = stratum, mean_all
+    pool["effect_low"], pool["effect_high"] = low_all, high_all
+    return pool, pd.DataFrame(cells), np.vstack(draws)
+
+
+def _pool(candidates: pd.DataFrame, keep: np.ndarray, arms: dict[str, DriverArm],
+          catalogue: Catalogue) -> pd.DataFrame:
+    """The ``keep`` rows of actions with an arm, POOL_COLUMNS only, ordered by catalogue
+    action (candidate order within one), built in one copy: a pool the size of the book's
+    candidates was otherwise held two or three times over while the cells were drawn."""
+    code = action_codes(candidates["action_id"], catalogue.ids)
+    keep = keep & np.isin(code, [i for i, a in enumerate(catalogue.ids) if a in arms])
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(code[rows], kind="stable")]
+    pool = {c: candidates[c].to_numpy()[rows] for c in POOL_COLUMNS if c in candidates}
+    pool["action_id"] = np.asarray(catalogue.ids, dtype=object)[code[rows]]
+    return pd.DataFrame(pool)
 
 
 def _draw_cell(cell: pd.DataFrame, n_treat: int, caps: pd.Series, controls: float,
@@ -221,27 +250,29 @@ def _controls(params: PrescribeParams) -> float:
 
 def plan_experiments(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
                      params: PrescribeParams, uplift, features: pd.DataFrame | DriverInputs,
-                     budget: Budget,
-                     seed: int) -> Experiments:
-    """Randomized actions for the customers of ``candidates`` (the ones the plan left alone).
+                     budget: Budget, seed: int, rows: np.ndarray | None = None) -> Experiments:
+    """Randomized actions for the customers of ``candidates`` (the ones the plan left alone),
+    or of its ``rows`` (a mask that keeps or drops whole customers: no copy of the book's
+    candidates is made for the experiments).
 
     ``uplift``: the uplift model; its arms' ``driver`` posteriors define the cells (no
     experiment without them). ``features``: customer_id and the model's features, or
     their ``DriverInputs`` (what a cluster's buckets send instead of the features).
     """
     arms = driver_arms(uplift)
-    if not arms or budget.amount <= 0 or not len(candidates):
+    rows = np.ones(len(candidates), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    if not arms or budget.amount <= 0 or not rows.any():
         return empty()
     rng = np.random.default_rng(seed)
-    pool = candidates[deliverable(candidates, contacts, catalogue, params)]
-    pool = pool[pool["customer_id"].isin(customer_ids(features))]
+    keep = (rows & deliverable(candidates, contacts, catalogue, params)   # per customer: the
+            & candidates["customer_id"].isin(customer_ids(features)).to_numpy())  # mask's own
+    pool = _pool(candidates, keep, arms, catalogue)
     if pool.empty:
         return empty()
     ids = pool["customer_id"].unique()
     x, r, arms = driver_inputs(uplift, features, ids, arms)
-    pool = pool.assign(action_id=pool["action_id"].astype(str),
-                       _x=pd.Index(ids).get_indexer(pool["customer_id"]),
-                       _rep=pool["rep_id"].astype(object).where(pool["rep_id"].notna(), "").astype(str))
+    pool["_x"] = pd.Index(ids).get_indexer(pool["customer_id"])
+    pool["_rep"] = pool["rep_id"].astype(object).where(pool["rep_id"].notna(), "").astype(str)
     pool, cells, draws = _cells(pool, arms, x, r, catalogue, rng)
     if cells.empty:
         return empty()

@@ -225,8 +225,37 @@ def test_the_plan_does_not_depend_on_how_many_customers_are_encoded_at_once(monk
 
     whole = plan()
     monkeypatch.setattr(experiments, "BLOCK", 7)
+    monkeypatch.setattr(experiments, "EFFECT_BLOCK", 13)
     monkeypatch.setattr(drivers, "ENCODE_BLOCK", 11)
     blocks = plan()
     assert len(whole.actions)
     pd.testing.assert_frame_equal(whole.actions, blocks.actions)
     pd.testing.assert_frame_equal(whole.pool, blocks.pool)
+
+
+def test_a_row_mask_plans_what_the_masked_copy_plans():
+    """``rows`` (the customers the model's plan left alone) spares the book's candidates a
+    copy; it must plan exactly what that copy would: same rows, cells and design
+    probabilities. Customers here have several actions, one without an arm, in no catalogue
+    order (the pool is ordered by action, candidate order within one)."""
+    candidates, features, contacts = world(n=300, reps=3)
+    other = candidates.assign(
+        action_id=np.where(candidates["action_id"].eq("apology_credit"), "plan_upgrade", "apology_credit"))
+    third = candidates.assign(action_id="callback_offer" if "callback_offer" in CATALOGUE.ids
+                              else CATALOGUE.ids[-1])
+    both = pd.concat([other, candidates, third]).sort_values("customer_id", kind="stable")
+    both = both.drop_duplicates(["customer_id", "action_id"]).reset_index(drop=True)
+    for a in CATALOGUE:
+        both.loc[both["action_id"] == a.id, ["cost", "handling_minutes"]] = [a.cost, a.handling_minutes]
+    mask = ~both["customer_id"].str[-1].isin(["3", "7"]).to_numpy()     # whole customers out
+
+    def plan(frame, rows=None):
+        return plan_experiments(frame, contacts, CATALOGUE, PARAMS, fake_uplift(ARMS), features,
+                                money(2_000.0, both), seed=5, rows=rows)
+
+    masked, copied = plan(both, mask), plan(both[mask])
+    assert len(masked.actions) and not masked.actions["customer_id"].str[-1].isin(["3", "7"]).any()
+    pd.testing.assert_frame_equal(masked.actions, copied.actions)
+    pd.testing.assert_frame_equal(masked.cells, copied.cells)
+    pd.testing.assert_frame_equal(masked.pool, copied.pool)
+    assert masked.pool["action_id"].map(CATALOGUE.ids.index).is_monotonic_increasing
