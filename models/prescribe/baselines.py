@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.prescribe.keyed import Keys
+from models.prescribe.keyed import Keys, with_columns
 
 
 def _single_action(candidates: pd.DataFrame, keys: Keys, rank: np.ndarray,
@@ -21,10 +21,7 @@ def _single_action(candidates: pd.DataFrame, keys: Keys, rank: np.ndarray,
     eligible = candidates["eligible"].to_numpy(bool)
     best = np.full(len(keys.customers), np.inf)
     np.minimum.at(best, keys.row[eligible], rank[eligible])
-    out = candidates.copy()
-    out["eligible"] = eligible & (rank == best[keys.row])
-    out["expected_value"] = priority
-    return out
+    return with_columns(candidates, eligible=eligible & (rank == best[keys.row]), expected_value=priority)
 
 
 def risk_ranked_candidates(candidates: pd.DataFrame) -> pd.DataFrame:

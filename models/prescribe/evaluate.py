@@ -23,7 +23,7 @@ from models.frame import FrameSpec
 from models.prescribe import arbitrate, expected_value
 from models.prescribe.actions import Catalogue
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
-from models.prescribe.keyed import Keys, effects_matrix, long_matrix, long_wide
+from models.prescribe.keyed import Keys, effects_matrix, long_matrix, long_wide, with_columns
 from models.scoring import uplift_effects
 
 TRUTH_FILE = "action_effects.parquet"
@@ -182,13 +182,19 @@ def row_effects(candidates: pd.DataFrame, effects: pd.DataFrame, keys: Keys | No
     return effects_matrix(effects, keys)[keys.row, keys.col]
 
 
+def oracle_candidates(candidates: pd.DataFrame, true_ev: np.ndarray) -> pd.DataFrame:
+    """Candidates valued with their true values (unknown: not eligible)."""
+    return with_columns(candidates, expected_value=true_ev,
+                        eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev))
+
+
 def ceiling_candidates(candidates: pd.DataFrame, effects: pd.DataFrame,
                        keys: Keys | None = None) -> pd.DataFrame:
     """Candidates valued with the feature-predicted true effects (unknown: not eligible)."""
     uplift = row_effects(candidates, effects, keys)
     ev = expected_value(candidates["p_churn"], uplift, candidates["value_at_risk"], candidates["cost"])
-    return candidates.assign(uplift=uplift, expected_value=ev,
-                             eligible=candidates["eligible"].to_numpy() & np.isfinite(ev))
+    return with_columns(candidates, uplift=uplift, expected_value=ev,
+                        eligible=candidates["eligible"].to_numpy() & np.isfinite(ev))
 
 
 def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.DataFrame,
@@ -208,8 +214,7 @@ def policy_value(settings: Settings, candidates: pd.DataFrame, contacts: pd.Data
     params = settings.prescribe
 
     def oracle() -> pd.DataFrame:
-        return candidates.assign(expected_value=true_ev,
-                                 eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev))
+        return oracle_candidates(candidates, true_ev)
 
     budget, basis = float(model_actions["cost"].sum()), "model plan's cost"
     if budget <= 0:
@@ -256,7 +261,7 @@ def ungated_candidates(candidates: pd.DataFrame, features: pd.DataFrame | Fetch,
                                   candidates["cost"])
 
     up, ev = value(effects)
-    out = candidates.assign(uplift=up, expected_value=ev)
+    out = with_columns(candidates, uplift=up, expected_value=ev)
     if low is not None:
         out["expected_value_low"] = value(low)[1]
     return out
@@ -269,7 +274,7 @@ def gated(bundle) -> bool:
 
 def _without_low(frame: pd.DataFrame) -> pd.DataFrame:
     """The safe rule's lower bound belongs to the model's estimates, not to other plans."""
-    return frame.drop(columns=[c for c in ("expected_value_low",) if c in frame])
+    return with_columns(frame, drop=("expected_value_low",))
 
 
 def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd.DataFrame,
@@ -288,8 +293,7 @@ def comparison_values(settings: Settings, candidates: pd.DataFrame, contacts: pd
         return None
     keys = Keys.of(candidates)
     true_ev = true_values(candidates, truth, keys)
-    sources = {"oracle": lambda: candidates.assign(   # built one at a time (each a copy)
-                   expected_value=true_ev, eligible=candidates["eligible"].to_numpy() & np.isfinite(true_ev)),
+    sources = {"oracle": lambda: oracle_candidates(candidates, true_ev),   # built one at a time
                "risk_ranked": lambda: risk_ranked_candidates(candidates),
                "random": lambda: random_candidates(candidates, seed)}
     learner = gated(bundle) and len(candidates) > 0

@@ -11,7 +11,7 @@ import pytest
 from models.frame import categorical_dtype
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
 from models.prescribe.evaluate import plan_value, row_effects, true_values
-from models.prescribe.keyed import Keys, long_wide
+from models.prescribe.keyed import Keys, long_wide, with_columns
 from models.prescribe.value import expected_value
 
 ACTIONS = ("call", "discount", "email")
@@ -124,3 +124,21 @@ def test_driver_inputs_sent_by_buckets_are_read_back_by_id_and_a_missing_custome
     assert isinstance(sent, DriverInputs) and x.tolist() == [[5.0], [7.0]]
     with pytest.raises(ValueError, match="no driver inputs for 1 pooled customers"):
         driver_inputs(uplift, sent, np.array(["B"], dtype=object), {"call": arm})
+
+
+def test_with_columns_leaves_the_frame_as_it_was_and_shares_what_it_keeps():
+    """Comparison plans are shallow copies of the book's candidates: the set columns are
+    new, the kept ones the same arrays (no copy of the book per plan), and the original is
+    never written, not even through a kept column of the same dtype block."""
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "expected_value": [1.0, 2.0],
+                          "cost": [3.0, 4.0], "eligible": [True, False],
+                          "expected_value_low": [0.5, 1.5]})
+    before = frame.copy()
+    out = with_columns(frame, drop=("expected_value_low", "absent"), expected_value=[9.0, 9.0],
+                       eligible=np.array([False, True]))
+    pd.testing.assert_frame_equal(frame, before)
+    assert list(out.columns) == ["customer_id", "expected_value", "cost", "eligible"]
+    assert out["expected_value"].tolist() == [9.0, 9.0] and out["eligible"].tolist() == [False, True]
+    assert np.shares_memory(out["cost"].to_numpy(), frame["cost"].to_numpy())
+    out["cost"] = [0.0, 0.0]                     # writing the copy later still spares the frame
+    pd.testing.assert_frame_equal(frame, before)
