@@ -161,14 +161,16 @@ def _order(net: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 
 def arbitrate(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
-              params: PrescribeParams, budget: float | None = None) -> Plan:
+              params: PrescribeParams, budget: float | None = None,
+              rows: np.ndarray | None = None) -> Plan:
     """One plan for the cycle: at most one action per customer within policy and limits.
 
     ``candidates`` is the long frame of ``candidate_actions``; ``contacts`` has
     customer_id, days_since_last_action, days_since_last_invitation (NaN = never) and
-    contacts_7d. ``budget`` overrides ``params.budget`` when given.
+    contacts_7d. ``budget`` overrides ``params.budget`` when given. ``rows``: positions of
+    the candidate rows to plan (whole customers; None: all), read in place, not copied.
     """
-    enc = encode(candidates, catalogue)
+    enc = encode(candidates, catalogue, rows)
     n = len(enc.customers)
     ev = dense(candidates["expected_value"].to_numpy(np.float64), enc.row, np.nan)
     elig = dense(candidates["eligible"].to_numpy(bool), enc.row, False)

@@ -101,7 +101,7 @@ def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     s, hs = params.experiment_share, params.holdout_share
     amount = None if params.budget is None else s * params.budget * frac["policy"]
     budget = None if amount is None else params.budget * frac["policy"] - amount
-    plan = arbitrate(candidates[in_policy], contacts, catalogue, pol, budget=budget)  # copy: call only
+    plan = arbitrate(candidates, contacts, catalogue, pol, budget=budget, rows=np.flatnonzero(in_policy))
     exploit = _with_holdout(plan.actions, "policy", hs, seed_of(as_of))
     if amount is not None and params.experiment_spend == "whole":     # what the plan leaves
         amount += max(budget - float(exploit.loc[~exploit["control_group"], "cost"].sum()), 0.0)

@@ -33,23 +33,27 @@ def action_codes(actions: pd.Series, ids: list[str]) -> np.ndarray:
     return pd.Index(ids).get_indexer(actions.astype(str))
 
 
-def encode(candidates: pd.DataFrame, catalogue: Catalogue) -> Encoded:
-    """Codes for customers, actions and reps; refuses unknown actions and duplicate pairs."""
+def encode(candidates: pd.DataFrame, catalogue: Catalogue, rows: np.ndarray | None = None) -> Encoded:
+    """Codes for customers, actions and reps; refuses unknown actions and duplicate pairs.
+    ``rows``: positions of the rows to encode (None: all); ``Encoded.row`` then holds
+    positions in the whole frame, so a slice of the book is planned without a copy of it."""
     missing = [c for c in REQUIRED if c not in candidates.columns]
     if missing:
         raise ValueError(f"candidates: missing column {missing[0]!r}")
-    cust, customers = pd.factorize(candidates["customer_id"], sort=False)
-    act = action_codes(candidates["action_id"], catalogue.ids)
+    positions = np.arange(len(candidates)) if rows is None else np.asarray(rows, dtype=np.int64)
+    column = (lambda c: candidates[c]) if rows is None else (lambda c: candidates[c].take(positions))
+    cust, customers = pd.factorize(column("customer_id"), sort=False)
+    act = action_codes(column("action_id"), catalogue.ids)
     if (act < 0).any():
-        bad = candidates["action_id"].to_numpy()[act < 0][0]
+        bad = column("action_id").to_numpy()[act < 0][0]
         raise ValueError(f"candidates: action {bad!r} is not in the catalogue ({catalogue.source})")
     n, k = len(customers), len(catalogue)
     flat = cust.astype(np.int64) * k + act
     if len(flat) and np.bincount(flat, minlength=n * k).max() > 1:
         raise ValueError("candidates: a (customer_id, action_id) pair appears twice")
     row = np.full(n * k, -1, dtype=np.int64)
-    row[flat] = np.arange(len(flat))
-    rep_rows, reps = pd.factorize(candidates["rep_id"], sort=True)
+    row[flat] = positions
+    rep_rows, reps = pd.factorize(column("rep_id"), sort=True)
     rep_rows = np.where(rep_rows < 0, len(reps), rep_rows)
     rep = np.full(n, len(reps), dtype=np.int64)
     rep[cust] = rep_rows                          # any row of the customer; checked just below

@@ -59,13 +59,14 @@ def empty() -> Experiments:
 
 
 def deliverable(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue: Catalogue,
-                params: PrescribeParams) -> np.ndarray:
+                params: PrescribeParams, rows: np.ndarray | None = None) -> np.ndarray:
     """Per candidate row: may this action go to this customer now, value aside (eligibility,
-    consent as applied to ``eligible``, the contact policy and weekly cap of ``arbitrate``)."""
+    consent as applied to ``eligible``, the contact policy and weekly cap of ``arbitrate``).
+    ``rows``: positions of the rows to check (whole customers); the others are False."""
     out = np.zeros(len(candidates), dtype=bool)
-    if not len(candidates):
+    if not len(candidates) or (rows is not None and not len(rows)):
         return out
-    enc = encode(candidates, catalogue)
+    enc = encode(candidates, catalogue, rows)
     elig = dense(candidates["eligible"].to_numpy(bool), enc.row, False)
     history = contact_history(contacts, enc.customers)
     days = history["days_since_last_action"].to_numpy(np.float64)[:, None]
@@ -264,8 +265,8 @@ def plan_experiments(candidates: pd.DataFrame, contacts: pd.DataFrame | None, ca
     if not arms or budget.amount <= 0 or not rows.any():
         return empty()
     rng = np.random.default_rng(seed)
-    keep = (rows & deliverable(candidates, contacts, catalogue, params)   # per customer: the
-            & candidates["customer_id"].isin(customer_ids(features)).to_numpy())  # mask's own
+    keep = (deliverable(candidates, contacts, catalogue, params, np.flatnonzero(rows))
+            & candidates["customer_id"].isin(customer_ids(features)).to_numpy())
     pool = _pool(candidates, keep, arms, catalogue)
     if pool.empty:
         return empty()
