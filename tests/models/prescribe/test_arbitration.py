@@ -324,3 +324,22 @@ def test_no_candidates_give_an_empty_plan_with_the_usual_columns():
     plan = arbitrate(empty, None, cat, params())
     assert plan.actions.empty and plan.skipped.empty and plan.summary["customers"] == 0
     assert rep_lists(plan).empty and "day" in rep_lists(plan).columns
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds())
+def test_planning_rows_in_place_gives_the_plan_of_their_copy(world):
+    """``rows`` plans a slice of the book (the policy customers) without copying it: the
+    plan, its skip reasons and its summary are those of the copied slice, and rows of
+    customers outside the slice never appear."""
+    cat, candidates, contacts, p, budget = world
+    ids = candidates["customer_id"].to_numpy()
+    kept = np.isin(ids, np.unique(ids)[::2])                  # every other customer, whole
+    rows = np.flatnonzero(kept)
+    in_place = arbitrate(candidates, contacts, cat, p, budget=budget, rows=rows)
+    copied = arbitrate(candidates.iloc[rows], contacts, cat, p, budget=budget)
+    pd.testing.assert_frame_equal(in_place.actions, copied.actions)
+    pd.testing.assert_frame_equal(in_place.skipped, copied.skipped)
+    assert in_place.summary == copied.summary
+    assert set(in_place.actions["customer_id"]) | set(in_place.skipped["customer_id"]) \
+        == set(ids[kept])
