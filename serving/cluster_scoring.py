@@ -81,15 +81,17 @@ def merge_candidates(parts: list[Partition], customers: pd.DataFrame, where: pd.
     catalogue, k, n = bundle.catalogue, len(bundle.catalogue), len(pos)
     pairs = {c: np.concatenate([p.wide.pairs[c] for p in parts])[order].ravel()
              for c in parts[0].wide.pairs}
-    mine = customers.iloc[pos]
+    def mine(column: str, dtype=None) -> np.ndarray:    # the candidates' customers' column, once each
+        return np.repeat(customers[column].to_numpy(dtype)[pos], k)
+
     action = np.tile(np.arange(k), n)
     frame = pd.DataFrame({
-        "customer_id": np.repeat(mine["customer_id"].to_numpy(), k),
-        "rep_id": np.repeat(mine["rep_id"].to_numpy(), k),
+        "customer_id": mine("customer_id"),
+        "rep_id": mine("rep_id"),
         "action_id": pd.Categorical.from_codes(action, dtype=categorical_dtype(tuple(catalogue.ids))),
-        "p_churn": np.repeat(mine["churn_probability"].to_numpy(np.float64), k),
+        "p_churn": mine("churn_probability", np.float64),
         "uplift": pairs["uplift"],
-        "value_at_risk": np.repeat(mine["value_at_risk"].to_numpy(np.float64), k),
+        "value_at_risk": mine("value_at_risk", np.float64),
         "cost": np.tile(catalogue.column("cost"), n),
         "handling_minutes": np.tile(catalogue.column("handling_minutes"), n),
         "expected_value": pairs["expected_value"],
