@@ -25,6 +25,7 @@ from models.prescribe.actions import Catalogue
 from models.prescribe.arbitration import arbitrate
 from models.prescribe.baselines import random_candidates, risk_ranked_candidates
 from models.prescribe.experiments import Budget, plan_experiments
+from models.prescribe.keyed import with_columns
 from models.prescribe.plan_frames import Plan
 from models.prescribe.rationale import action_why
 from models.prescribe.slices import SLICES, impact_slices
@@ -92,12 +93,11 @@ def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     """Every arm's rows for the cycle, reproducible for ``as_of``."""
     customer, ids = pd.factorize(candidates["customer_id"])
     names = impact_slices(np.asarray(ids, dtype=object), params.impact_slice_share)
-    slice_rows = pd.Categorical.from_codes(                 # a code per row, not a name
-        pd.Index(SLICES).get_indexer(names)[customer], categories=list(SLICES))
+    slice_rows = pd.Index(SLICES).get_indexer(names)[customer]    # a code per row, not a name
     size = pd.Series(names).value_counts().reindex(list(SLICES)).fillna(0)
     frac = size / max(len(ids), 1)
     pol = _scaled(params, frac["policy"])
-    in_policy = np.asarray(slice_rows == "policy")
+    in_policy = slice_rows == SLICES.index("policy")
     s, hs = params.experiment_share, params.holdout_share
     amount = None if params.budget is None else s * params.budget * frac["policy"]
     budget = None if amount is None else params.budget * frac["policy"] - amount
@@ -114,8 +114,7 @@ def plan_arms(candidates: pd.DataFrame, contacts: pd.DataFrame | None, catalogue
     spent = sum(float(p.loc[~p["control_group"], "cost"].sum()) for p in parts if len(p))
     per_customer = spent / (1 - hs) / size["policy"] if size["policy"] else 0.0
     for name in ("risk_ranked", "random"):
-        mine = candidates[np.asarray(slice_rows == name)].drop(columns=["expected_value_low"],
-                                                               errors="ignore")
+        mine = with_columns(candidates[slice_rows == SLICES.index(name)], drop=("expected_value_low",))
         if mine.empty or per_customer <= 0:
             continue
         rule = (risk_ranked_candidates(mine) if name == "risk_ranked"

@@ -158,10 +158,10 @@ class Budget:
 
 def _cells(pool: pd.DataFrame, arms: dict[str, DriverArm], x: np.ndarray, r: np.ndarray,
            catalogue: Catalogue, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The pooled pairs (``_pool``: by catalogue action, each action's rows one block) with
+    """The pooled pairs (from ``_pool``: by catalogue action, each action's rows one block) with
     stratum and posterior effect (mean, interval) set in place; the cells; and the cells x
     draws average net values."""
-    code = pd.Index(catalogue.ids).get_indexer(pool["action_id"])
+    code = action_codes(pool["action_id"], catalogue.ids)
     edges = np.searchsorted(code, np.arange(len(catalogue.ids) + 1))
     n = len(pool)
     stratum = np.empty(n, dtype=object)

@@ -271,6 +271,11 @@ def test_bad_candidates_are_refused_with_the_column_named():
         arbitrate(cand.drop(columns="eligible"), None, cat, params())
     with pytest.raises(ValueError, match="more than one rep_id"):
         arbitrate(cand.assign(rep_id=["r1", "r2"]), None, cat, params())
+    bad = pd.concat([cand.assign(customer_id="y", action_id=["a0", "zz"]), cand])
+    with pytest.raises(ValueError, match="action 'zz' is not in the catalogue"):    # in the rows
+        arbitrate(bad, None, cat, params(), rows=np.arange(2))
+    other = arbitrate(bad, None, cat, params(), rows=np.arange(2, 4))      # not in them: planned
+    assert set(other.actions["customer_id"]) | set(other.skipped["customer_id"]) == set(cand["customer_id"])
 
 
 def test_end_to_end_with_the_shipped_catalogue():
