@@ -10,7 +10,8 @@ newest row in the window (``features.offline_store.pull_latest``), converted and
 own conversion and the configured online store's writer, so the online rows are the ones
 ``materialize`` writes (tested), and memory is a part's. On a cluster the parts run on the
 workers; SQLite takes their writes one transaction at a time (``features.online_store``),
-Redis side by side. The registry records the materialized window as ``materialize`` does.
+Redis side by side. An empty online table is filled from the first snapshot even when the
+build was incremental. The registry records the materialized window as ``materialize`` does.
 """
 
 from __future__ import annotations
@@ -59,26 +60,41 @@ def fill_part(config: RepoConfig, view: str, part: int, parts: int, start: datet
     return write_part(config, fv, get_provider(config), part, parts, start, end)
 
 
+def view_start(config: RepoConfig, provider, fv, start: datetime | None) -> datetime:
+    """Where a view's fill starts: ``start`` (an incremental build's new snapshots), but from
+    the beginning when the view's online table is empty (new, or replaced by ``feast apply``:
+    ``features.online_store``), so no customer is left out of it."""
+    if start is None:
+        return EPOCH
+    has_rows = getattr(provider.online_store, "has_rows", None)
+    if has_rows is not None and not has_rows(config, fv):
+        log.info("online table of %s is empty: filled from the first snapshot", fv.name)
+        return EPOCH
+    return start
+
+
 def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None = None,
                       client=None) -> dict[str, int]:
     """Every view's latest rows in [start, end] into the online store, part by part (on the
     workers of the Dask ``client`` when given); customers written per view."""
-    start = start or EPOCH
     views = store.list_feature_views()
+    provider = get_provider(store.config)
+    starts = {fv.name: view_start(store.config, provider, fv, start) for fv in views}
     workers = len(client.scheduler_info()["workers"]) if client is not None else 0
     jobs = [(fv, k, n) for fv in views
             for n in [parts_of(fv.batch_source.path, 2 * workers)] for k in range(n)]
     if client is None:   # one store and provider (one online-store connection) for every part
-        provider = get_provider(store.config)
-        counts = [write_part(store.config, fv, provider, k, n, start, end) for fv, k, n in jobs]
+        counts = [write_part(store.config, fv, provider, k, n, starts[fv.name], end)
+                  for fv, k, n in jobs]
     else:
-        futures = [client.submit(fill_part, store.config, fv.name, k, n, start, end, pure=False,
-                                 key=f"online-fill-{fv.name}-{k}-of-{n}") for fv, k, n in jobs]
+        futures = [client.submit(fill_part, store.config, fv.name, k, n, starts[fv.name], end,
+                                 pure=False, key=f"online-fill-{fv.name}-{k}-of-{n}")
+                   for fv, k, n in jobs]
         counts = client.gather(futures)
     written: dict[str, int] = {}
     for (fv, _, _), count in zip(jobs, counts, strict=True):
         written[fv.name] = written.get(fv.name, 0) + count
     for fv in views:
-        store.registry.apply_materialization(fv, store.project, start, end)
+        store.registry.apply_materialization(fv, store.project, starts[fv.name], end)
     log.info("online store filled up to %s in %d parts: %s", end.isoformat(), len(jobs), written)
     return written

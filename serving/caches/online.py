@@ -4,9 +4,9 @@ Feast's SDK call resolves the FeatureService in the registry and builds a protob
 response on every request (about 25 ms a customer here). The service resolves the
 service's views once, then reads:
 
-* SQLite online store (the default): one prepared query over the views' tables for the
-  customer's key (Feast's own table layout and key encoding) on a read-only connection
-  per thread; the values are decoded from their protobufs only when asked for
+* the embedded SQLite online store (``features.online_store``): one prepared query over the
+  views' tables for the customer's key (one row a view) on a read-only connection per
+  thread; the values are decoded from their protobufs only when asked for
   (``OnlineRow.values``): the fresh-score cache is keyed by a digest of the stored
   bytes, so a cache hit decodes nothing;
 * any other online store (Redis for teams): the store's own ``online_read`` per view.
@@ -19,16 +19,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 from feast import FeatureStore
 from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import compute_table_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
 
+from features.online_store import STORE_TYPE as ONLINE_STORE
+from features.online_store import layouts, table_name, unpack
 from features.transforms.schema import ENTITY
 
 
@@ -84,21 +86,26 @@ class OnlineFeatures:
         self._sqlite = self._sqlite_reader(store)
 
     def _sqlite_reader(self, store: FeatureStore):
-        """(database URI, SQL, number of views, key version) for the SQLite online store; else None."""
+        """(database URI, SQL, views' (names, wanted), key version) for the embedded online
+        store (``features.online_store``); else None."""
         config = store.config
-        if config.online_store.type != "sqlite":
+        if config.online_store.type != ONLINE_STORE:
             return None
         path = Path(config.online_store.path)
         if not path.is_absolute():
             path = Path(config.repo_path) / path
-        versioning = getattr(config.registry, "enable_online_feature_view_versioning", False)
-        tables = [compute_table_id(config.project, view, versioning) for view, _ in self._views]
         if not path.exists():
             raise OnlineStoreMissing(f"online store {path} does not exist yet: run `cem features`")
-        sql = " UNION ALL ".join(
-            f'SELECT feature_name, value FROM "{t}" WHERE entity_key = ?' for t in tables
-        )
-        return f"file:{path}?mode=ro", sql, len(tables), config.entity_key_serialization_version
+        tables = [table_name(config, view) for view, _ in self._views]
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            stored = layouts(conn)
+        if any(t not in stored for t in tables):
+            raise OnlineStoreMissing(f"online store {path} has no table for "
+                                     f"{[t for t in tables if t not in stored]}: run `cem features`")
+        sql = " UNION ALL ".join(f'SELECT {i}, vals FROM "{t}" WHERE entity_key = ?'
+                                 for i, t in enumerate(tables))
+        views = [(stored[t], set(names)) for t, (_, names) in zip(tables, self._views, strict=True)]
+        return f"file:{path}?mode=ro", sql, views, config.entity_key_serialization_version
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's read-only connection (no lock shared with the warm-up or other threads;
@@ -112,21 +119,19 @@ class OnlineFeatures:
         return EntityKey(join_keys=[ENTITY], entity_values=[Value(string_val=customer_id)])
 
     def _read_sqlite(self, customer_id: str) -> OnlineRow | None:
-        _, sql, n, version = self._sqlite
+        _, sql, views, version = self._sqlite
         key = serialize_entity_key(self._key(customer_id), entity_key_serialization_version=version)
-        found = self._connection().execute(sql, (key,) * n).fetchall()
+        found = self._connection().execute(sql, (key,) * len(views)).fetchall()
         if not found:
             return None
         return OnlineRow(customer_id, hash(tuple(found)), lambda: self._decode(customer_id, found))
 
-    def _decode(self, customer_id: str, found: list[tuple[str, bytes]]) -> dict:
-        wanted = set(self.columns)
+    def _decode(self, customer_id: str, found: list[tuple[int, bytes]]) -> dict:
+        views = self._sqlite[2]
         values = {}
-        for name, blob in found:
-            if name in wanted:
-                proto = Value()
-                proto.ParseFromString(blob)
-                values[name] = to_python(proto)
+        for view, blob in found:
+            names, wanted = views[view]
+            values.update((n, to_python(v)) for n, v in unpack(blob, names).items() if n in wanted)
         return {ENTITY: customer_id, **{c: values.get(c) for c in self.columns[1:]}}
 
     def _rows_store(self, customer_ids: list[str]) -> list[dict | None]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -12,6 +11,8 @@ import features.online_fill as fill
 import features.store as fs
 from configs.settings import load_settings
 from features.offline_store import pull_latest
+
+from .conftest import online_contents, world_customers
 
 CUT = datetime(2020, 1, 1, tzinfo=UTC)   # an early cut, then everything: a cycle's upsert too
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,11 +27,8 @@ def _store(feature_world, root, offline: str):
     return settings, store
 
 
-def _online(settings) -> dict[str, pd.DataFrame]:
-    with sqlite3.connect(settings.feast_dir / "online.db") as conn:
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: pd.read_sql(f'SELECT * FROM "{n}" ORDER BY entity_key, feature_name', conn)
-                for n in names if n.startswith("cem_")}
+def _online(store, feature_world) -> dict[str, pd.DataFrame]:
+    return online_contents(store, world_customers(feature_world))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +38,7 @@ def feasts(feature_world, tmp_path_factory) -> dict[str, pd.DataFrame]:
     now = datetime.now(UTC)
     store.materialize(start_date=EPOCH, end_date=CUT)
     store.materialize(start_date=EPOCH, end_date=now)
-    return _online(settings)
+    return _online(store, feature_world)
 
 
 def _same(ours: dict, theirs: dict) -> None:
@@ -57,7 +55,7 @@ def test_fill_in_parts_writes_what_feasts_materialize_writes(feature_world, feas
     settings, store = _store(feature_world, tmp_path, "asof")
     fs.materialize_latest(store, CUT)
     written = fs.materialize_latest(store, datetime.now(UTC))
-    _same(_online(settings), feasts)
+    _same(_online(store, feature_world), feasts)
     customers = feature_world.tables["customer_o"]["customer_id"].nunique()
     assert written["customer_o"] == customers          # each customer once, in exactly one part
     fv = store.get_feature_view("customer_o")
@@ -70,7 +68,7 @@ def test_fill_on_the_workers_writes_what_feasts_materialize_writes(feature_world
     settings, store = _store(feature_world, tmp_path, "asof")
     fs.materialize_latest(store, CUT, client=two_worker_client)
     fs.materialize_latest(store, datetime.now(UTC), client=two_worker_client)
-    _same(_online(settings), feasts)
+    _same(_online(store, feature_world), feasts)
 
 
 def test_latest_row_breaks_timestamp_ties_by_created_time(tmp_path):

@@ -54,7 +54,9 @@ def served(trained_world, tmp_path_factory):
 def test_fast_online_read_equals_feasts_answer(served):
     ids = served.customers[:300] + ["NOT-A-CUSTOMER"]
     feast = online_features(served.store, ids, CHURN_SERVICE)
-    ours = OnlineFeatures(served.store, CHURN_SERVICE).frame(ids)
+    online = OnlineFeatures(served.store, CHURN_SERVICE)
+    assert online._sqlite is not None          # the direct SQLite read, not Feast's per view
+    ours = online.frame(ids)
     known = feast[feast["customer_id"].isin(ours["customer_id"])].reset_index(drop=True)[ours.columns]
     assert len(ours) == len(known) == 300 and "NOT-A-CUSTOMER" not in set(ours["customer_id"])
     pd.testing.assert_frame_equal(known, ours, check_dtype=False)
