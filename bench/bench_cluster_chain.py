@@ -172,8 +172,10 @@ def database(server: str, n: int, name: str) -> str:
     return server.rsplit("/", 1)[0] + f"/{db}"
 
 
-def sized_run(base: Path, n: int, name: str, env: dict, models: Path, args) -> float:
-    """One size on one setting: a row per stage and one for the chain; its wall seconds."""
+def sized_run(base: Path, n: int, name: str, env: dict, models: Path,
+              args) -> tuple[float, float]:
+    """One size on one setting: a row per stage and one for the chain; its wall seconds and
+    its largest worker's peak GB (0 in-process)."""
     data = base / f"{n}-{name.split()[0]}"
     shutil.rmtree(data, ignore_errors=True)
     result = chain(data, n, args.months, models, env, name)
@@ -183,19 +185,21 @@ def sized_run(base: Path, n: int, name: str, env: dict, models: Path, args) -> f
           flush=True)
     if args.keep is None:
         shutil.rmtree(data, ignore_errors=True)
-    return total
+    return total, peak
 
 
 def print_ratios(totals: dict, small: int) -> None:
-    """Each size's chain time against the smallest size on the same cluster, and the cluster
-    against in-process at the smallest size."""
-    for (n, name), wall in totals.items():
+    """Each size's chain time and largest worker's peak against the smallest size on the same
+    cluster, and the cluster against in-process at the smallest size."""
+    for (n, name), (wall, peak) in totals.items():
         ref = totals.get((small, name))
         if name != "in-process" and ref:
-            print(f"{n:,} {name}: {wall:.0f} s, {wall / ref:.2f}x the {small:,} time on the same cluster")
+            print(f"{n:,} {name}: {wall:.0f} s, {wall / ref[0]:.2f}x the {small:,} time on the "
+                  f"same cluster; largest worker {peak:.2f} GB, {peak / ref[1]:.2f}x its "
+                  f"{small:,} peak")
     if (small, "in-process") in totals:
-        cl = next(w for (n, name), w in totals.items() if n == small and name != "in-process")
-        print(f"{small:,}: cluster / in-process = {cl / totals[(small, 'in-process')]:.2f}")
+        cl = next(w for (n, name), (w, _) in totals.items() if n == small and name != "in-process")
+        print(f"{small:,}: cluster / in-process = {cl / totals[(small, 'in-process')][0]:.2f}")
 
 if __name__ == "__main__":
     main()
