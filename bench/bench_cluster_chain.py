@@ -183,9 +183,17 @@ def sized_run(base: Path, n: int, name: str, env: dict, models: Path,
     peak = max(result[s].get("worker", 0.0) for s in STAGES)
     print(f"| {n:,} | {name} | **chain** | {total:.1f} | | {f'{peak:.2f}' if peak else '-'} | |",
           flush=True)
+    print(f"disk of {data.name}: {folder_gb(data):.2f} GB, of which the online store "
+          f"{folder_gb(data / 'feast' / 'online.db'):.2f} GB", flush=True)
     if args.keep is None:
         shutil.rmtree(data, ignore_errors=True)
     return total, peak
+
+
+def folder_gb(path: Path) -> float:
+    """Bytes on disk under ``path`` (a file or a folder), in GB."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_blocks * 512 for p in files) / 1e9
 
 
 def print_ratios(totals: dict, small: int) -> None:
