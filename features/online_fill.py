@@ -7,7 +7,8 @@ kept to the end of the view), so the first fill of a 1M-customer world took 4.28
 Here each view is read part by part: the customers whose key hashes to the part, each one's
 newest row in the window (``features.offline_store.pull_latest``), converted and written
 ``online_write_batch_size`` rows at a time (``features.store.MATERIALIZATION``) with Feast's
-own conversion and the configured online store's writer, so the online rows are the ones
+own conversion and the configured online store's writer (the compact SQLite store encodes
+from Arrow itself: ``features.online_encode``), so the online rows are the ones
 ``materialize`` writes (tested), and memory is a part's. On a cluster the parts run on the
 workers; SQLite takes their writes one transaction at a time (``features.online_store``),
 Redis side by side. An empty online table is filled from the first snapshot even when the
@@ -47,8 +48,9 @@ def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: d
     keys = {e.name: e.dtype.to_value_type() for e in fv.entity_columns}
     table = pull_latest(src.path, list(keys), [f.name for f in fv.features], src.timestamp_field,
                         src.created_timestamp_column or None, start, end, (part, parts))
+    direct = getattr(provider.online_store, "write_arrow", None)   # the compact store's
     for batch in table.to_batches(max_chunksize=config.materialization_config.online_write_batch_size):
-        if batch.num_rows:
+        if batch.num_rows and not (direct and direct(config, fv, batch, keys)):
             provider.online_write_batch(config, fv, _convert_arrow_to_proto(batch, fv, keys), None)
     return table.num_rows
 

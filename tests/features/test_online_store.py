@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
+import features.online_fill as fill
+import features.online_store as online_store
 import features.store as fs
 from configs.settings import load_settings
 from features.online_store import LAYOUT, STORE_TYPE, CompactSqliteOnlineStore
@@ -55,8 +57,13 @@ def _same(ours: dict, theirs: dict) -> None:
         pd.testing.assert_frame_equal(ours[name], theirs[name], obj=name)
 
 
+def _no_feast_conversion(*args):
+    raise AssertionError("the compact store encodes from Arrow itself")
+
+
 def test_compact_store_reads_what_feasts_store_reads_in_a_fifth_of_the_bytes(
         feature_world, feasts_own, tmp_path, monkeypatch):
+    monkeypatch.setattr(fill, "_convert_arrow_to_proto", _no_feast_conversion)
     settings, store = _materialized(feature_world, tmp_path, STORE_TYPE, monkeypatch)
     assert type(store._get_provider().online_store) is CompactSqliteOnlineStore
     _same(online_contents(store, world_customers(feature_world)), feasts_own[1])
@@ -68,6 +75,13 @@ def test_compact_store_reads_what_feasts_store_reads_in_a_fifth_of_the_bytes(
         conn.execute("VACUUM")
     ours, theirs = ((s.feast_dir / "online.db").stat().st_size for s in (settings, feasts_own[0]))
     assert ours * 5 < theirs, (ours, theirs)
+
+
+def test_columns_not_encoded_from_arrow_go_through_feasts_conversion(feature_world, feasts_own,
+                                                                      tmp_path, monkeypatch):
+    monkeypatch.setattr(online_store, "values_blobs", lambda batch, features: None)
+    _, store = _materialized(feature_world, tmp_path, STORE_TYPE, monkeypatch)
+    _same(online_contents(store, world_customers(feature_world)), feasts_own[1])
 
 
 def test_compact_store_is_read_by_feast(feature_world, tmp_path, monkeypatch):
@@ -129,13 +143,13 @@ def test_materialization_writes_each_customers_latest_row_in_batches(feature_wor
     batches: converting every snapshot's row of a view at once took a 1M-customer world past
     24 GB."""
     batches: dict[str, list[int]] = {}
-    write = CompactSqliteOnlineStore.online_write_batch
+    write = CompactSqliteOnlineStore.write_arrow
 
-    def counting(self, config, table, data, progress):
-        batches.setdefault(table.name, []).append(len(data))
-        return write(self, config, table, data, progress)
+    def counting(self, config, table, batch, keys):
+        batches.setdefault(table.name, []).append(batch.num_rows)
+        return write(self, config, table, batch, keys)
 
-    monkeypatch.setattr(CompactSqliteOnlineStore, "online_write_batch", counting)
+    monkeypatch.setattr(CompactSqliteOnlineStore, "write_arrow", counting)
     monkeypatch.setitem(fs.MATERIALIZATION, "online_write_batch_size", 250)
     _, store = _store(feature_world, tmp_path, STORE_TYPE, monkeypatch)
     fs.materialize_latest(store, datetime.now(UTC))
