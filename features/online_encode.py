@@ -14,19 +14,25 @@ blob is the concatenation of its columns' elements, which is the protobuf encodi
 * a null (and NaN, as Feast reads it) is an empty ``Value``; so is a column of Arrow's
   null type.
 
-Any other column type, or a type other than the feature's declared one, returns None and the
-caller falls back to Feast's conversion. Same bytes as Feast's conversion packed by the
-store: tested on the feature world and on edge values (NaN, infinities, -0.0, negative and
-64-bit integers, long and non-ASCII strings).
+The entity keys are Feast's ``serialize_entity_key`` bytes, written without a protobuf per
+customer (one string join key, version 3). Any other column type, or a type other than the
+feature's declared one, returns None and the caller falls back to Feast's conversion.
+Same bytes as Feast's conversion packed by the store: tested on the feature world and on edge
+values (NaN, infinities, -0.0, negative and 64-bit integers, long and non-ASCII strings).
 """
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from feast.infra.key_encoding_utils import serialize_entity_key_prefix
 from feast.protos.feast.types.Value_pb2 import Value
+from feast.protos.feast.types.Value_pb2 import ValueType as ProtoValueType
 from feast.types import Float64, Int64, String
+from feast.value_type import ValueType
 
 ELEMENT = b"\n"            # RepeatedValue.val: field 1, length-delimited
 NULL = ELEMENT + b"\x00"   # an empty Value
@@ -93,6 +99,23 @@ def values_blobs(batch: pa.RecordBatch | pa.Table, features) -> list[bytes] | No
             return None
         columns.append(elements)
     return [b"".join(row) for row in zip(*columns, strict=True)]
+
+
+def entity_keys(batch: pa.RecordBatch | pa.Table, join_keys: dict,
+                version: int) -> list[bytes] | None:
+    """Each row's entity key as Feast's ``serialize_entity_key`` writes it (version 3, one
+    string join key: a constant prefix, the value's type and length, its UTF-8 bytes); None
+    for anything else (other versions, types, several keys, a null key)."""
+    if version != 3 or len(join_keys) != 1:
+        return None
+    (name, value_type), = join_keys.items()
+    column = batch.column(name)
+    if (value_type != ValueType.STRING or column.type not in DICTIONARY[String][1]
+            or column.null_count):
+        return None
+    head = serialize_entity_key_prefix([name], 3) + struct.pack("<I", ProtoValueType.STRING)
+    return [head + struct.pack("<I", len(b)) + b
+            for b in (v.encode("utf8") for v in column.to_pylist())]
 
 
 def epochs(column: pa.Array) -> list[int | None]:

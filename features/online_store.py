@@ -43,7 +43,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 from feast.utils import _build_entity_keys, _columns_to_proto_values, to_naive_utc
 
-from features.online_encode import epochs, values_blobs
+from features.online_encode import entity_keys, epochs, values_blobs
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +187,12 @@ class CompactSqliteOnlineStore(SqliteOnlineStore):
         blobs = values_blobs(batch, [by_name[n] for n in names])
         if blobs is None:
             return False
-        protos = _columns_to_proto_values(batch, list(join_keys.items()))
         version = config.entity_key_serialization_version
-        keys = [serialize_entity_key(k, version)
-                for k in _build_entity_keys(batch.num_rows, join_keys, protos)]
+        keys = entity_keys(batch, join_keys, version)
+        if keys is None:
+            protos = _columns_to_proto_values(batch, list(join_keys.items()))
+            keys = [serialize_entity_key(k, version)
+                    for k in _build_entity_keys(batch.num_rows, join_keys, protos)]
         source = table.batch_source
         events = epochs(batch.column(source.timestamp_field))
         created = (epochs(batch.column(source.created_timestamp_column))

@@ -9,13 +9,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from feast import Field
-from feast.protos.feast.types.Value_pb2 import RepeatedValue
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import RepeatedValue, Value
 from feast.type_map import python_values_to_proto_values
 from feast.types import Bool, Float64, Int64, String
+from feast.value_type import ValueType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.online_encode import epochs, values_blobs
+from features.online_encode import entity_keys, epochs, values_blobs
 from features.online_store import epoch
 
 BIG = 2**63 - 1
@@ -73,6 +76,24 @@ def test_other_types_are_left_to_feasts_conversion(column, dtype):
 def test_a_column_of_nulls_is_empty_values():
     batch = pa.RecordBatch.from_pydict({"x": pa.array([None, None]), "s": pa.array([None, None])})
     assert values_blobs(batch, [FIELDS[0], FIELDS[3]]) == feasts(batch, [FIELDS[0], FIELDS[3]])
+
+
+def test_entity_keys_are_feasts_serialization():
+    ids = ["C0000001", "", "é" * 70, "naïve ✓", "x" * 300]
+    batch = pa.RecordBatch.from_pydict({"customer_id": pa.array(ids)})
+    want = [serialize_entity_key(EntityKey(join_keys=["customer_id"],
+                                           entity_values=[Value(string_val=c)]), 3) for c in ids]
+    assert entity_keys(batch, {"customer_id": ValueType.STRING}, 3) == want
+
+
+@pytest.mark.parametrize("ids,join_keys,version", [
+    (["a", None], {"customer_id": ValueType.STRING}, 3),      # a null key: Feast's error
+    (["a", "b"], {"customer_id": ValueType.INT64}, 3),
+    (["a", "b"], {"customer_id": ValueType.STRING}, 2),
+])
+def test_other_entity_keys_are_left_to_feast(ids, join_keys, version):
+    batch = pa.RecordBatch.from_pydict({"customer_id": pa.array(ids, pa.string())})
+    assert entity_keys(batch, join_keys, version) is None
 
 
 def test_epochs_truncate_as_the_store_does():
