@@ -13,7 +13,7 @@ so every run scores with the same models.
 
     .venv/bin/python bench/bench_cluster_chain.py [--customers 1000000 2000000 4000000]
         [--months 24] [--in-process-at 1000000] [--model-customers 20000] [--keep DIR]
-        [--serving-db sqlite|postgres]
+        [--serving-db sqlite|postgres] [--models DIR]
 
 ``--serving-db postgres`` starts a throw-away PostgreSQL server (as the tests do) and gives
 each run its own database, the setting docs/cluster.md gives cluster runs: the buckets then
@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--in-process-at", type=int, nargs="*", default=None,
                     help="sizes also run in-process (default: the smallest)")
     ap.add_argument("--model-customers", type=int, default=20_000)
+    ap.add_argument("--models", type=Path, help="an MLflow store trained by an earlier run "
+                    "(its models-world/mlflow), instead of training one")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="6GB")
     ap.add_argument("--keep", type=Path, help="keep the data folders under this folder")
@@ -130,9 +132,13 @@ def main() -> None:
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
     with scratch(args.keep, "cem-bench-chain-") as base, serving_server(args.serving_db) as server:
         started = time.perf_counter()
-        models = trained_models(base, args.model_customers, args.months)
-        print(f"models trained on {args.model_customers:,} customers in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
+        if args.models is not None:
+            models = args.models
+            print(f"models from {models}", flush=True)
+        else:
+            models = trained_models(base, args.model_customers, args.months)
+            print(f"models trained on {args.model_customers:,} customers in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
         print("| customers | run | stage | wall s | driver GB | largest worker GB | Prefect server GB |")
         print("|---|---|---|---|---|---|---|")
         totals = {}
