@@ -222,8 +222,8 @@ def cycle(
 
     settings = _settings(data_dir)
     _flows_may_start_a_server()
-    # cluster.address set: features, churn fits and scoring on Dask workers (one cluster for
-    # every month); the world's month and the incremental ingest stay in this process
+    # cluster.address set: the incremental ingest, features, churn fits and scoring on Dask
+    # workers (one cluster for every month); the world's month stays in this process
     with cluster_client(settings.cluster, announce=console.print, quiet=not DEBUG["on"]) as client:
         for _ in range(months):
             line = cycle_flow(settings.data_dir, scheduler_address(client))

@@ -52,17 +52,23 @@ def cycle_flow(data_dir: Path, scheduler: str | None = None) -> dict:
     """One month of the closed loop: the world answers the latest plan; ingest, features,
     retrain on schedule, score (the next plan).
 
-    ``scheduler``: a Dask scheduler's address: features, the churn model's final boosters and
-    scoring run on its workers as in `cem features` / `train` / `score`; the world's month and
-    the incremental ingest run here.
+    ``scheduler``: a Dask scheduler's address: the incremental ingest, features, the churn
+    model's final boosters and scoring run on its workers as in `cem ingest` / `features` /
+    `train` / `score`; the world's month runs here.
     """
+    from features.ingest.cluster import ingest_on
     from pipelines.cycle import Stages, run_cycle
 
     s = load_settings(data_dir=data_dir)
+
+    def ingest():
+        with ingest_on(scheduler):
+            return ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest,
+                               incremental=True)
+
     stages = Stages(
         advance=lambda plan: advance_world_task(data_dir, plan),
-        ingest=lambda: ingest_flow(s.raw_dir, s.clean_dir, s.quarantine_dir, s.ingest,
-                                   incremental=True),
+        ingest=ingest,
         features=lambda: features_flow(data_dir, scheduler=scheduler),
         train=lambda: train_flow(data_dir, scheduler),
         score=lambda ceiling=True: cycle_score_task(data_dir, ceiling, scheduler),

@@ -279,14 +279,15 @@ def run_ingest(
 
     ``previous``: the clean and quarantine folders of the last ingest (may be ``clean_dir``
     and ``quarantine_dir`` themselves); their earlier rows are reused when nothing changed.
-    Inside ``cluster.ingest_on(scheduler)`` (``cem ingest`` with ``cluster.address``) a full
-    ingest runs per partition on that Dask scheduler's workers: the same files
-    (:mod:`features.ingest.cluster`); an incremental one stays here.
+    Inside ``cluster.ingest_on(scheduler)`` (``cem ingest`` and ``cem cycle`` with
+    ``cluster.address``) it runs per partition on that Dask scheduler's workers, full or
+    incremental: the same files (:mod:`features.ingest.cluster`).
     """
-    if previous is None and (scheduler := current_scheduler()) is not None:
+    if (scheduler := current_scheduler()) is not None:
         from features.ingest.cluster.driver import ingest_at
 
-        return ingest_at(scheduler, source_dir, clean_dir, quarantine_dir, params, on_table)
+        return ingest_at(scheduler, source_dir, clean_dir, quarantine_dir, params, on_table,
+                         previous=previous)
     sources, attributes, events = locate_sources(Path(source_dir), params)
     plan = inc.plan_append(previous, sources, params)
     (Path(clean_dir) / inc.MANIFEST).unlink(missing_ok=True)   # stale once a table is written

@@ -51,18 +51,20 @@ from .parts import (
 from .resolve import link_bucket, resolve_bucket
 from .scope import ingest_on
 from .side import submit_side_tables
-from .tables import CRM, IDENTIFIED, PartJob, finish_part, validate_part
+from .tables import CRM, IDENTIFIED, PartJob, clean_customers, finish_part, validate_part
 
 log = logging.getLogger(__name__)
 
 
 def ingest_at(scheduler: str, source_dir: Path, clean_dir: Path, quarantine_dir: Path,
-              params: IngestParams, on_table: Callable[[str], None] | None = None) -> IngestReport:
+              params: IngestParams, on_table: Callable[[str], None] | None = None,
+              previous: tuple[Path, Path] | None = None) -> IngestReport:
     """:func:`ingest_on_cluster` through a client of the scheduler at ``scheduler``."""
     from distributed import Client
 
     with Client(scheduler, timeout=10) as client:
-        return ingest_on_cluster(client, source_dir, clean_dir, quarantine_dir, params, on_table)
+        return ingest_on_cluster(client, source_dir, clean_dir, quarantine_dir, params, on_table,
+                                 previous=previous)
 
 
 def export_until(source: Source) -> pd.Timestamp:
@@ -85,51 +87,75 @@ def partitions(client, sources: dict[str, Source]) -> int:
 
 def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir: Path,
                       params: IngestParams, on_table: Callable[[str], None] | None = None,
-                      buckets: int | None = None) -> IngestReport:
-    """``run_ingest`` (a full ingest) per partition on the workers of ``client``: the same
-    clean tables, quarantine, report and manifest. ``buckets``: partitions (default
-    :func:`partitions`). An export whose text columns are stored as floats is ingested
-    in-process (logged)."""
+                      buckets: int | None = None,
+                      previous: tuple[Path, Path] | None = None) -> IngestReport:
+    """``run_ingest`` per partition on the workers of ``client``: the same clean tables,
+    quarantine, report and manifest. ``buckets``: partitions (default :func:`partitions`).
+    ``previous``: the last ingest's clean and quarantine folders; when their earlier rows
+    hold (``incremental.plan_append``, ``confirm``), an event table's partitions validate its
+    appended row groups only and its merge writes the earlier rows first, as
+    ``run.append_table`` does. An export whose text columns are stored as floats is
+    ingested in-process (logged)."""
     clean_dir, quarantine_dir = Path(clean_dir), Path(quarantine_dir)
     sources, attributes, events = locate_sources(Path(source_dir), params)
     if floats := float_text_columns(sources):
         log.info("ingest: in-process, not on the cluster (text stored as floats: %s)",
                  ", ".join(floats))
         with ingest_on(None):          # run_ingest would send it back here
-            return run_ingest(source_dir, clean_dir, quarantine_dir, params, on_table)
+            return run_ingest(source_dir, clean_dir, quarantine_dir, params, on_table,
+                              previous=previous)
     started, count = time.perf_counter(), buckets or partitions(client, sources)
-    plan = inc.plan_append(None, sources, params)
+    plan = inc.plan_append(previous, sources, params)
     (clean_dir / inc.MANIFEST).unlink(missing_ok=True)
     until = client.submit(export_until, sources[CRM], pure=False)
     nulls = dict(zip(sources, client.gather([client.submit(whole_nulls, s, pure=False)
                                              for s in sources.values()]), strict=True))
+    new_nulls = dict(zip(plan.earlier, client.gather(
+        [client.submit(whole_nulls, sources[t], e.row_groups, pure=False)
+         for t, e in plan.earlier.items()]), strict=True))
     until = until.result()
     report = IngestReport()
     ctx = _Context(params=params, identity=report.identity, until=until)
 
+    def appended(table: str) -> bool:
+        return plan.appends and table in plan.earlier
+
     def jobs(table: str) -> list[PartJob]:
+        if appended(table):
+            earlier = plan.earlier[table]
+            extra = {"nulls": tuple(new_nulls[table]), "first_group": earlier.row_groups,
+                     "first_row": earlier.rows, "earlier": plan.clean}
+        else:
+            extra = {"nulls": tuple(nulls[table])}
         return [PartJob(sources[table], partition_key(table), i, count, part_dir(clean_dir, table),
-                        clean_dir, until, tuple(nulls[table]), params.phone_digits)
+                        clean_dir, until, phone_digits=params.phone_digits, **extra)
                 for i in range(count)]
+
+    def heads(table: str) -> tuple[Path, Path] | None:
+        return (plan.clean, plan.quarantine) if appended(table) else None
 
     for table in (t for t in SCHEMAS if t not in sources):   # before any task reads them
         skip_table(table, ctx, report, clean_dir, quarantine_dir)
     try:
         pending = {CRM: _submit_plain(client, jobs(CRM), quarantine_dir)}
         crm_report = _table_report(sources[CRM], *client.gather(list(pending[CRM][:2])))
+        if plan.appends:
+            plan.reason = client.submit(_confirm, plan, until, clean_dir, pure=False).result()
         for table in SCHEMAS:
             if table != CRM and table in sources:
                 after = pending.get("survey_invitations", (None, None, None))[1]
                 pending[table] = (_submit_identified(client, jobs(table), quarantine_dir, after)
                                   if table in IDENTIFIED
-                                  else _submit_plain(client, jobs(table), quarantine_dir))
+                                  else _submit_plain(client, jobs(table), quarantine_dir,
+                                                     heads(table)))
         side = submit_side_tables(client, attributes, events, clean_dir, quarantine_dir, count)
         for table in SCHEMAS:
             if table == CRM:
                 report.tables[table] = crm_report
             elif table in sources:
                 parts, merged, counts = pending[table]
-                report.tables[table] = _table_report(sources[table], parts.result(),
+                before = plan.earlier[table].rows if appended(table) else 0
+                report.tables[table] = _table_report(sources[table], before + parts.result(),
                                                      merged.result())
                 if counts is not None:
                     _add_identity(report, client.gather(counts))
@@ -140,19 +166,27 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
     finally:
         shutil.rmtree(clean_dir / PARTS, ignore_errors=True)
     report.write_json(clean_dir / REPORT_FILE)
-    validated = {t: report.tables[t].rows_in for t in SCHEMAS if t in sources}
+    validated = {t: report.tables[t].rows_in - (plan.earlier[t].rows if appended(t) else 0)
+                 for t in SCHEMAS if t in sources}
     log_plan(plan, validated)
     inc.write_manifest(clean_dir, inc.manifest(plan, sources, params, until, validated))
     log.info("ingest on the cluster: %d partitions, %.1fs", count, time.perf_counter() - started)
     return report
 
 
-def _submit_plain(client, jobs: list[PartJob], quarantine_dir: Path):
-    """Validate every partition, then merge: (rows in, merged, no identity counts)."""
+def _confirm(plan: inc.Plan, until: pd.Timestamp, clean_dir: Path) -> str | None:
+    """``incremental.confirm`` against the merged clean CRM, on a worker."""
+    return inc.confirm(plan, until, clean_customers(clean_dir))
+
+
+def _submit_plain(client, jobs: list[PartJob], quarantine_dir: Path,
+                  earlier: tuple[Path, Path] | None = None):
+    """Validate every partition, then merge (after ``earlier``'s rows of the table, an
+    incremental ingest): (rows in, merged, no identity counts)."""
     parts = client.map(validate_part, jobs, pure=False)
     job = jobs[0]
     merged = client.submit(merge_table, job.clean_dir, quarantine_dir, job.table, job.count,
-                           *parts, pure=False)
+                           *parts, earlier=earlier, pure=False)
     return client.submit(_rows_in, *parts, pure=False), merged, None
 
 

@@ -77,6 +77,24 @@ class _Part:
         return table.slice(start - first * PART_BATCH, stop - start)
 
 
+class _Head:
+    """A table's earlier rows (an incremental ingest's previous Parquet file): they come
+    before every part's rows, read a row group at a time."""
+
+    def __init__(self, path: Path):
+        self.file = pq.ParquetFile(path)
+        sizes = [self.file.metadata.row_group(i).num_rows
+                 for i in range(self.file.num_row_groups)]
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self.rows = int(self.starts[-1])
+
+    def slice(self, start: int, stop: int) -> pa.Table:
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        last = int(np.searchsorted(self.starts, stop, side="left")) - 1
+        table = self.file.read_row_groups(list(range(first, last + 1)))
+        return table.slice(start - int(self.starts[first]), stop - start)
+
+
 def merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
     """The whole table's schema from its parts': types unified, pandas metadata per column
     from a part whose type is the unified one."""
@@ -105,12 +123,17 @@ def _cuts(parts: list[_Part], k: int) -> list[int]:
     return [int(np.searchsorted(p.rows, lo)) for p in parts]
 
 
-def merge_parts(stems: list[Path], path: Path, reasons: bool = False) -> tuple[int, dict]:
+def merge_parts(stems: list[Path], path: Path, reasons: bool = False,
+                head: Path | None = None) -> tuple[int, dict]:
     """The parts as one Parquet file at ``path`` in source row order, written atomically;
-    its rows and, with ``reasons``, the quarantine reasons counted as ``count_reasons``."""
+    its rows and, with ``reasons``, the quarantine reasons counted as ``count_reasons``.
+    ``head``: a Parquet file of earlier rows, written first and in its own types, as
+    ``incremental.append_rows`` does (an incremental ingest; the parts hold the new rows)."""
     parts = [_Part.open(s) for s in stems]
-    schema = merged_schema([p.schema for p in parts])
-    total = sum(len(p.rows) for p in parts)
+    first = _Head(head) if head is not None else None
+    before = first.rows if first is not None else 0
+    schema = (first.file.schema_arrow if before else merged_schema([p.schema for p in parts]))
+    total = before + sum(len(p.rows) for p in parts)
     counts: Counter = Counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -120,12 +143,17 @@ def merge_parts(stems: list[Path], path: Path, reasons: bool = False) -> tuple[i
             if total == 0:
                 writer.write_table(schema.empty_table())
             for start in range(0, total, GROUP_ROWS):
-                cuts = _cuts(parts, min(start + GROUP_ROWS, total))
+                end = min(start + GROUP_ROWS, total)
+                cuts = _cuts(parts, end - min(end, before))
                 spans = [(p, a, b) for p, a, b in zip(parts, done, cuts, strict=True) if b > a]
-                order = np.argsort(np.concatenate([p.rows[a:b] for p, a, b in spans]),
-                                   kind="stable")
-                group = pa.concat_tables([p.slice(a, b).cast(schema) for p, a, b in spans])
-                group = group.take(pa.array(order)).combine_chunks()
+                order = (np.argsort(np.concatenate([p.rows[a:b] for p, a, b in spans]),
+                                    kind="stable") if spans else np.zeros(0, np.int64))
+                tables = [p.slice(a, b).cast(schema) for p, a, b in spans]
+                group = (pa.concat_tables(tables).take(pa.array(order)) if tables
+                         else schema.empty_table())
+                if start < before:
+                    group = pa.concat_tables([first.slice(start, min(end, before)), group])
+                group = group.combine_chunks()
                 writer.write_table(group)
                 if reasons:
                     counts.update(count_reasons(group.column(REASON_COLUMN).to_pandas(

@@ -42,14 +42,19 @@ def partition_key(table: str) -> str:
     return primary_key(SCHEMAS[table])[0]
 
 
-def batches(source: Source, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def batches(source: Source, columns: list[str] | None = None,
+            first_group: int = 0) -> Iterator[pa.RecordBatch]:
     """The source's rows in order, a block at a time (CSV: every column as text, as
-    ``read_source`` reads it)."""
+    ``read_source`` reads it); ``first_group``: a Parquet file's rows from that row group on
+    (an incremental ingest's appended rows)."""
     try:
         if source.format == "parquet":
-            yield from pq.ParquetFile(source.path).iter_batches(columns=columns,
-                                                                batch_size=BATCH_ROWS)
+            file = pq.ParquetFile(source.path)
+            yield from file.iter_batches(columns=columns, batch_size=BATCH_ROWS,
+                                         row_groups=range(first_group, file.num_row_groups))
             return
+        if first_group:
+            raise ValueError(f"{source.path}: only a Parquet export is read from a row group")
         convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in source.columns},
                                        null_values=[""], strings_can_be_null=True,
                                        include_columns=columns)
@@ -59,23 +64,24 @@ def batches(source: Source, columns: list[str] | None = None) -> Iterator[pa.Rec
         raise unreadable(source.path, exc) from exc
 
 
-def whole_nulls(source: Source) -> list[str]:
+def whole_nulls(source: Source, first_group: int = 0) -> list[str]:
     """Integer and boolean columns of a Parquet source with a null anywhere (pandas gives
-    them another dtype than a partition without one would get)."""
+    them another dtype than a partition without one would get); from row group
+    ``first_group`` on when given (what the in-process read of the appended rows sees)."""
     if source.format != "parquet":
         return []
     file = pq.ParquetFile(source.path)
     schema = file.schema_arrow
+    groups = range(first_group, file.num_row_groups)
     wanted = [i for i, f in enumerate(schema)
               if pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)]
     found = []
     for i in wanted:
-        stats = [file.metadata.row_group(g).column(i).statistics
-                 for g in range(file.num_row_groups)]
+        stats = [file.metadata.row_group(g).column(i).statistics for g in groups]
         if all(s is not None and s.has_null_count for s in stats):
             nulls = sum(s.null_count for s in stats)
         else:
-            nulls = file.read(columns=[schema[i].name]).column(0).null_count
+            nulls = file.read_row_groups(groups, columns=[schema[i].name]).column(0).null_count
         if nulls:
             found.append(schema[i].name)
     return found
@@ -106,15 +112,21 @@ def _frame(table: pa.Table, nulls: list[str]) -> pd.DataFrame:
     return df
 
 
-def read_partition(source: Source, key: str, index: int, count: int,
-                   nulls: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def in_partition(ids: pd.Series, index: int, count: int) -> np.ndarray:
+    """Which of these key values (source text or clean values) fall in partition ``index``."""
+    return identifier_bucket(to_str(ids), count) == index      # the same SipHash
+
+
+def read_partition(source: Source, key: str, index: int, count: int, nulls: list[str],
+                   first_group: int = 0, first_row: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """The partition's rows as ``read_source`` gives them (fresh RangeIndex) and their row
-    numbers in the file."""
-    parts, rows, offset, schema = [], [], 0, None
-    for batch in batches(source):
+    numbers in the file; ``first_group``, ``first_row``: read from that row group, whose
+    first row is that row of the file (an incremental ingest)."""
+    parts, rows, offset, schema = [], [], first_row, None
+    for batch in batches(source, first_group=first_group):
         schema = batch.schema
-        ids = to_str(batch.column(key).to_pandas(types_mapper=_ARROW_STRINGS.get))
-        mine = identifier_bucket(ids, count) == index      # the same SipHash
+        mine = in_partition(batch.column(key).to_pandas(types_mapper=_ARROW_STRINGS.get),
+                            index, count)
         parts.append(batch.filter(pa.array(mine)))
         rows.append(np.flatnonzero(mine) + offset)
         offset += batch.num_rows
@@ -151,13 +163,17 @@ def save_outputs(folder: Path, index: int, clean: pd.DataFrame, quarantined: pd.
 
 
 def merge_table(clean_dir: Path, quarantine_dir: Path, table: str, count: int,
-                *_after) -> dict:
+                *_after, earlier: tuple[Path, Path] | None = None) -> dict:
     """The partitions' parts of one table in source order, written as the in-process path
     writes them, a row group at a time; the kept and quarantined rows and the reason counts.
-    On a worker (``_after``: tasks that must be done first)."""
+    ``earlier``: the previous clean and quarantine folders, whose rows of the table come
+    first (an incremental ingest). On a worker (``_after``: tasks that must be done first)."""
     folder = part_dir(clean_dir, table)
+    head = (None, None) if earlier is None else tuple(Path(d) / f"{table}.parquet"
+                                                      for d in earlier)
     kept, _ = merge_parts([folder / f"clean_{i:05d}" for i in range(count)],
-                          Path(clean_dir) / f"{table}.parquet")
+                          Path(clean_dir) / f"{table}.parquet", head=head[0])
     quarantined, reasons = merge_parts([folder / f"quarantine_{i:05d}" for i in range(count)],
-                                       Path(quarantine_dir) / f"{table}.parquet", reasons=True)
+                                       Path(quarantine_dir) / f"{table}.parquet", reasons=True,
+                                       head=head[1])
     return {"kept": kept, "quarantined": quarantined, "reasons": reasons}

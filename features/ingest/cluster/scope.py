@@ -1,10 +1,10 @@
 """Which Dask scheduler a full ``run_ingest`` sends its partitions to (None: this process).
 
-``cem ingest`` opens the cluster and runs the ingest flow inside ``ingest_on(address)``;
-the flow's task calls ``run_ingest``, which looks here. A context variable rather than an
-argument threaded through the flow: the flow module is shared wiring, and a run outside
-``ingest_on`` (tests, ``cem cycle``'s incremental ingest) stays in-process whatever else
-holds a Dask client.
+``cem ingest`` opens the cluster and runs the ingest flow inside ``ingest_on(address)``
+(``cem cycle``'s flow, its incremental ingest); the flow's task calls ``run_ingest``, which
+looks here. A context variable rather than an argument threaded through the flow: the flow
+module is shared wiring, and a run outside ``ingest_on`` (tests) stays in-process whatever
+else holds a Dask client.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _SCHEDULER: ContextVar[str | None] = ContextVar("cem_ingest_scheduler", default=
 
 @contextmanager
 def ingest_on(scheduler: str | None) -> Iterator[None]:
-    """Full ingests inside the block run on ``scheduler``'s workers (None: in-process)."""
+    """Ingests inside the block run on ``scheduler``'s workers (None: in-process)."""
     token = _SCHEDULER.set(scheduler)
     try:
         yield

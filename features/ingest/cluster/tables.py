@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.ingest import identity as idn
@@ -22,10 +23,10 @@ from features.ingest.io import _ARROW_STRINGS, Source
 from features.ingest.quarantine import clean_frame, quarantine_frame
 from features.ingest.requirements import complete_columns
 from features.ingest.run import _text, contract_schema
-from features.ingest.schemas import clean_schema
+from features.ingest.schemas import SCHEMAS, clean_schema, primary_key
 from features.ingest.validate import validate_rows
 
-from .parts import load, read_partition, save, save_outputs
+from .parts import in_partition, load, read_partition, save, save_outputs
 
 CRM = "crm_customers"
 #: tables resolved by an identifier: (identifier column, its kind per row, kind column)
@@ -48,6 +49,9 @@ class PartJob:
     until: pd.Timestamp
     nulls: tuple[str, ...]       # parts.whole_nulls
     phone_digits: int
+    first_group: int = 0         # an incremental ingest: the appended row groups only,
+    first_row: int = 0           # whose first row is this row of the file,
+    earlier: Path | None = None  # after the clean rows of the table in this folder
 
     @property
     def table(self) -> str:
@@ -60,12 +64,25 @@ def clean_customers(clean_dir: Path) -> pd.Index:
     return pd.Index(ids.column(0).to_pandas(types_mapper=_ARROW_STRINGS.get))
 
 
+def earlier_keys(job: PartJob) -> pa.Table | None:
+    """The keys the partition's earlier clean rows claimed (an incremental ingest), for the
+    duplicate-key rule: a key's every occurrence hashes to one partition, earlier or new."""
+    if job.earlier is None:
+        return None
+    keys = pq.read_table(Path(job.earlier) / f"{job.table}.parquet",
+                         columns=primary_key(SCHEMAS[job.table]))
+    first = keys.column(job.key).to_pandas(types_mapper=_ARROW_STRINGS.get)
+    return keys.filter(pa.array(in_partition(first, job.index, job.count)))
+
+
 def validate_part(job: PartJob) -> dict[str, int]:
     """Validate the partition's rows; write its parts (or its pending rows and lookups)."""
-    raw, rows = read_partition(job.source, job.key, job.index, job.count, list(job.nulls))
+    raw, rows = read_partition(job.source, job.key, job.index, job.count, list(job.nulls),
+                               job.first_group, job.first_row)
     customers = None if job.table == CRM else clean_customers(job.clean_dir)
     schema = contract_schema(job.table, job.source.columns, customers)
-    typed, reasons = validate_rows(complete_columns(raw, job.table), schema, job.until)
+    typed, reasons = validate_rows(complete_columns(raw, job.table), schema, job.until,
+                                   earlier_keys(job))
     if job.table not in IDENTIFIED:
         clean = clean_frame(typed, reasons, clean_schema(job.table))
         return save_outputs(job.folder, job.index, clean, quarantine_frame(raw, reasons), rows,
