@@ -100,3 +100,52 @@ def test_a_merge_failing_midway_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         _merged(tmp_path, _split(frame, 2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+@pytest.mark.parametrize("earlier_rows,new_rows", [(7, 9), (0, 9), (7, 0), (10, 3)])
+def test_earlier_rows_come_first_as_append_rows_writes_them(tmp_path, monkeypatch, earlier_rows,
+                                                           new_rows):
+    """An incremental ingest's merge: the earlier file's rows, then the new parts' rows in
+    source order, in the earlier file's types, cut in the same row groups as
+    ``append_rows`` then ``write_arrow`` cut them (5 rows a group here)."""
+    from features.ingest.incremental import append_rows
+    from features.ingest.io import to_arrow, write_arrow
+
+    monkeypatch.setattr(merge, "GROUP_ROWS", 5)
+    monkeypatch.setattr(merge, "PART_BATCH", 2)
+    rng = np.random.default_rng(earlier_rows + new_rows)
+    earlier = pd.DataFrame({"id": [f"E{i}" for i in range(earlier_rows)],
+                            "n": np.arange(earlier_rows, dtype=np.int64),
+                            "note": ["x"] * earlier_rows})
+    new = pd.DataFrame({"id": [f"N{i}" for i in range(new_rows)],
+                        "n": rng.integers(0, 9, new_rows).astype(float),   # float: earlier int
+                        "note": [None] * new_rows})                # null where earlier is text
+    pq.write_table(to_arrow(earlier), tmp_path / "earlier.parquet", row_group_size=5)
+    expected = append_rows(pq.read_table(tmp_path / "earlier.parquet"), to_arrow(new)
+                           ) if earlier_rows and new_rows else None
+    rows = np.arange(100, 100 + new_rows)                 # source rows after the earlier ones
+    pieces = _split(new.set_axis(rows), 2, seed=3)
+    stems = []
+    for i, (frame, part_rows) in enumerate(pieces):
+        stems.append(tmp_path / "parts" / f"clean_{i:05d}")
+        merge.write_part(frame, rows[part_rows], stems[-1])
+    total, _ = merge.merge_parts(stems, tmp_path / "merged.parquet",
+                                 head=tmp_path / "earlier.parquet")
+    assert total == earlier_rows + new_rows
+    got = pq.read_table(tmp_path / "merged.parquet")
+    if expected is None:       # one side empty: append_rows returns the other as it is
+        expected = (pq.read_table(tmp_path / "earlier.parquet") if earlier_rows
+                    else pq.read_table(_whole(tmp_path, new)))
+    assert got.schema.equals(expected.schema, check_metadata=True)
+    assert got.to_pylist() == expected.to_pylist()
+    sizes = [pq.ParquetFile(tmp_path / "merged.parquet").metadata.row_group(i).num_rows
+             for i in range(pq.ParquetFile(tmp_path / "merged.parquet").num_row_groups)]
+    assert sizes == [min(5, total - s) for s in range(0, total, 5)] or total == 0
+    if earlier_rows and new_rows:
+        write_arrow(expected, tmp_path / "in_process.parquet")
+        assert pq.read_table(tmp_path / "in_process.parquet").equals(got)
+
+
+def _whole(tmp_path, frame: pd.DataFrame):
+    write_parquet(frame.reset_index(drop=True), tmp_path / "new.parquet")
+    return tmp_path / "new.parquet"
