@@ -92,3 +92,10 @@ def test_one_cycle_on_the_cluster_plans_as_in_process(scored_world, two_worker_c
                                   .read_text()) for name, folder in scored_world.items()}
     assert manifests["here"]["new_from"] == manifests["there"]["new_from"] is not None
     assert manifests["there"]["buckets"] == 2 and "buckets" not in manifests["here"]
+    # the month's ingest validated the appended rows only, on the workers: the same clean files
+    clean = {name: load_settings(data_dir=folder).clean_dir for name, folder in scored_world.items()}
+    ingests = {name: json.loads((c / "ingest_manifest.json").read_text()) for name, c in clean.items()}
+    assert ingests["here"]["mode"] == ingests["there"]["mode"] == "incremental"
+    assert ingests["here"]["rows_validated"] == ingests["there"]["rows_validated"]
+    for path in sorted(clean["here"].glob("*.parquet")):
+        assert (clean["there"] / path.name).read_bytes() == path.read_bytes(), path.name
