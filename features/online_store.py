@@ -104,6 +104,14 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({_quote_id(table)})")]
 
 
+def _upsert(conn: sqlite3.Connection, table: str, rows) -> None:
+    """(key, event, created, values) rows into ``table`` in one transaction, in primary-key
+    order: each page of the table's B-tree is visited once."""
+    with conn:
+        conn.executemany(f"INSERT OR REPLACE INTO {_quote_id(table)} (entity_key, event_ts, "
+                         "created_ts, vals) VALUES (?, ?, ?, ?)", sorted(rows))
+
+
 class CompactSqliteOnlineStore(SqliteOnlineStore):
     """SQLite online store with one row per customer and view (module docstring)."""
 
@@ -165,11 +173,8 @@ class CompactSqliteOnlineStore(SqliteOnlineStore):
         name = table_name(config, table)
         names = self._names(conn, name)
         version = config.entity_key_serialization_version
-        rows = sorted((serialize_entity_key(key, version), epoch(ts), epoch(created),
-                       pack(values, names, name)) for key, values, ts, created in data)
-        with conn:   # primary-key order: each page of the table's B-tree is visited once
-            conn.executemany(f"INSERT OR REPLACE INTO {_quote_id(name)} (entity_key, event_ts, "
-                             "created_ts, vals) VALUES (?, ?, ?, ?)", rows)
+        _upsert(conn, name, ((serialize_entity_key(key, version), epoch(ts), epoch(created),
+                              pack(values, names, name)) for key, values, ts, created in data))
         if progress:
             progress(len(data))
 
@@ -197,10 +202,7 @@ class CompactSqliteOnlineStore(SqliteOnlineStore):
         events = epochs(batch.column(source.timestamp_field))
         created = (epochs(batch.column(source.created_timestamp_column))
                    if source.created_timestamp_column else [None] * batch.num_rows)
-        rows = sorted(zip(keys, events, created, blobs, strict=True))
-        with conn:
-            conn.executemany(f"INSERT OR REPLACE INTO {_quote_id(name)} (entity_key, event_ts, "
-                             "created_ts, vals) VALUES (?, ?, ?, ?)", rows)
+        _upsert(conn, name, zip(keys, events, created, blobs, strict=True))
         return True
 
     def online_read(

@@ -156,3 +156,13 @@ def test_materialization_writes_each_customers_latest_row_in_batches(feature_wor
     customers = feature_world.tables["customer_o"]["customer_id"].nunique()
     assert batches["customer_o"] and max(batches["customer_o"]) <= 250
     assert sum(batches["customer_o"]) == customers      # one row each, not one per snapshot
+
+
+def test_the_service_says_which_online_table_is_missing(feature_world, tmp_path, monkeypatch):
+    from serving.caches.online import OnlineFeatures, OnlineStoreMissing
+
+    settings, store = _store(feature_world, tmp_path, STORE_TYPE, monkeypatch)
+    with sqlite3.connect(settings.feast_dir / "online.db") as conn:
+        conn.execute(f"DELETE FROM {LAYOUT} WHERE table_name = 'cem_customer_o'")
+    with pytest.raises(OnlineStoreMissing, match=r"no table for \['cem_customer_o'\]: run `cem features`"):
+        OnlineFeatures(store, CHURN_SERVICE)
