@@ -46,6 +46,7 @@ from .parts import (
     merge_table,
     part_dir,
     partition_key,
+    submit_split,
     whole_nulls,
 )
 from .resolve import link_bucket, resolve_bucket
@@ -120,16 +121,20 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
     def appended(table: str) -> bool:
         return plan.appends and table in plan.earlier
 
-    def jobs(table: str) -> list[PartJob]:
+    def jobs(table: str) -> tuple[list[PartJob], list]:
+        """The partitions' jobs, and the tasks splitting the source that they read."""
         if appended(table):
             earlier = plan.earlier[table]
             extra = {"nulls": tuple(new_nulls[table]), "first_group": earlier.row_groups,
                      "first_row": earlier.rows, "earlier": plan.clean}
         else:
             extra = {"nulls": tuple(nulls[table])}
-        return [PartJob(sources[table], partition_key(table), i, count, part_dir(clean_dir, table),
-                        clean_dir, until, phone_digits=params.phone_digits, **extra)
-                for i in range(count)]
+        key, folder = partition_key(table), part_dir(clean_dir, table)
+        split, tasks = submit_split(client, sources[table], key, count, folder,
+                                    extra.get("first_group", 0), extra.get("first_row", 0))
+        return [PartJob(sources[table], key, i, count, folder, clean_dir, until,
+                        phone_digits=params.phone_digits, split=split, **extra)
+                for i in range(count)], tasks
 
     def heads(table: str) -> tuple[Path, Path] | None:
         return (plan.clean, plan.quarantine) if appended(table) else None
@@ -137,16 +142,16 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
     for table in (t for t in SCHEMAS if t not in sources):   # before any task reads them
         skip_table(table, ctx, report, clean_dir, quarantine_dir)
     try:
-        pending = {CRM: _submit_plain(client, jobs(CRM), quarantine_dir)}
+        pending = {CRM: _submit_plain(client, *jobs(CRM), quarantine_dir)}
         crm_report = _table_report(sources[CRM], *client.gather(list(pending[CRM][:2])))
         if plan.appends:
             plan.reason = client.submit(_confirm, plan, until, clean_dir, pure=False).result()
         for table in SCHEMAS:
             if table != CRM and table in sources:
                 after = pending.get("survey_invitations", (None, None, None))[1]
-                pending[table] = (_submit_identified(client, jobs(table), quarantine_dir, after)
+                pending[table] = (_submit_identified(client, *jobs(table), quarantine_dir, after)
                                   if table in IDENTIFIED
-                                  else _submit_plain(client, jobs(table), quarantine_dir,
+                                  else _submit_plain(client, *jobs(table), quarantine_dir,
                                                      heads(table)))
         side = submit_side_tables(client, attributes, events, clean_dir, quarantine_dir, count)
         for table in SCHEMAS:
@@ -179,22 +184,25 @@ def _confirm(plan: inc.Plan, until: pd.Timestamp, clean_dir: Path) -> str | None
     return inc.confirm(plan, until, clean_customers(clean_dir))
 
 
-def _submit_plain(client, jobs: list[PartJob], quarantine_dir: Path,
+def _submit_plain(client, jobs: list[PartJob], split: list, quarantine_dir: Path,
                   earlier: tuple[Path, Path] | None = None):
-    """Validate every partition, then merge (after ``earlier``'s rows of the table, an
-    incremental ingest): (rows in, merged, no identity counts)."""
-    parts = client.map(validate_part, jobs, pure=False)
+    """Validate every partition (once ``split`` has written its rows), then merge (after
+    ``earlier``'s rows of the table, an incremental ingest): (rows in, merged, no identity
+    counts)."""
+    parts = [client.submit(validate_part, j, *split, pure=False) for j in jobs]
     job = jobs[0]
     merged = client.submit(merge_table, job.clean_dir, quarantine_dir, job.table, job.count,
                            *parts, earlier=earlier, pure=False)
     return client.submit(_rows_in, *parts, pure=False), merged, None
 
 
-def _submit_identified(client, jobs: list[PartJob], quarantine_dir: Path, invitations=None):
-    """Validate, resolve per identifier bucket, link per customer bucket (responses, once
-    ``invitations`` are merged), finish per partition, merge: (rows in, merged, counts)."""
+def _submit_identified(client, jobs: list[PartJob], split: list, quarantine_dir: Path,
+                       invitations=None):
+    """Validate (once ``split`` has written the rows), resolve per identifier bucket, link
+    per customer bucket (responses, once ``invitations`` are merged), finish per partition,
+    merge: (rows in, merged, counts)."""
     job, count = jobs[0], jobs[0].count
-    parts = client.map(validate_part, jobs, pure=False)
+    parts = [client.submit(validate_part, j, *split, pure=False) for j in jobs]
     link = job.table == "survey_responses"
     counts = [client.submit(resolve_bucket, job.folder, job.clean_dir, j, count,
                             job.phone_digits, link, *parts, pure=False) for j in range(count)]

@@ -14,6 +14,7 @@ bytes ``write_parquet`` writes in-process. Design: docs/cluster.md#ingest-on-the
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features import bucketed
 from features.ingest.coerce import to_str
 from features.ingest.identity import identifier_bucket
 from features.ingest.io import _ARROW_STRINGS, Source, unreadable
@@ -42,16 +44,17 @@ def partition_key(table: str) -> str:
     return primary_key(SCHEMAS[table])[0]
 
 
-def batches(source: Source, columns: list[str] | None = None,
-            first_group: int = 0) -> Iterator[pa.RecordBatch]:
+def batches(source: Source, columns: list[str] | None = None, first_group: int = 0,
+            end_group: int | None = None) -> Iterator[pa.RecordBatch]:
     """The source's rows in order, a block at a time (CSV: every column as text, as
-    ``read_source`` reads it); ``first_group``: a Parquet file's rows from that row group on
-    (an incremental ingest's appended rows)."""
+    ``read_source`` reads it); ``first_group``, ``end_group``: a Parquet file's rows of
+    those row groups only (an incremental ingest's appended rows, a piece)."""
     try:
         if source.format == "parquet":
             file = pq.ParquetFile(source.path)
+            end = file.num_row_groups if end_group is None else end_group
             yield from file.iter_batches(columns=columns, batch_size=BATCH_ROWS,
-                                         row_groups=range(first_group, file.num_row_groups))
+                                         row_groups=range(first_group, end))
             return
         if first_group:
             raise ValueError(f"{source.path}: only a Parquet export is read from a row group")
@@ -117,11 +120,49 @@ def in_partition(ids: pd.Series, index: int, count: int) -> np.ndarray:
     return identifier_bucket(to_str(ids), count) == index      # the same SipHash
 
 
+def source_pieces(source: Source, first_group: int = 0,
+                  first_row: int = 0) -> list[tuple[int, int | None, int]]:
+    """The runs of row groups a source is split in (one task each): a CSV is one piece, and
+    so is a Parquet file with no row groups from ``first_group`` on (no rows)."""
+    if source.format != "parquet":
+        return [(first_group, None, first_row)]
+    return bucketed.pieces(source.path, first_group) or [(first_group, first_group, first_row)]
+
+
+def split_source(source: Source, key: str, count: int, folder: Path, piece: int,
+                 span: tuple[int, int | None, int]) -> int:
+    """One piece of the source written once per partition (``bucketed.write_buckets``), so
+    a partition reads its rows without scanning the source; rows read. On a worker."""
+    first_group, end_group, first_row = span
+    blocks = batches(source, first_group=first_group, end_group=end_group)
+    first = next(blocks, None)
+    if first is not None:
+        blocks = itertools.chain([first], blocks)
+        schema = first.schema
+    elif source.format == "parquet":
+        schema = pq.read_schema(source.path)
+    else:
+        schema = pa.schema([(c, pa.string()) for c in source.columns])
+
+    def where(batch: pa.RecordBatch) -> np.ndarray:
+        ids = batch.column(key).to_pandas(types_mapper=_ARROW_STRINGS.get)
+        return identifier_bucket(to_str(ids), count)       # ``in_partition``'s hash
+
+    return bucketed.write_buckets(blocks, schema, where, count, folder, piece, first_row)
+
+
 def read_partition(source: Source, key: str, index: int, count: int, nulls: list[str],
-                   first_group: int = 0, first_row: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+                   first_group: int = 0, first_row: int = 0,
+                   split: tuple[Path, int] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The partition's rows as ``read_source`` gives them (fresh RangeIndex) and their row
     numbers in the file; ``first_group``, ``first_row``: read from that row group, whose
-    first row is that row of the file (an incremental ingest)."""
+    first row is that row of the file (an incremental ingest). ``split``: the folder and
+    piece count of ``split_source``'s files, read instead of the source."""
+    if split is not None:
+        table = bucketed.read_bucket(split[0], index, split[1])
+        rows = table[bucketed.ROW].to_numpy()
+        table = table.drop_columns([bucketed.ROW])
+        return _frame(table, nulls).reset_index(drop=True), rows.astype(np.int64)
     parts, rows, offset, schema = [], [], first_row, None
     for batch in batches(source, first_group=first_group):
         schema = batch.schema
@@ -177,3 +218,14 @@ def merge_table(clean_dir: Path, quarantine_dir: Path, table: str, count: int,
                                        Path(quarantine_dir) / f"{table}.parquet", reasons=True,
                                        head=head[1])
     return {"kept": kept, "quarantined": quarantined, "reasons": reasons}
+
+
+def submit_split(client, source: Source, key: str, count: int, folder: Path,
+                 first_group: int = 0, first_row: int = 0) -> tuple[tuple[Path, int], list]:
+    """``split_source`` of every piece on the workers: the split (folder, pieces) for the
+    partitions' jobs, and the tasks they must wait for."""
+    spans = source_pieces(source, first_group, first_row)
+    where = Path(folder) / "split"
+    tasks = [client.submit(split_source, source, key, count, where, i, span, pure=False)
+             for i, span in enumerate(spans)]
+    return (where, len(spans)), tasks

@@ -41,7 +41,7 @@ from features.ingest.report import TableReport
 from features.transforms.schema import EVENT_DIR, EVENT_SCHEMA_FILE
 
 from .merge import merge_parts
-from .parts import part_dir, read_partition, save_outputs, whole_nulls
+from .parts import part_dir, read_partition, save_outputs, submit_split, whole_nulls
 from .tables import clean_customers
 
 
@@ -56,6 +56,7 @@ class SideJob:
     count: int
     clean_dir: Path
     nulls: tuple[str, ...]
+    split: tuple[Path, int] | None = None    # parts.split_source's folder and piece count
 
     @property
     def folder(self) -> Path:
@@ -70,9 +71,11 @@ def text_as_floats(source: Source, columns: list[str]) -> bool:
     return any(pa.types.is_floating(schema.field(c).type) for c in columns if c in schema.names)
 
 
-def validate_side(job: SideJob) -> dict[str, int]:
-    """The partition's rows validated as in-process, written as part files."""
-    raw, rows = read_partition(job.source, "customer_id", job.index, job.count, list(job.nulls))
+def validate_side(job: SideJob, *_after) -> dict[str, int]:
+    """The partition's rows validated as in-process, written as part files (``_after``:
+    the ``split_source`` tasks it reads)."""
+    raw, rows = read_partition(job.source, "customer_id", job.index, job.count, list(job.nulls),
+                               split=job.split)
     reasons = Reasons(len(raw))
     customers = clean_customers(job.clean_dir)
     typed = (typed_attributes(raw, job.spec, customers, reasons) if job.table == ATTRIBUTE_TABLE
@@ -97,8 +100,9 @@ def merge_side(job: SideJob, clean_path: Path, quarantine_path: Path, *parts: di
 def _submit(client, table: str, source: Source, spec: dict, count: int, clean_dir: Path,
             clean_path: Path, quarantine_path: Path):
     nulls = tuple(client.submit(whole_nulls, source, pure=False).result())
-    jobs = [SideJob(table, source, spec, i, count, clean_dir, nulls) for i in range(count)]
-    parts = [client.submit(validate_side, j, pure=False) for j in jobs]
+    split, tasks = submit_split(client, source, "customer_id", count, part_dir(clean_dir, table))
+    jobs = [SideJob(table, source, spec, i, count, clean_dir, nulls, split) for i in range(count)]
+    parts = [client.submit(validate_side, j, *tasks, pure=False) for j in jobs]
     return client.submit(merge_side, jobs[0], clean_path, quarantine_path, *parts, pure=False)
 
 

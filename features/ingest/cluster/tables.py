@@ -52,6 +52,7 @@ class PartJob:
     first_group: int = 0         # an incremental ingest: the appended row groups only,
     first_row: int = 0           # whose first row is this row of the file,
     earlier: Path | None = None  # after the clean rows of the table in this folder
+    split: tuple[Path, int] | None = None   # parts.split_source's folder and piece count
 
     @property
     def table(self) -> str:
@@ -75,10 +76,11 @@ def earlier_keys(job: PartJob) -> pa.Table | None:
     return keys.filter(pa.array(in_partition(first, job.index, job.count)))
 
 
-def validate_part(job: PartJob) -> dict[str, int]:
-    """Validate the partition's rows; write its parts (or its pending rows and lookups)."""
+def validate_part(job: PartJob, *_after) -> dict[str, int]:
+    """Validate the partition's rows; write its parts (or its pending rows and lookups).
+    ``_after``: the ``split_source`` tasks it reads."""
     raw, rows = read_partition(job.source, job.key, job.index, job.count, list(job.nulls),
-                               job.first_group, job.first_row)
+                               job.first_group, job.first_row, job.split)
     customers = None if job.table == CRM else clean_customers(job.clean_dir)
     schema = contract_schema(job.table, job.source.columns, customers)
     typed, reasons = validate_rows(complete_columns(raw, job.table), schema, job.until,

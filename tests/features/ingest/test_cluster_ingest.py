@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from configs.settings import IngestParams
+from features import bucketed
 from features.ingest import run_ingest
 from features.ingest.cluster import ingest_on
 from features.ingest.cluster.driver import ingest_on_cluster
@@ -130,7 +131,13 @@ def assert_same_outputs(expected: Path, got: Path) -> None:
     assert not (got / "clean" / PARTS).exists()
 
 
-def test_world_on_the_cluster_equals_in_process(world, two_worker_client, tmp_path):
+@pytest.mark.parametrize("piece_rows", [None, 500])
+def test_world_on_the_cluster_equals_in_process(world, two_worker_client, tmp_path,
+                                                monkeypatch, piece_rows):
+    """``piece_rows``: each source split in pieces of a few monthly row groups, so a
+    partition reads its rows from several pieces (the default: one piece per table)."""
+    if piece_rows:
+        monkeypatch.setattr(bucketed, "PIECE_ROWS", piece_rows)
     root, expected = world
     report = ingest_on_cluster(two_worker_client, root / "raw", tmp_path / "clean",
                                tmp_path / "quarantine", IngestParams(), buckets=BUCKETS)

@@ -1,0 +1,99 @@
+"""A table split once into one file per bucket, so a partition reads only its own rows.
+
+A cluster stage cuts the customers into partitions (buckets) and each partition needs its
+rows of every table. Filtering a whole table per partition reads it once per partition: the
+reads grow with the square of the customers. Here each table is read once instead, in
+pieces of consecutive row groups (one task each), and every piece writes its rows of each
+bucket to ``<folder>/<bucket>/<piece>.parquet`` with each row's number in the table
+(``ROW``). A partition then reads its bucket's pieces in piece order: its rows in table
+order, as a filter of the whole table would keep them. Which bucket a row is in is the
+caller's rule (``bucket_of`` a customer, ``identifier_bucket`` of a key).
+Design: docs/cluster.md#partitioned-reads
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW = "__row"               # a row's number in the whole table
+PIECE_ROWS = 1 << 20        # at least this many rows per piece (a task's share of a table)
+FLUSH_ROWS = 1 << 16        # a bucket's rows buffered before they are written
+
+
+def pieces(path: Path, first_group: int = 0,
+           piece_rows: int | None = None) -> list[tuple[int, int, int]]:
+    """A Parquet file's row groups from ``first_group`` on, cut into runs of at least
+    ``piece_rows`` rows (default ``PIECE_ROWS``): (first group, end group, the run's first
+    row in the file); none when there are no row groups from ``first_group`` on."""
+    piece_rows = piece_rows or PIECE_ROWS
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    out, start, rows, first_row = [], first_group, 0, sum(sizes[:first_group])
+    for g in range(first_group, len(sizes)):
+        rows += sizes[g]
+        if rows >= piece_rows or g == len(sizes) - 1:
+            out.append((start, g + 1, first_row))
+            start, first_row, rows = g + 1, first_row + rows, 0
+    return out
+
+
+def bucket_path(folder: Path, bucket: int, piece: int) -> Path:
+    return Path(folder) / f"{bucket:05d}" / f"{piece:05d}.parquet"
+
+
+def write_buckets(batches: Iterable[pa.RecordBatch], schema: pa.Schema,
+                  bucket: Callable[[pa.RecordBatch], np.ndarray], count: int, folder: Path,
+                  piece: int, first_row: int) -> int:
+    """Each batch's rows, numbered from ``first_row``, into their bucket's file of this
+    piece (every bucket gets a file, empty or not); rows written. Holds one batch plus
+    at most ``FLUSH_ROWS`` rows per bucket."""
+    out = schema.append(pa.field(ROW, pa.int64()))
+    writers, buffers, sizes = [], [[] for _ in range(count)], [0] * count
+    for b in range(count):
+        path = bucket_path(folder, b, piece)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writers.append(pq.ParquetWriter(path, out))
+
+    def flush(b: int) -> None:
+        if buffers[b]:
+            writers[b].write_table(pa.Table.from_batches(buffers[b], schema=out))
+            buffers[b], sizes[b] = [], 0
+
+    offset = first_row
+    try:
+        for batch in batches:
+            numbered = pa.RecordBatch.from_arrays(
+                [*batch.columns, pa.array(np.arange(offset, offset + batch.num_rows))],
+                schema=out)
+            offset += batch.num_rows
+            where = np.asarray(bucket(batch), dtype=np.int64)
+            order = np.argsort(where, kind="stable")
+            bounds = np.searchsorted(where[order], np.arange(count + 1))
+            sorted_rows = numbered.take(pa.array(order))
+            for b in range(count):
+                if bounds[b + 1] > bounds[b]:
+                    buffers[b].append(sorted_rows.slice(bounds[b], bounds[b + 1] - bounds[b]))
+                    sizes[b] += bounds[b + 1] - bounds[b]
+                    if sizes[b] >= FLUSH_ROWS:
+                        flush(b)
+        for b in range(count):
+            flush(b)
+    finally:
+        for writer in writers:
+            writer.close()
+    return offset - first_row
+
+
+def read_bucket(folder: Path, bucket: int, pieces_count: int,
+                columns: list[str] | None = None) -> pa.Table:
+    """Bucket ``bucket``'s rows of every piece, in table order, with ``ROW`` (``columns``:
+    these and ``ROW`` only)."""
+    wanted = None if columns is None else [*columns, ROW]
+    tables = [pq.read_table(bucket_path(folder, bucket, p), columns=wanted)
+              for p in range(pieces_count)]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]

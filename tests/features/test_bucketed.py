@@ -1,0 +1,70 @@
+"""A table split once per bucket: each bucket reads back exactly its rows, in table order,
+with their row numbers, whatever the pieces and the flushes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from features import bucketed
+
+
+def _table(rows: int) -> pa.Table:
+    rng = np.random.default_rng(5)
+    ids = pa.array([f"C{i % 97:04d}" for i in range(rows)]).dictionary_encode()
+    return pa.table({"customer_id": ids.cast(pa.string()),
+                     "amount": pa.array(rng.normal(size=rows), mask=rng.random(rows) < 0.1),
+                     "kind": ids,                                 # a dictionary column
+                     "at": pa.array(np.arange(rows) * 10**6, pa.timestamp("us", tz="UTC"))})
+
+
+def _bucket(batch: pa.RecordBatch, count: int) -> np.ndarray:
+    return np.array([int(v[1:]) % count for v in batch.column("customer_id").to_pylist()])
+
+
+@pytest.mark.parametrize(("piece_rows", "flush"), [(None, 1 << 16), (700, 50), (1, 7)])
+def test_each_bucket_reads_its_rows_in_table_order(tmp_path, monkeypatch, piece_rows, flush):
+    monkeypatch.setattr(bucketed, "FLUSH_ROWS", flush)
+    whole = _table(3000)
+    path = tmp_path / "t.parquet"
+    pq.write_table(whole, path, row_group_size=400)
+    count = 5
+    spans = bucketed.pieces(path, piece_rows=piece_rows)
+    assert [s[0] for s in spans][0] == 0 and spans[-1][1] == 8
+    assert sum(s[1] - s[0] for s in spans) == 8           # every row group in one piece
+    for piece, (first, end, first_row) in enumerate(spans):
+        file = pq.ParquetFile(path)
+        written = bucketed.write_buckets(file.iter_batches(batch_size=128, row_groups=range(first, end)),
+                                         file.schema_arrow, lambda b: _bucket(b, count), count,
+                                         tmp_path / "split", piece, first_row)
+        assert written == sum(file.metadata.row_group(g).num_rows for g in range(first, end))
+    seen = []
+    for b in range(count):
+        got = bucketed.read_bucket(tmp_path / "split", b, len(spans))
+        rows = got[bucketed.ROW].to_numpy()
+        mine = np.flatnonzero(_bucket(whole.to_batches()[0], count) == b)
+        np.testing.assert_array_equal(rows, mine)
+        assert got.drop_columns([bucketed.ROW]).equals(whole.take(pa.array(mine)))
+        seen.append(rows)
+    assert np.sort(np.concatenate(seen)).tolist() == list(range(3000))   # counts add up
+
+
+def test_pieces_start_at_a_row_group_and_number_rows_from_it(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(_table(1000), path, row_group_size=300)       # 300, 300, 300, 100
+    assert bucketed.pieces(path, piece_rows=500) == [(0, 2, 0), (2, 4, 600)]
+    assert bucketed.pieces(path, first_group=1, piece_rows=10) == [(1, 2, 300), (2, 3, 600),
+                                                                  (3, 4, 900)]
+    assert bucketed.pieces(path, first_group=4) == []
+
+
+def test_an_empty_piece_writes_empty_buckets_of_the_schema(tmp_path):
+    schema = _table(1).schema
+    assert bucketed.write_buckets([], schema, lambda b: None, 3, tmp_path, 0, 0) == 0
+    for b in range(3):
+        got = bucketed.read_bucket(tmp_path, b, 1, columns=["amount"])
+        assert got.num_rows == 0 and got.column_names == ["amount", bucketed.ROW]
+    assert pc.sum(bucketed.read_bucket(tmp_path, 0, 1)[bucketed.ROW]).as_py() is None
