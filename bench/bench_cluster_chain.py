@@ -13,7 +13,7 @@ so every run scores with the same models.
 
     .venv/bin/python bench/bench_cluster_chain.py [--customers 1000000 2000000 4000000]
         [--months 24] [--in-process-at 1000000] [--model-customers 20000] [--keep DIR]
-        [--serving-db sqlite|postgres] [--models DIR]
+        [--serving-db sqlite|postgres] [--models DIR] [--until ingest|features|score]
 
 ``--serving-db postgres`` starts a throw-away PostgreSQL server (as the tests do) and gives
 each run its own database, the setting docs/cluster.md gives cluster runs: the buckets then
@@ -92,12 +92,13 @@ def trained_models(root: Path, customers: int, months: int) -> Path:
 
 
 def chain(data: Path, customers: int, months: int, models: Path, env: dict,
-          name: str) -> dict[str, dict]:
-    """Each stage's result, printed as it ends (a later stage's failure keeps the earlier rows)."""
+          name: str, until: str = "score") -> dict[str, dict]:
+    """Each stage's result up to ``until``, printed as it ends (a later stage's failure keeps
+    the earlier rows)."""
     out = {"simulate": run(["simulate", "--customers", str(customers), "--months", str(months),
                             "--data-dir", str(data)], env)}
     print(row(customers, name, "simulate", out["simulate"]), flush=True)
-    for stage in ("ingest", "features", "score"):
+    for stage in STAGES[1:STAGES.index(until) + 1]:
         if stage == "score":
             shutil.copytree(models, data / "mlflow", dirs_exist_ok=True)
         out[stage] = run([stage, "--data-dir", str(data)], env)
@@ -126,13 +127,17 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the data folders under this folder")
     ap.add_argument("--serving-db", choices=["sqlite", "postgres"], default="sqlite",
                     help="the serving database of the scoring runs")
+    ap.add_argument("--until", choices=STAGES[1:], default="score",
+                    help="the last stage run (the chain's figures then end there)")
     args = ap.parse_args()
     in_process = set(args.in_process_at if args.in_process_at is not None else [min(args.customers)])
     cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
     with scratch(args.keep, "cem-bench-chain-") as base, serving_server(args.serving_db) as server:
         started = time.perf_counter()
-        if args.models is not None:
+        if args.until != "score":
+            models = None
+        elif args.models is not None:
             models = args.models
             print(f"models from {models}", flush=True)
         else:
@@ -184,9 +189,9 @@ def sized_run(base: Path, n: int, name: str, env: dict, models: Path,
     its largest worker's peak GB (0 in-process)."""
     data = base / f"{n}-{name.split()[0]}"
     shutil.rmtree(data, ignore_errors=True)
-    result = chain(data, n, args.months, models, env, name)
-    total = sum(result[s]["wall"] for s in STAGES)
-    peak = max(result[s].get("worker", 0.0) for s in STAGES)
+    result = chain(data, n, args.months, models, env, name, args.until)
+    total = sum(r["wall"] for r in result.values())
+    peak = max(r.get("worker", 0.0) for r in result.values())
     print(f"| {n:,} | {name} | **chain** | {total:.1f} | | {f'{peak:.2f}' if peak else '-'} | |",
           flush=True)
     print(f"disk of {data.name}: {folder_gb(data):.2f} GB, of which the online store "

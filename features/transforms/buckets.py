@@ -3,11 +3,13 @@
 A customer's bucket is a hash of their ``customer_id`` (``pandas.util.hash_array``: SipHash
 with a fixed key, the same in every process and on every host) modulo the number of buckets,
 computed at read time: the clean tables stay single files in the format the ingest writes,
-and a customer's rows, old or appended, fall in the same bucket whatever their order. Each
-table is streamed one row group at a time and only the bucket's rows are kept, so a reader
-holds its bucket plus one row group. ``load_bucket`` then gives the same ``Clean`` as
-``load_clean`` restricted to the bucket's customers (in crm order), with each customer's
-row in the whole crm table (``rows``): the order the in-process build writes them in.
+and a customer's rows, old or appended, fall in the same bucket whatever their order. A
+cluster build first writes each table once per bucket (``submit_split``, a ``Split``) and
+each bucket reads its own files; without a split a table is streamed one row group at a
+time and only the bucket's rows are kept, so a reader holds its bucket plus one row group.
+``load_bucket`` then gives the same ``Clean`` as ``load_clean`` restricted to the bucket's
+customers (in crm order), with each customer's row in the whole crm table (``rows``): the
+order the in-process build writes them in.
 Design: docs/cluster.md#feature-tables-on-the-cluster
 """
 
@@ -22,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from features import bucketed
 
 from .inputs import ACTIVITY, COLUMNS, CONSENT_COLUMNS, Clean, _arrow_type, _link_surveys, _to_frame
 
@@ -41,6 +45,56 @@ def bucket_of(ids: pa.Array, buckets: int) -> np.ndarray:
     """Each customer id's bucket, 0 .. buckets-1 (deterministic across processes)."""
     values = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
     return (pd.util.hash_array(values) % np.uint64(buckets)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Split:
+    """The clean tables written once per bucket (``submit_split``): where, pieces per table."""
+
+    folder: Path
+    pieces: dict[str, int]
+
+    def read(self, name: str, index: int, columns: list[str]) -> tuple[pa.Table, np.ndarray]:
+        """Bucket ``index``'s rows of table ``name`` (``columns``) and their rows in it."""
+        table = bucketed.read_bucket(self.folder / name, index, self.pieces[name], columns)
+        rows = table[bucketed.ROW].to_numpy().astype(np.int64)
+        return table.drop_columns([bucketed.ROW]), rows
+
+
+def split_columns(clean_dir: Path) -> dict[str, list[str]]:
+    """What a bucket reads of each clean table there is (``load_bucket``,
+    ``summarize_bucket``): the columns a split writes."""
+    names = pq.read_schema(Path(clean_dir) / f"{CRM}.parquet").names
+    crm = crm_columns(clean_dir)
+    out = {CRM: crm + [c for c in ("status",) if c in names and c not in crm]}
+    out.update({name: cols for name, cols in COLUMNS.items()
+                if name != CRM and (Path(clean_dir) / f"{name}.parquet").is_file()})
+    return out
+
+
+def split_table(path: Path, columns: list[str], count: int, folder: Path, piece: int,
+                span: tuple[int, int, int]) -> int:
+    """One piece of a clean table written once per customer bucket; rows. On a worker."""
+    file = pq.ParquetFile(path)
+    first, end, first_row = span
+    blocks = file.iter_batches(columns=columns, batch_size=1 << 17, row_groups=range(first, end))
+    schema = pa.schema([file.schema_arrow.field(c) for c in columns])
+    return bucketed.write_buckets(blocks, schema, lambda b: bucket_of(b.column("customer_id"),
+                                                                        count),
+                                  count, folder, piece, first_row)
+
+
+def submit_split(client, clean_dir: Path, count: int, folder: Path) -> tuple[Split, list]:
+    """Every clean table the build reads split into ``count`` buckets on the workers, a
+    piece of row groups per task: the ``Split`` and the tasks writing it."""
+    pieces, tasks = {}, []
+    for name, columns in split_columns(clean_dir).items():
+        path = Path(clean_dir) / f"{name}.parquet"
+        spans = bucketed.pieces(path) or [(0, 0, 0)]
+        pieces[name] = len(spans)
+        tasks += [client.submit(split_table, path, columns, count, Path(folder) / name, i, span,
+                                pure=False) for i, span in enumerate(spans)]
+    return Split(Path(folder), pieces), tasks
 
 
 def _stream(path: Path, columns: list[str], keep) -> pa.Table:
@@ -74,9 +128,12 @@ def crm_columns(clean_dir: Path, wanted: tuple[str, ...] = ("notice_date",)) -> 
     return COLUMNS[CRM] + [c for c in (*CONSENT_COLUMNS, *wanted) if c in names]
 
 
-def read_bucket_crm(clean_dir: Path, index: int, count: int,
-                    columns: list[str]) -> tuple[Bucket, pa.Table]:
-    """The bucket's crm rows (``columns``) and the bucket itself."""
+def read_bucket_crm(clean_dir: Path, index: int, count: int, columns: list[str],
+                    split: Split | None = None) -> tuple[Bucket, pa.Table]:
+    """The bucket's crm rows (``columns``) and the bucket itself (from ``split`` if given)."""
+    if split is not None:
+        crm, found = split.read(CRM, index, columns)
+        return Bucket(index, count, crm["customer_id"].combine_chunks(), found), crm
     path = Path(clean_dir) / f"{CRM}.parquet"
     rows, parts, offset = [], [], 0
     for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=1 << 17):
@@ -91,11 +148,14 @@ def read_bucket_crm(clean_dir: Path, index: int, count: int,
     return Bucket(index, count, ids, found.astype(np.int64)), crm
 
 
-def read_bucket_table(clean_dir: Path, name: str, columns: list[str], bucket: Bucket) -> pa.Table:
+def read_bucket_table(clean_dir: Path, name: str, columns: list[str], bucket: Bucket,
+                      split: Split | None = None) -> pa.Table:
     """One clean table's rows of the bucket's customers, with their ``code`` in the bucket
     (an optional table that was not exported reads as no rows, as in ``read_table``)."""
     path = Path(clean_dir) / f"{name}.parquet"
-    if not path.is_file():
+    if split is not None and name in split.pieces:
+        tab = split.read(name, bucket.index, columns)[0]
+    elif not path.is_file():
         tab = pa.table({c: pa.array([], _arrow_type(c)) for c in columns})
     else:
         tab = _stream(path, columns, bucket.select)
@@ -103,11 +163,13 @@ def read_bucket_table(clean_dir: Path, name: str, columns: list[str], bucket: Bu
     return tab.append_column("code", code).filter(pc.is_valid(code))
 
 
-def load_bucket(clean_dir: Path, index: int, count: int) -> tuple[Clean, Bucket]:
-    """``load_clean`` for one bucket's customers (plus ``notice_date`` when exported)."""
-    bucket, crm = read_bucket_crm(clean_dir, index, count, crm_columns(clean_dir))
+def load_bucket(clean_dir: Path, index: int, count: int,
+                split: Split | None = None, *_after) -> tuple[Clean, Bucket]:
+    """``load_clean`` for one bucket's customers (plus ``notice_date`` when exported);
+    ``split``: read from its files (``_after``: the tasks writing them)."""
+    bucket, crm = read_bucket_crm(clean_dir, index, count, crm_columns(clean_dir), split)
     customers = _to_frame(crm, keep_ids=True)
-    raw = {name: read_bucket_table(Path(clean_dir), name, cols, bucket)
+    raw = {name: read_bucket_table(Path(clean_dir), name, cols, bucket, split)
            for name, cols in COLUMNS.items() if name != CRM}
     raw["survey_invitations"], raw["survey_responses"] = _link_surveys(
         raw["survey_invitations"], raw["survey_responses"])
@@ -116,24 +178,27 @@ def load_bucket(clean_dir: Path, index: int, count: int) -> tuple[Clean, Bucket]
     return Clean(customers, tables), bucket
 
 
-def summarize_bucket(clean_dir: Path, index: int, count: int) -> dict:
+def summarize_bucket(clean_dir: Path, index: int, count: int, split: Split | None = None,
+                     *_after) -> dict:
     """What the client needs from a bucket before the build: the first and last event time
     of each table (the history, hence the snapshots), whether a churner has no churn date
     (a one-window export), and the bucket's usage values per month (the seasonal level)."""
     names = pq.read_schema(Path(clean_dir) / f"{CRM}.parquet").names
     columns = [c for c in ("status",) if c in names]
-    bucket, crm = read_bucket_crm(clean_dir, index, count, ["customer_id", "churn_date", *columns])
+    bucket, crm = read_bucket_crm(clean_dir, index, count, ["customer_id", "churn_date", *columns],
+                                  split)
     undated = ("status" in columns and bool(pc.any(pc.and_(
         pc.equal(crm["status"].cast(pa.string()), "churned"),
         pc.is_null(crm["churn_date"]))).as_py()))
     bounds = {}
     for name, col in ACTIVITY.items():
         times = _to_frame(read_bucket_table(Path(clean_dir), name, ["customer_id", col],
-                                            bucket), keep_ids=False)[col].dropna()
+                                            bucket, split), keep_ids=False)[col].dropna()
         if len(times):
             bounds[name] = (times.min(), times.max())
     use = _to_frame(read_bucket_table(Path(clean_dir), "product_usage",
-                                      ["customer_id", "month", "usage_units"], bucket), False)
+                                      ["customer_id", "month", "usage_units"], bucket, split),
+                    False)
     month = (use["month"].dt.year * 12 + use["month"].dt.month - 1).to_numpy(np.int64)
     units = use["usage_units"].to_numpy(np.float64)
     seen = np.isfinite(units)

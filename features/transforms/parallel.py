@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from configs.settings import FeaturesParams
 
 from .attributes import publish_schema
-from .buckets import bucket_count, load_bucket, summarize_bucket
+from .buckets import Split, bucket_count, load_bucket, submit_split, summarize_bucket
 from .build import ROW, TableWriter, _as_utc, _snapshot_rows, _write_batch, build_feature_tables
 from .event_tables import publish_event_schema
 from .experience import Experience
@@ -54,6 +54,7 @@ from .spine import snapshot_dates
 
 log = logging.getLogger(__name__)
 PARTS = ".feature-parts"     # in the output folder while the buckets run
+SPLIT = ".feature-split"     # the clean tables once per bucket, while the build runs
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,20 @@ def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesPar
         return build_feature_tables(clean_dir, out_dir, params, as_of, previous)
     count = buckets or bucket_count(clean_dir, len(client.scheduler_info()["workers"]))
     started = time.perf_counter()
-    summaries = [client.submit(summarize_bucket, clean_dir, i, count, pure=False)
-                 for i in range(count)]
+    split, splitting = submit_split(client, clean_dir, count, out_dir / SPLIT)
+    try:
+        return _build(client, clean_dir, out_dir, params, as_of, previous, count, started,
+                      split, splitting)
+    finally:
+        shutil.rmtree(out_dir / SPLIT, ignore_errors=True)
+
+
+def _build(client, clean_dir: Path, out_dir: Path, params: FeaturesParams, as_of: date | None,
+           previous: Path | None, count: int, started: float, split: Split,
+           splitting: list) -> dict[str, int]:
+    """``build_on_cluster`` once the clean tables are being split into ``count`` buckets."""
+    summaries = [client.submit(summarize_bucket, clean_dir, i, count, split, *splitting,
+                               pure=False) for i in range(count)]
     heads = client.gather([client.submit(_head, s, pure=False) for s in summaries])
     if any(h["undated"] for h in heads) or not any(h["bounds"] for h in heads):
         log.info("features: built in-process, not on the cluster (one observation window)")
@@ -115,7 +128,8 @@ def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesPar
     schema = _prepare(clean_dir, out_dir)
     settings = params.model_dump(mode="json")
     # each bucket loaded once, on its worker: digested there for reuse, then built from
-    loaded = [client.submit(load_bucket, clean_dir, i, count, pure=False) for i in range(count)]
+    loaded = [client.submit(load_bucket, clean_dir, i, count, split, pure=False)
+              for i in range(count)]
     reuse = plan_on_cluster(client, previous, loaded, snapshots, settings, schema)
     part_dir = out_dir / PARTS
     jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels,
