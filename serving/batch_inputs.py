@@ -51,11 +51,16 @@ def open_customers(crm: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return out.assign(rep_id=out["rep_id"].fillna(UNASSIGNED))
 
 
-def read_optional(clean_dir: Path, table: str, columns: list[str]) -> pd.DataFrame:
-    """A clean table's columns, or no rows when the export had no such table."""
+def read_optional(clean_dir: Path, table: str, columns: list[str],
+                  window: tuple[str, pd.Timestamp, pd.Timestamp] | None = None) -> pd.DataFrame:
+    """A clean table's columns, or no rows when the export had no such table; ``window``
+    (column, start, end): only the rows with start <= column < end, filtered as the file is
+    read (a scoring bucket then holds a week of contacts, not the whole table)."""
     path = Path(clean_dir) / f"{table}.parquet"
     if path.is_file():
-        return pd.read_parquet(path, columns=columns)
+        filters = None if window is None else [(window[0], ">=", window[1]),
+                                               (window[0], "<", window[2])]
+        return pd.read_parquet(path, columns=columns, filters=filters)
     return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_at") else object)
                          for c in columns})
 
@@ -70,8 +75,10 @@ def feature_rows(settings: Settings, customers: pd.DataFrame, as_of: date, servi
 def recent_contacts(clean_dir: Path, customers: pd.Series, as_of: date, days: int = 7) -> pd.Series:
     """Retention actions delivered and survey invitations sent in the ``days`` before ``as_of``."""
     start, end = _utc(as_of) - days * DAY, _utc(as_of)
-    acts = read_optional(clean_dir, "interventions", ["customer_id", "assigned_at", "control_group"])
-    inv = read_optional(clean_dir, "survey_invitations", ["customer_id", "sent_at"])
+    acts = read_optional(clean_dir, "interventions", ["customer_id", "assigned_at", "control_group"],
+                         ("assigned_at", start, end))
+    inv = read_optional(clean_dir, "survey_invitations", ["customer_id", "sent_at"],
+                        ("sent_at", start, end))
     hits = pd.concat(
         [
             acts.loc[
