@@ -185,12 +185,15 @@ class AsofDuckDBOfflineStore(DuckDBOfflineStore):
         return AsofRetrievalJob(run, False, None)
 
 
-def latest_query(path: str, keys: list[str], features: list[str], ts: str,
+def latest_query(path: str | list[str], keys: list[str], features: list[str], ts: str,
                  created: str | None, part: tuple[int, int] | None = None) -> str:
     """SQL of each key's newest row between ``$start`` and ``$end`` (inclusive, as Feast's
     ibis pull), ties on the timestamp broken by the created timestamp when there is one.
-    ``part`` (k, n): only the keys whose hash is k modulo n (``features.online_fill``)."""
-    src = f"read_parquet('{path.replace(chr(39), chr(39) * 2)}')"
+    ``path``: a Parquet file, or a list of files read as one table. ``part`` (k, n): only
+    the keys whose hash is k modulo n (``features.online_fill``)."""
+    paths = [path] if isinstance(path, str) else path
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    src = f"read_parquet([{quoted}])"
     window = f"CAST({_quote(ts)} AS TIMESTAMPTZ) BETWEEN $start AND $end"
     if part is not None:
         window += f" AND hash({', '.join(_quote(k) for k in keys)}) % {int(part[1])} = {int(part[0])}"
@@ -209,10 +212,11 @@ def latest_query(path: str, keys: list[str], features: list[str], ts: str,
             f"AND t.{_quote(ts)} = m.__newest")
 
 
-def pull_latest(path: str, keys: list[str], features: list[str], ts: str, created: str | None,
-                start: datetime, end: datetime, part: tuple[int, int] | None = None) -> pa.Table:
-    """Each key's newest row of the Parquet file at ``path`` within [start, end] (of the
-    keys of ``part``)."""
+def pull_latest(path: str | list[str], keys: list[str], features: list[str], ts: str,
+                created: str | None, start: datetime, end: datetime,
+                part: tuple[int, int] | None = None) -> pa.Table:
+    """Each key's newest row of the Parquet file at ``path`` (or files) within [start, end]
+    (of the keys of ``part``)."""
     con = duckdb.connect(config={"memory_limit": PULL_MEMORY_LIMIT,
                                  "temp_directory": tempfile.gettempdir()})
     try:

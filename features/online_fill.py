@@ -19,19 +19,27 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureStore, RepoConfig
 from feast.infra.provider import get_provider
 from feast.utils import _convert_arrow_to_proto  # the conversion materialize itself uses
 
+from features import bucketed
 from features.offline_store import pull_latest
+from features.transforms.buckets import bucket_of
 
 log = logging.getLogger(__name__)
 
 ROWS_PER_PART = 2_000_000   # snapshot rows of a view per part: bounds a part's memory
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SPLIT = ".online-split"     # beside the feature tables while a cluster fill runs
 
 
 def parts_of(path: str, minimum: int = 1) -> int:
@@ -41,13 +49,17 @@ def parts_of(path: str, minimum: int = 1) -> int:
 
 
 def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: datetime,
-               end: datetime) -> int:
+               end: datetime, split: tuple[Path, int] | None = None) -> int:
     """Write the latest rows in [start, end] of the customers of ``part`` of the view ``fv``
-    through ``provider``; returns how many customers were written."""
+    through ``provider``; returns how many customers were written. ``split``: read the
+    part's rows from ``split_view``'s files (folder, pieces) instead of hashing every key
+    of the table."""
     src = fv.batch_source
     keys = {e.name: e.dtype.to_value_type() for e in fv.entity_columns}
-    table = pull_latest(src.path, list(keys), [f.name for f in fv.features], src.timestamp_field,
-                        src.created_timestamp_column or None, start, end, (part, parts))
+    path, which = ((src.path, (part, parts)) if split is None else
+                   ([str(bucketed.bucket_path(split[0], part, i)) for i in range(split[1])], None))
+    table = pull_latest(path, list(keys), [f.name for f in fv.features], src.timestamp_field,
+                        src.created_timestamp_column or None, start, end, which)
     direct = getattr(provider.online_store, "write_arrow", None)   # the compact store's
     for batch in table.to_batches(max_chunksize=config.materialization_config.online_write_batch_size):
         if batch.num_rows and not (direct and direct(config, fv, batch, keys)):
@@ -56,10 +68,41 @@ def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: d
 
 
 def fill_part(config: RepoConfig, view: str, part: int, parts: int, start: datetime,
-              end: datetime) -> int:
-    """``write_part`` on a Dask worker: its own store and provider from the shipped config."""
+              end: datetime, split: tuple[Path, int] | None = None, *_after) -> int:
+    """``write_part`` on a Dask worker: its own store and provider from the shipped config.
+    ``split``: the part's files of ``split_view`` (``_after``: the tasks writing them)."""
     fv = FeatureStore(config=config).get_feature_view(view)
-    return write_part(config, fv, get_provider(config), part, parts, start, end)
+    return write_part(config, fv, get_provider(config), part, parts, start, end, split)
+
+
+def split_view(path: str, key: str, ts: str, start: datetime, end: datetime, parts: int,
+               folder: Path, piece: int, span: tuple[int, int, int]) -> int:
+    """One piece of a feature table's rows in [start, end] written once per part (the
+    customer's ``bucket_of``): a part then reads its own rows, not the whole table (whose
+    scan every part repeated). On a worker; rows written."""
+    file = pq.ParquetFile(path)
+    low, high = pa.scalar(start, pa.timestamp("us", "UTC")), pa.scalar(end, pa.timestamp("us", "UTC"))
+
+    def window() -> Iterator[pa.RecordBatch]:
+        for batch in file.iter_batches(batch_size=1 << 17, row_groups=range(span[0], span[1])):
+            at = pc.cast(batch.column(ts), pa.timestamp("us", "UTC"))
+            yield batch.filter(pc.and_(pc.greater_equal(at, low), pc.less_equal(at, high)))
+
+    return bucketed.write_buckets(window(), file.schema_arrow,
+                                  lambda b: bucket_of(b.column(key), parts),
+                                  parts, folder, piece, span[2])
+
+
+def submit_split(client, fv, parts: int, start: datetime, end: datetime,
+                 folder: Path) -> tuple[tuple[Path, int], list]:
+    """``split_view`` of every piece of the view's table on the workers: the split (folder,
+    pieces) and the tasks writing it."""
+    src = fv.batch_source
+    spans = bucketed.pieces(src.path) or [(0, 0, 0)]
+    key = fv.entity_columns[0].name
+    tasks = [client.submit(split_view, src.path, key, src.timestamp_field, start, end, parts,
+                           folder, i, span, pure=False) for i, span in enumerate(spans)]
+    return (folder, len(spans)), tasks
 
 
 def view_start(config: RepoConfig, provider, fv, start: datetime | None) -> datetime:
@@ -89,10 +132,7 @@ def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None
         counts = [write_part(store.config, fv, provider, k, n, starts[fv.name], end)
                   for fv, k, n in jobs]
     else:
-        futures = [client.submit(fill_part, store.config, fv.name, k, n, starts[fv.name], end,
-                                 pure=False, key=f"online-fill-{fv.name}-{k}-of-{n}")
-                   for fv, k, n in jobs]
-        counts = client.gather(futures)
+        counts = _fill_on(client, store.config, views, jobs, starts, end)
     written: dict[str, int] = {}
     for (fv, _, _), count in zip(jobs, counts, strict=True):
         written[fv.name] = written.get(fv.name, 0) + count
@@ -100,3 +140,23 @@ def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None
         store.registry.apply_materialization(fv, store.project, starts[fv.name], end)
     log.info("online store filled up to %s in %d parts: %s", end.isoformat(), len(jobs), written)
     return written
+
+
+def _fill_on(client, config: RepoConfig, views: list, jobs: list, starts: dict,
+             end: datetime) -> list[int]:
+    """The parts on the workers, each view's window rows first split once per part (in a
+    folder beside the view's table, removed at the end)."""
+    splits = {}
+    try:
+        for fv in views:
+            n = next(n for f, _, n in jobs if f.name == fv.name)
+            folder = Path(fv.batch_source.path).parent / SPLIT / fv.name
+            splits[fv.name] = submit_split(client, fv, n, starts[fv.name], end, folder)
+        futures = [client.submit(fill_part, config, fv.name, k, n, starts[fv.name], end,
+                                 splits[fv.name][0], *splits[fv.name][1], pure=False,
+                                 key=f"online-fill-{fv.name}-{k}-of-{n}")
+                   for fv, k, n in jobs]
+        return client.gather(futures)
+    finally:
+        for folder in {Path(fv.batch_source.path).parent / SPLIT for fv in views}:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -10,6 +10,7 @@ import pytest
 import features.online_fill as fill
 import features.store as fs
 from configs.settings import load_settings
+from features import bucketed
 from features.offline_store import pull_latest
 
 from .conftest import online_contents, world_customers
@@ -62,13 +63,19 @@ def test_fill_in_parts_writes_what_feasts_materialize_writes(feature_world, feas
     assert [end.year for _, end in fv.materialization_intervals] == [2020, datetime.now(UTC).year]
 
 
+@pytest.mark.parametrize("piece_rows", [None, 1])
 def test_fill_on_the_workers_writes_what_feasts_materialize_writes(feature_world, feasts, tmp_path,
-                                                                   two_worker_client):
-    """Four parts written by two worker processes into one SQLite file (they take turns)."""
+                                                                   two_worker_client, monkeypatch,
+                                                                   piece_rows):
+    """Four parts written by two worker processes into one SQLite file (they take turns),
+    each view split once per part first (``piece_rows`` 1: a piece per snapshot)."""
+    if piece_rows:
+        monkeypatch.setattr(bucketed, "PIECE_ROWS", piece_rows)
     settings, store = _store(feature_world, tmp_path, "asof")
     fs.materialize_latest(store, CUT, client=two_worker_client)
     fs.materialize_latest(store, datetime.now(UTC), client=two_worker_client)
     _same(_online(store, feature_world), feasts)
+    assert not (feature_world.out / fill.SPLIT).exists()
 
 
 def test_latest_row_breaks_timestamp_ties_by_created_time(tmp_path):
