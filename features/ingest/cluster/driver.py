@@ -49,7 +49,13 @@ from .parts import (
     submit_split,
     whole_nulls,
 )
-from .resolve import link_bucket, resolve_bucket
+from .resolve import (
+    INVITATIONS,
+    link_bucket,
+    resolve_bucket,
+    split_invitations,
+    submit_identifier_split,
+)
 from .scope import ingest_on
 from .side import submit_side_tables
 from .tables import CRM, IDENTIFIED, PartJob, clean_customers, finish_part, validate_part
@@ -144,12 +150,16 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
     try:
         pending = {CRM: _submit_plain(client, *jobs(CRM), quarantine_dir)}
         crm_report = _table_report(sources[CRM], *client.gather(list(pending[CRM][:2])))
+        identifiers = (submit_identifier_split(client, clean_dir, count, params.phone_digits,
+                                               clean_dir / PARTS / "identifiers")
+                       if any(t in sources for t in IDENTIFIED) else None)
         if plan.appends:
             plan.reason = client.submit(_confirm, plan, until, clean_dir, pure=False).result()
         for table in SCHEMAS:
             if table != CRM and table in sources:
                 after = pending.get("survey_invitations", (None, None, None))[1]
-                pending[table] = (_submit_identified(client, *jobs(table), quarantine_dir, after)
+                pending[table] = (_submit_identified(client, *jobs(table), quarantine_dir,
+                                                     identifiers, after)
                                   if table in IDENTIFIED
                                   else _submit_plain(client, *jobs(table), quarantine_dir,
                                                      heads(table)))
@@ -197,20 +207,25 @@ def _submit_plain(client, jobs: list[PartJob], split: list, quarantine_dir: Path
 
 
 def _submit_identified(client, jobs: list[PartJob], split: list, quarantine_dir: Path,
-                       invitations=None):
-    """Validate (once ``split`` has written the rows), resolve per identifier bucket, link
-    per customer bucket (responses, once ``invitations`` are merged), finish per partition,
-    merge: (rows in, merged, counts)."""
+                       identifiers: tuple, invitations=None):
+    """Validate (once ``split`` has written the rows), resolve per identifier bucket (the
+    CRM's ``identifiers``: their split and its tasks), link per customer bucket (responses,
+    once ``invitations`` are merged), finish per partition, merge: (rows in, merged,
+    counts)."""
     job, count = jobs[0], jobs[0].count
     parts = [client.submit(validate_part, j, *split, pure=False) for j in jobs]
     link = job.table == "survey_responses"
     counts = [client.submit(resolve_bucket, job.folder, job.clean_dir, j, count,
-                            job.phone_digits, link, *parts, pure=False) for j in range(count)]
+                            job.phone_digits, link, identifiers[0], *parts, *identifiers[1],
+                            pure=False) for j in range(count)]
     before = counts
     if link:
-        wait = [invitations] if invitations is not None else []
-        before = [client.submit(link_bucket, job.folder, job.clean_dir, c, count, *counts, *wait,
-                                pure=False) for c in range(count)]
+        pieces = None
+        if invitations is not None:          # the export has invitations: split once merged
+            pieces = client.submit(split_invitations, job.clean_dir, count,
+                                   job.folder / INVITATIONS, invitations, pure=False)
+        before = [client.submit(link_bucket, job.folder, job.clean_dir, c, count, pieces,
+                                *counts, pure=False) for c in range(count)]
     done = [client.submit(finish_part, j, *before, pure=False) for j in jobs]
     merged = client.submit(merge_table, job.clean_dir, quarantine_dir, job.table, count, *done,
                            pure=False)
