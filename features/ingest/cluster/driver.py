@@ -58,7 +58,15 @@ from .resolve import (
 )
 from .scope import ingest_on
 from .side import submit_side_tables
-from .tables import CRM, IDENTIFIED, PartJob, clean_customers, finish_part, validate_part
+from .tables import (
+    CRM,
+    IDENTIFIED,
+    PartJob,
+    clean_customers,
+    finish_part,
+    forget_customers,
+    validate_part,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +188,7 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
             report.tables[table_report.table] = table_report
     finally:
         shutil.rmtree(clean_dir / PARTS, ignore_errors=True)
+    client.run(forget_customers)
     report.write_json(clean_dir / REPORT_FILE)
     validated = {t: report.tables[t].rows_in - (plan.earlier[t].rows if appended(t) else 0)
                  for t in SCHEMAS if t in sources}

@@ -10,6 +10,7 @@ identifier buckets (:mod:`.resolve`); ``finish_part`` adds what came back.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,24 @@ class PartJob:
 
 
 def clean_customers(clean_dir: Path) -> pd.Index:
-    """The clean CRM's customer ids, as ``run_ingest`` keeps them (one column)."""
-    ids = pq.read_table(Path(clean_dir) / f"{CRM}.parquet", columns=["customer_id"])
+    """The clean CRM's customer ids, as ``run_ingest`` keeps them (one column). Every
+    partition of every table checks its customers against all of them: a worker reads the
+    file once per version of it (path, modification time and size; ``_customers``, one
+    kept), not once per task. Each ingest writes a new CRM file in its staging folder."""
+    path = Path(clean_dir) / f"{CRM}.parquet"
+    stat = path.stat()
+    return _customers(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def forget_customers() -> None:
+    """Drop a worker's copy of the customer ids (the ingest is over: later stages need the
+    memory)."""
+    _customers.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def _customers(path: str, _mtime_ns: int, _size: int) -> pd.Index:
+    ids = pq.read_table(path, columns=["customer_id"])
     return pd.Index(ids.column(0).to_pandas(types_mapper=_ARROW_STRINGS.get))
 
 
