@@ -4,11 +4,15 @@ and contact channels: ``serving.contact``)."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.settings import Settings
@@ -52,17 +56,30 @@ def open_customers(crm: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 
 def read_optional(clean_dir: Path, table: str, columns: list[str],
-                  window: tuple[str, pd.Timestamp, pd.Timestamp] | None = None) -> pd.DataFrame:
+                  window: tuple[str, pd.Timestamp, pd.Timestamp] | None = None,
+                  customers: pd.Series | None = None) -> pd.DataFrame:
     """A clean table's columns, or no rows when the export had no such table; ``window``
-    (column, start, end): only the rows with start <= column < end, filtered as the file is
-    read (a scoring bucket then holds a week of contacts, not the whole table)."""
+    (column, start, end): only the rows with start <= column < end; ``customers``: only
+    theirs. Both are filtered as the file is read (a scoring bucket then holds a week of
+    contacts, or its own customers' rows, not the whole table)."""
     path = Path(clean_dir) / f"{table}.parquet"
     if path.is_file():
-        filters = None if window is None else [(window[0], ">=", window[1]),
-                                               (window[0], "<", window[2])]
-        return pd.read_parquet(path, columns=columns, filters=filters)
+        return pd.read_parquet(path, columns=columns, filters=row_filters(window, customers))
     return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c.endswith("_at") else object)
                          for c in columns})
+
+
+def row_filters(window: tuple[str, pd.Timestamp, pd.Timestamp] | None = None,
+                customers: pd.Series | None = None) -> pc.Expression | None:
+    """A ``read_parquet`` filter for a time window (start inclusive) and a set of customers
+    (clean customer ids are text: an empty set is still a set of text)."""
+    parts = []
+    if window is not None:
+        parts += [pc.field(window[0]) >= window[1], pc.field(window[0]) < window[2]]
+    if customers is not None:
+        ids = pa.array(pd.unique(customers.astype(object)), pa.string())
+        parts.append(pc.field("customer_id").isin(ids))
+    return functools.reduce(operator.and_, parts) if parts else None
 
 
 def feature_rows(settings: Settings, customers: pd.DataFrame, as_of: date, service: str) -> pd.DataFrame:

@@ -134,10 +134,10 @@ def bucket_rows(settings: Settings, as_of: date, part: Partition) -> pd.DataFram
     scorer's own best action and value are left out: only the plan's are shown."""
     rows = part.customers.drop(columns=["recommended_action", "expected_value"], errors="ignore")
     rows["alert"] = rows["customer_id"].map(first_alerts(part.alerts))
-    comments = latest_comment_rows(settings.clean_dir, as_of)
+    comments = latest_comment_rows(settings.clean_dir, as_of, rows["customer_id"])
     for column in comments:
         rows[column] = rows["customer_id"].map(comments[column])
-    rows["contact_channels"] = contact_channels(settings.clean_dir, rows["customer_id"])
+    rows["contact_channels"] = contact_channels(settings.clean_dir, rows["customer_id"], only=True)
     return rows
 
 

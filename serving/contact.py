@@ -21,19 +21,24 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from models.prescribe.consent import CHANNEL_CONSENT
-from serving.batch_inputs import read_optional
+from serving.batch_inputs import read_optional, row_filters
 
 #: Catalogue channel -> the crm_customers column holding its identifier.
 CHANNEL_IDENTIFIER = {"call": "phone", "email": "email"}
 CHANNEL_STATES = ("ok", "opted_out", "none", "unknown")
 
 
-def latest_comment_rows(clean_dir: Path, as_of: date) -> pd.DataFrame:
+def latest_comment_rows(clean_dir: Path, as_of: date,
+                        customers: pd.Series | None = None) -> pd.DataFrame:
     """Each customer's most recent survey comment before ``as_of`` and when it was given
-    (index customer_id; columns latest_comment, latest_comment_at as naive UTC)."""
-    resp = read_optional(clean_dir, "survey_responses", ["customer_id", "responded_at", "comment"])
+    (index customer_id; columns latest_comment, latest_comment_at as naive UTC); of
+    ``customers`` only when given (a scoring bucket reads its own customers' responses)."""
+    resp = read_optional(clean_dir, "survey_responses", ["customer_id", "responded_at", "comment"],
+                         customers=customers)
     resp = resp[resp["comment"].notna() & (resp["responded_at"] < pd.Timestamp(as_of).tz_localize("UTC"))]
-    latest = resp.sort_values("responded_at").drop_duplicates("customer_id", keep="last")
+    # stable: of two comments at the same instant the later row wins, whoever else was read
+    latest = resp.sort_values("responded_at", kind="stable").drop_duplicates("customer_id",
+                                                                             keep="last")
     at = pd.to_datetime(latest["responded_at"], utc=True).dt.tz_localize(None)
     return pd.DataFrame(
         {"latest_comment": latest["comment"].to_numpy(), "latest_comment_at": at.to_numpy()},
@@ -53,12 +58,14 @@ def _states(crm: pd.DataFrame, channel: str) -> np.ndarray:
     return np.select([opted_out, ~on_file, allowed], ["opted_out", "none", "ok"], "unknown")
 
 
-def contact_channels(clean_dir: Path, customer_ids: pd.Series) -> pd.Series:
-    """Per customer: JSON of each channel's state (module docstring), aligned with ``customer_ids``."""
+def contact_channels(clean_dir: Path, customer_ids: pd.Series, only: bool = False) -> pd.Series:
+    """Per customer: JSON of each channel's state (module docstring), aligned with
+    ``customer_ids``; ``only``: read those customers' CRM rows only (a scoring bucket's)."""
     path = Path(clean_dir) / "crm_customers.parquet"
     names = pq.read_schema(path).names
     wanted = [*CHANNEL_IDENTIFIER.values(), *CHANNEL_CONSENT.values()]
-    crm = pd.read_parquet(path, columns=["customer_id", *[c for c in wanted if c in names]])
+    crm = pd.read_parquet(path, columns=["customer_id", *[c for c in wanted if c in names]],
+                          filters=row_filters(customers=customer_ids if only else None))
     crm = crm.drop_duplicates("customer_id").set_index("customer_id").reindex(customer_ids.to_numpy())
     states = {channel: _states(crm, channel) for channel in CHANNEL_IDENTIFIER}
     rows = [json.dumps({c: str(states[c][i]) for c in states}) for i in range(len(crm))]
