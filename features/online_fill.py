@@ -188,6 +188,8 @@ def _fill_on(client, config: RepoConfig, views: list, jobs: list, starts: dict,
     """The parts on the workers, each view's window rows first split once per part (in a
     folder beside the view's table, removed at the end). With the compact store the parts
     encode their rows and one task per view writes them merged in key order."""
+    from distributed import wait
+
     merged = MERGE_PARTS and hasattr(get_provider(config).online_store, "encode_arrow")
     splits = {}
     try:
@@ -207,8 +209,12 @@ def _fill_on(client, config: RepoConfig, views: list, jobs: list, starts: dict,
                                    *[task for _, task in parts], pure=False,
                                    key=f"online-publish-{name}")
                      for name, parts in encoded.items() if merged]
-        counts = client.gather(futures)
-        client.gather(published)          # a view is written as soon as its parts are done
+        try:
+            counts = client.gather(futures)
+            client.gather(published)      # a view is written as soon as its parts are done
+        except BaseException:
+            wait(futures + published)     # no task still reads the files removed below
+            raise
         return counts
     finally:
         for folder in {Path(fv.batch_source.path).parent / SPLIT for fv in views}:
