@@ -42,6 +42,17 @@ def pieces(path: Path, first_group: int = 0,
     return out
 
 
+def task_pieces(path: Path, first_group: int = 0) -> list[tuple[int, int, int]]:
+    """``pieces``, or one piece of no row groups when there are none, so a split always
+    runs and every bucket gets its (empty) files in the table's schema."""
+    found = pieces(path, first_group)
+    if found:
+        return found
+    meta = pq.ParquetFile(path).metadata
+    before = sum(meta.row_group(g).num_rows for g in range(min(first_group, meta.num_row_groups)))
+    return [(first_group, first_group, before)]
+
+
 def bucket_path(folder: Path, bucket: int, piece: int) -> Path:
     return Path(folder) / f"{bucket:05d}" / f"{piece:05d}.parquet"
 

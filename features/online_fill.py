@@ -139,7 +139,7 @@ def submit_split(client, fv, parts: int, start: datetime, end: datetime,
     """``split_view`` of every piece of the view's table on the workers: the split (folder,
     pieces) and the tasks writing it."""
     src = fv.batch_source
-    spans = bucketed.pieces(src.path) or [(0, 0, 0)]
+    spans = bucketed.task_pieces(src.path)
     key = fv.entity_columns[0].name
     tasks = [client.submit(split_view, src.path, key, src.timestamp_field, start, end, parts,
                            folder, i, span, pure=False) for i, span in enumerate(spans)]

@@ -90,7 +90,7 @@ def submit_split(client, clean_dir: Path, count: int, folder: Path) -> tuple[Spl
     pieces, tasks = {}, []
     for name, columns in split_columns(clean_dir).items():
         path = Path(clean_dir) / f"{name}.parquet"
-        spans = bucketed.pieces(path) or [(0, 0, 0)]
+        spans = bucketed.task_pieces(path)
         pieces[name] = len(spans)
         tasks += [client.submit(split_table, path, columns, count, Path(folder) / name, i, span,
                                 pure=False) for i, span in enumerate(spans)]

@@ -126,7 +126,7 @@ def source_pieces(source: Source, first_group: int = 0,
     so is a Parquet file with no row groups from ``first_group`` on (no rows)."""
     if source.format != "parquet":
         return [(first_group, None, first_row)]
-    return bucketed.pieces(source.path, first_group) or [(first_group, first_group, first_row)]
+    return bucketed.task_pieces(source.path, first_group)
 
 
 def split_source(source: Source, key: str, count: int, folder: Path, piece: int,

@@ -85,7 +85,7 @@ def submit_identifier_split(client, clean_dir: Path, count: int, phone_digits: i
                             folder: Path) -> tuple[tuple[Path, int], list]:
     """``split_identifiers`` of every piece of the clean CRM on the workers: the split
     (folder, pieces) and its tasks."""
-    spans = bucketed.pieces(Path(clean_dir) / f"{CRM}.parquet") or [(0, 0, 0)]
+    spans = bucketed.task_pieces(Path(clean_dir) / f"{CRM}.parquet")
     tasks = [client.submit(split_identifiers, clean_dir, count, phone_digits, folder, i, span,
                            pure=False) for i, span in enumerate(spans)]
     return (Path(folder), len(spans)), tasks
@@ -155,7 +155,7 @@ def split_invitations(clean_dir: Path, count: int, folder: Path, *_after) -> int
     bucket, a piece of row groups after the other (one task: the pieces' count is known
     only once the file is): each linking bucket then reads its own. Pieces written."""
     path = Path(clean_dir) / "survey_invitations.parquet"
-    spans = bucketed.pieces(path) or [(0, 0, 0)]
+    spans = bucketed.task_pieces(path)
     file = pq.ParquetFile(path)
     schema = pa.schema([file.schema_arrow.field(c) for c in INVITATION_COLUMNS])
     for piece, (first, end, first_row) in enumerate(spans):
