@@ -14,6 +14,7 @@ so every run scores with the same models.
     .venv/bin/python bench/bench_cluster_chain.py [--customers 1000000 2000000 4000000]
         [--months 24] [--in-process-at 1000000] [--model-customers 20000] [--keep DIR]
         [--serving-db sqlite|postgres] [--models DIR] [--until ingest|features|score]
+        [--start ingest|features|score (with --keep: re-run from a stage on kept folders)]
 
 ``--serving-db postgres`` starts a throw-away PostgreSQL server (as the tests do) and gives
 each run its own database, the setting docs/cluster.md gives cluster runs: the buckets then
@@ -92,16 +93,18 @@ def trained_models(root: Path, customers: int, months: int) -> Path:
 
 
 def chain(data: Path, customers: int, months: int, models: Path, env: dict,
-          name: str, until: str = "score") -> dict[str, dict]:
-    """Each stage's result up to ``until``, printed as it ends (a later stage's failure keeps
-    the earlier rows)."""
-    out = {"simulate": run(["simulate", "--customers", str(customers), "--months", str(months),
-                            "--data-dir", str(data)], env)}
-    print(row(customers, name, "simulate", out["simulate"]), flush=True)
-    for stage in STAGES[1:STAGES.index(until) + 1]:
+          name: str, until: str = "score", start: str = "simulate") -> dict[str, dict]:
+    """Each stage's result from ``start`` up to ``until``, printed as it ends (a later
+    stage's failure keeps the earlier rows)."""
+    out = {}
+    for stage in STAGES[STAGES.index(start):STAGES.index(until) + 1]:
+        if stage == "simulate":
+            args = ["simulate", "--customers", str(customers), "--months", str(months)]
+        else:
+            args = [stage]
         if stage == "score":
             shutil.copytree(models, data / "mlflow", dirs_exist_ok=True)
-        out[stage] = run([stage, "--data-dir", str(data)], env)
+        out[stage] = run([*args, "--data-dir", str(data)], env)
         print(row(customers, name, stage, out[stage]), flush=True)
     return out
 
@@ -129,7 +132,14 @@ def main() -> None:
                     help="the serving database of the scoring runs")
     ap.add_argument("--until", choices=STAGES[1:], default="score",
                     help="the last stage run (the chain's figures then end there)")
+    ap.add_argument("--start", choices=STAGES, default="simulate",
+                    help="the first stage run, on the folders an earlier run kept under "
+                         "--keep (the chain's figures then start there)")
     args = ap.parse_args()
+    if args.start != "simulate" and args.keep is None:
+        ap.error("--start needs --keep: the folders of the earlier stages")
+    if STAGES.index(args.start) > STAGES.index(args.until):
+        ap.error(f"--start {args.start} comes after --until {args.until}")
     in_process = set(args.in_process_at if args.in_process_at is not None else [min(args.customers)])
     cluster = {"CEM_CLUSTER__ADDRESS": "local", "CEM_CLUSTER__WORKERS": str(args.workers),
                "CEM_CLUSTER__THREADS_PER_WORKER": "1", "CEM_CLUSTER__MEMORY_LIMIT": args.memory_limit}
@@ -188,8 +198,11 @@ def sized_run(base: Path, n: int, name: str, env: dict, models: Path,
     """One size on one setting: a row per stage and one for the chain; its wall seconds and
     its largest worker's peak GB (0 in-process)."""
     data = base / f"{n}-{name.split()[0]}"
-    shutil.rmtree(data, ignore_errors=True)
-    result = chain(data, n, args.months, models, env, name, args.until)
+    if args.start == "simulate":
+        shutil.rmtree(data, ignore_errors=True)
+    elif not data.is_dir():
+        raise SystemExit(f"--start {args.start}: no folder {data} kept by an earlier run")
+    result = chain(data, n, args.months, models, env, name, args.until, args.start)
     total = sum(r["wall"] for r in result.values())
     peak = max(r.get("worker", 0.0) for r in result.values())
     print(f"| {n:,} | {name} | **chain** | {total:.1f} | | {f'{peak:.2f}' if peak else '-'} | |",

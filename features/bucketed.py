@@ -13,11 +13,12 @@ Design: docs/cluster.md#partitioned-reads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 ROW = "__row"               # a row's number in the whole table
@@ -108,3 +109,47 @@ def read_bucket(folder: Path, bucket: int, pieces_count: int,
     tables = [pq.read_table(bucket_path(folder, bucket, p), columns=wanted)
               for p in range(pieces_count)]
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def merge_runs(runs: list[Iterator[pa.RecordBatch]], key: str,
+               chunk_rows: int) -> Iterator[pa.Table]:
+    """Rows of ``runs`` (each ascending in ``key``, keys distinct across runs) in ``key``
+    order, as tables of exactly ``chunk_rows`` rows but the last: the buckets' parts merged
+    back into table order holding a chunk and a batch per run, not the whole table.
+
+    A row is final once every unfinished run has buffered a row past it: each round takes
+    the rows up to the smallest of the runs' last buffered keys."""
+    runs = [iter(r) for r in runs]
+    buffers: list[pa.Table | None] = [None] * len(runs)
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    while True:
+        for i, run in enumerate(runs):      # every unfinished run holds a row at least
+            while run is not None and (buffers[i] is None or not buffers[i].num_rows):
+                batch = next(run, None)
+                if batch is None:
+                    runs[i] = run = None
+                else:
+                    buffers[i] = pa.Table.from_batches([batch])
+        live = [b for b in buffers if b is not None and b.num_rows]
+        if not live:
+            break
+        open_lasts = [buffers[i][key][-1].as_py() for i, r in enumerate(runs) if r is not None]
+        upto = min(open_lasts) if open_lasts else None
+        taken = []
+        for i, buf in enumerate(buffers):
+            if buf is None or not buf.num_rows:
+                continue
+            cut = (buf.num_rows if upto is None else
+                   int(np.searchsorted(buf[key].to_numpy(), upto, side="right")))
+            taken.append(buf.slice(0, cut))
+            buffers[i] = buf.slice(cut)
+        step = pa.concat_tables(taken)
+        pending.append(step.take(pc.sort_indices(step[key])))
+        pending_rows += step.num_rows
+        while pending_rows >= chunk_rows:
+            table = pa.concat_tables(pending)
+            yield table.slice(0, chunk_rows).combine_chunks()
+            pending, pending_rows = [table.slice(chunk_rows)], pending_rows - chunk_rows
+    if pending_rows:
+        yield pa.concat_tables(pending).combine_chunks()

@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from distributed import wait
+from distributed import as_completed
 
 from configs.settings import Settings
 from features.transforms.buckets import bucket_count
@@ -181,8 +181,25 @@ def score_buckets(client, settings: Settings, model, as_of: date, previous: pd.D
     task, extra = (score_partition, ()) if run is None else (score_and_write, (run,))
     futures = [client.submit(task, settings, model, as_of, i, count, prev, *extra, pure=False)
                for i, prev in enumerate(split_by_bucket(previous, count))]
-    wait(futures)
-    return client.gather(futures)
+    return gather_as_done(futures)
+
+
+def gather_as_done(futures: list) -> list:
+    """The tasks' results in submission order, each fetched as soon as its task ends and then
+    released on its worker: a worker holds the bucket it scores, not every bucket it has
+    scored until the last one ends (its peak then grew with the customers). All tasks end
+    before a failure is raised."""
+    where = {future.key: i for i, future in enumerate(futures)}
+    out, failed = [None] * len(futures), None
+    for future in as_completed(futures):
+        if future.status != "finished":
+            failed = failed or future
+            continue
+        out[where[future.key]] = future.result()
+        future.release()
+    if failed is not None:
+        failed.result()             # raises the task's error
+    return out
 
 
 def score_on_cluster(client, settings: Settings, bundle: ModelBundle, as_of: date,

@@ -182,7 +182,8 @@ def summarize_bucket(clean_dir: Path, index: int, count: int, split: Split | Non
                      *_after) -> dict:
     """What the client needs from a bucket before the build: the first and last event time
     of each table (the history, hence the snapshots), whether a churner has no churn date
-    (a one-window export), and the bucket's usage values per month (the seasonal level)."""
+    (a one-window export), and the bucket's usage per month as distinct values and their counts
+    (the seasonal level's median, exact, in a few thousand numbers a month)."""
     names = pq.read_schema(Path(clean_dir) / f"{CRM}.parquet").names
     columns = [c for c in ("status",) if c in names]
     bucket, crm = read_bucket_crm(clean_dir, index, count, ["customer_id", "churn_date", *columns],
@@ -205,6 +206,7 @@ def summarize_bucket(clean_dir: Path, index: int, count: int, split: Split | Non
     month, units = month[seen], units[seen]
     order = np.argsort(month, kind="stable")
     months, starts = np.unique(month[order], return_index=True)
-    usage = (dict(zip(months.tolist(), np.split(units[order], starts[1:]), strict=True))
+    usage = ({m: np.unique(u, return_counts=True)       # distinct values, counts: a median
+              for m, u in zip(months.tolist(), np.split(units[order], starts[1:]), strict=True)}
              if len(months) else {})
     return {"customers": len(bucket.ids), "undated": undated, "bounds": bounds, "usage": usage}

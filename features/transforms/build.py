@@ -53,17 +53,22 @@ TS_NS = pa.timestamp("ns", tz="UTC")
 TS = pa.timestamp("us", tz="UTC")  # what Feast's DuckDB materialization can cast
 ARROW_KIND = {"float": pa.float64(), "int": pa.int64(), "string": pa.string()}
 ROW = "__crm_row"   # a bucket part's column: the customer's row in crm (the in-process order)
+ROW_GROUP_ROWS = 1 << 20   # a snapshot's rows per row group at most (pyarrow's default, named)
 
 
 class TableWriter:
-    """Appends one row group per snapshot to ``<out_dir>/<name>.parquet``."""
+    """Appends each snapshot to ``<out_dir>/<name>.parquet`` in row groups of ``group_rows``
+    (``ROW_GROUP_ROWS``: one per snapshot up to 1,048,576 customers); ``groups``: how many
+    row groups each write made (an empty snapshot makes one, empty)."""
 
-    def __init__(self, path: Path, kinds: dict[str, str], created: pd.Timestamp | None):
+    def __init__(self, path: Path, kinds: dict[str, str], created: pd.Timestamp | None,
+                 group_rows: int | None = None):
         fields = [pa.field(ENTITY, pa.string()), pa.field(EVENT_TIMESTAMP, TS)]
         if created is not None:
             fields.append(pa.field(CREATED_TIMESTAMP, TS))
         fields += [pa.field(c, ARROW_KIND[k]) for c, k in kinds.items()]
         self.schema, self.created, self.rows = pa.schema(fields), created, 0
+        self.group_rows, self.groups = group_rows or ROW_GROUP_ROWS, []
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
 
     def write(self, ids: pa.Array, stamps: pa.Array, columns: dict) -> None:
@@ -73,13 +78,16 @@ class TableWriter:
             arrays.append(created.cast(TS))
         for field in list(self.schema)[len(arrays):]:
             arrays.append(_arrow(columns[field.name], field.type))
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.rows += len(ids)
+        self._put(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def append(self, table: pa.Table) -> None:
         """Rows already in this table's layout (a previous build's, reused as they are)."""
-        self.writer.write_table(table.cast(self.schema))
+        self._put(table.cast(self.schema))
+
+    def _put(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=self.group_rows)
         self.rows += table.num_rows
+        self.groups.append(max(1, -(-table.num_rows // self.group_rows)))
 
     def close(self) -> int:
         self.writer.close()

@@ -26,14 +26,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.settings import FeaturesParams
+from features import bucketed
 
 from .attributes import publish_schema
 from .buckets import Split, bucket_count, load_bucket, submit_split, summarize_bucket
-from .build import ROW, TableWriter, _as_utc, _snapshot_rows, _write_batch, build_feature_tables
+from .build import (
+    ROW,
+    ROW_GROUP_ROWS,
+    TableWriter,
+    _as_utc,
+    _snapshot_rows,
+    _write_batch,
+    build_feature_tables,
+)
 from .event_tables import publish_event_schema
 from .experience import Experience
 from .incremental import MANIFEST, Reuse, copy_rows, input_digest, manifest, write_manifest
@@ -55,6 +63,7 @@ from .spine import snapshot_dates
 log = logging.getLogger(__name__)
 PARTS = ".feature-parts"     # in the output folder while the buckets run
 SPLIT = ".feature-split"     # the clean tables once per bucket, while the build runs
+PART_GROUP_ROWS = 1 << 14    # a part's row groups: what the merge holds per bucket is a few
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class BucketJob:
     schema: dict[str, dict[str, str]]
     levels: dict[int, float]
     reuse_cut: pd.Timestamp | None = None    # snapshots up to it: labels only (rows reused)
+    split: Split | None = None               # the clean tables once per bucket, if split
 
     @property
     def folder(self) -> Path:
@@ -127,23 +137,21 @@ def _build(client, clean_dir: Path, out_dir: Path, params: FeaturesParams, as_of
     del summaries                       # the usage values leave the workers' memory
     schema = _prepare(clean_dir, out_dir)
     settings = params.model_dump(mode="json")
-    # each bucket loaded once, on its worker: digested there for reuse, then built from
-    loaded = [client.submit(load_bucket, clean_dir, i, count, split, pure=False)
-              for i in range(count)]
-    reuse = plan_on_cluster(client, previous, loaded, snapshots, settings, schema)
+    reuse = plan_on_cluster(client, previous, snapshots, settings, schema, clean_dir, count, split)
     part_dir = out_dir / PARTS
+    # each bucket's task loads it and builds it: a worker holds the bucket it builds only
     jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels,
-                      None if reuse is None else reuse.cut) for i in range(count)]
+                      None if reuse is None else reuse.cut, split) for i in range(count)]
     placed = time.perf_counter()
     try:
-        built_parts = client.map(build_bucket, jobs, loaded, pure=False)
-        del loaded                      # a bucket's rows leave its worker once it is built
-        digests = [part["digest"] for part in client.gather(built_parts)]
+        built_parts = client.gather(client.map(build_bucket, jobs, pure=False))
+        digests = [part["digest"] for part in built_parts]
         built = time.perf_counter()
         tables = {**schema, "churn_labels": LABEL_SCHEMA["churn_labels"]}
         merged = [client.submit(combine_table, part_dir, count, name, out_dir, kinds,
                                 None if name == "churn_labels" else as_of_ts,
-                                None if name == "churn_labels" else reuse, pure=False)
+                                None if name == "churn_labels" else reuse,
+                                [part["groups"][name] for part in built_parts], pure=False)
                   for name, kinds in tables.items()]
         nps = client.submit(combine_nps, part_dir, count, out_dir, pure=False)
         rows = dict(zip(tables, client.gather(merged), strict=True))
@@ -172,10 +180,22 @@ def _history(heads: list[dict]) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def usage_levels(*summaries: dict) -> dict[int, float]:
     """The population's median usage per month (``operations.seasonally_adjusted``), from
-    every bucket's values: one float per usage row, on one worker."""
+    every bucket's distinct values and their counts (``summarize_bucket``), on one worker."""
     months = sorted({m for s in summaries for m in s["usage"]})
-    return {m: float(np.median(np.concatenate([s["usage"][m] for s in summaries
-                                               if m in s["usage"]]))) for m in months}
+    return {m: median_of_counts(*(np.concatenate(parts) for parts in zip(
+        *(s["usage"][m] for s in summaries if m in s["usage"]), strict=True))) for m in months}
+
+
+def median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
+    """``np.median`` of the values repeated their counts, exactly (values may repeat across
+    buckets): a month's thousands of distinct usage values, not one float per usage row."""
+    distinct, where = np.unique(values, return_inverse=True)
+    total = np.zeros(len(distinct), np.int64)
+    np.add.at(total, where, counts)
+    ends = np.cumsum(total)
+    n = int(ends[-1])
+    low, high = distinct[np.searchsorted(ends, [(n - 1) // 2, n // 2], side="right")]
+    return float(low if n % 2 else (low + high) / 2)
 
 
 def _prepare(clean_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
@@ -190,13 +210,12 @@ def _prepare(clean_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
     return schema
 
 
-def build_bucket(job: BucketJob, loaded: tuple | None = None) -> dict:
-    """One bucket's rows of every table into its part folder (one row group per snapshot, as
-    in-process; features only for the snapshots after ``job.reuse_cut``): rows per table and
-    the digest of its inputs before the last snapshot (the manifest's). Runs on a worker.
-    ``loaded``: the bucket's ``load_bucket`` result, consumed (its tables are cleared)."""
-    clean, bucket = loaded if loaded is not None else load_bucket(job.clean_dir, job.index,
-                                                                   job.count)
+def build_bucket(job: BucketJob) -> dict:
+    """One bucket's rows of every table into its part folder (row groups of
+    ``PART_GROUP_ROWS``, a snapshot at a time; features only for the snapshots after
+    ``job.reuse_cut``): rows, row groups per snapshot (``TableWriter.groups``) per table and
+    the digest of its inputs before the last snapshot (the manifest's). On a worker."""
+    clean, bucket = load_bucket(job.clean_dir, job.index, job.count, job.split)
     digest = input_digest(clean, job.snapshots[-1], bucket.rows) if len(job.snapshots) else None
     job.folder.mkdir(parents=True, exist_ok=True)
     labels = nps_labels(clean.tables["survey_responses"], job.as_of)
@@ -204,10 +223,11 @@ def build_bucket(job: BucketJob, loaded: tuple | None = None) -> dict:
     labels.to_parquet(job.folder / "nps_labels.parquet", index=False)
     ops, exp = Operations(clean, job.levels), Experience(clean)
     clean.tables.clear()
-    writers = {name: TableWriter(job.folder / f"{name}.parquet", {**kinds, ROW: "int"}, job.as_of)
-               for name, kinds in job.schema.items()}
+    writers = {name: TableWriter(job.folder / f"{name}.parquet", {**kinds, ROW: "int"}, job.as_of,
+                                 PART_GROUP_ROWS) for name, kinds in job.schema.items()}
     writers["churn_labels"] = TableWriter(job.folder / "churn_labels.parquet",
-                                          {**LABEL_SCHEMA["churn_labels"], ROW: "int"}, None)
+                                          {**LABEL_SCHEMA["churn_labels"], ROW: "int"}, None,
+                                          PART_GROUP_ROWS)
     ids_all = pa.array(clean.customers["customer_id"].astype(str).to_numpy(), pa.string())
     try:
         for snap in job.snapshots:
@@ -218,25 +238,40 @@ def build_bucket(job: BucketJob, loaded: tuple | None = None) -> dict:
                                                  rows=bucket.rows))
     finally:
         rows = {name: w.close() for name, w in writers.items()}
-    return {"rows": rows, "digest": digest}
+    return {"rows": rows, "digest": digest, "groups": {n: w.groups for n, w in writers.items()}}
 
 
 def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: dict[str, str],
-                  created: pd.Timestamp | None, reuse: Reuse | None = None) -> int:
-    """The buckets' parts of one table merged into ``<out_dir>/<name>.parquet``: row group by
-    row group (one snapshot), ordered by crm row as in-process, after the ``reuse``d rows of
-    the previous table (``incremental.copy_rows``, as in-process); rows written. On a worker."""
-    parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / f"{name}.parquet") for i in range(count)]
-    groups = {p.num_row_groups for p in parts}
-    if len(groups) != 1:
-        raise RuntimeError(f"{name}: the buckets' parts hold different snapshots: {groups}")
+                  created: pd.Timestamp | None, reuse: Reuse | None = None,
+                  groups: list[list[int]] | None = None) -> int:
+    """The buckets' parts of one table merged into ``<out_dir>/<name>.parquet``: snapshot by
+    snapshot, ordered by crm row as in-process and cut into the same row groups, after the
+    ``reuse``d rows of the previous table (``incremental.copy_rows``, as in-process); rows
+    written. ``groups``: each bucket's row groups per snapshot (``TableWriter.groups``; one
+    each if None). A worker holds an output row group and a few small row groups of each
+    part (``PART_GROUP_ROWS``), not a whole snapshot of every customer. On a worker."""
+    parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / f"{name}.parquet", pre_buffer=False)
+             for i in range(count)]
+    if groups is None:
+        groups = [[1] * p.num_row_groups for p in parts]
+    if len({len(g) for g in groups}) != 1:
+        raise RuntimeError(f"{name}: the buckets' parts hold different snapshots: "
+                           f"{sorted({len(g) for g in groups})}")
+    starts = [np.concatenate([[0], np.cumsum(g)]) for g in groups]
     writer = TableWriter(out_dir / f"{name}.parquet", kinds, created)
     try:
         if reuse is not None:
             copy_rows(reuse, name, writer)
-        for g in range(groups.pop()):
-            table = pa.concat_tables([p.read_row_group(g) for p in parts])
-            writer.append(table.take(pc.sort_indices(table[ROW])).drop_columns([ROW]))
+        batch = max(1 << 10, PART_GROUP_ROWS // 4)
+        for snap in range(len(groups[0])):
+            runs = [p.iter_batches(batch_size=batch, row_groups=range(s[snap], s[snap + 1]))
+                    for p, s in zip(parts, starts, strict=True)]
+            written = 0
+            for chunk in bucketed.merge_runs(runs, ROW, ROW_GROUP_ROWS):
+                writer.append(chunk.drop_columns([ROW]))
+                written += chunk.num_rows
+            if not written:                 # an empty snapshot: one empty row group, as in-process
+                writer.append(parts[0].schema_arrow.empty_table().drop_columns([ROW]))
     finally:
         rows = writer.close()
     return rows

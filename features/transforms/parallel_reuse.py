@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .buckets import Split, load_bucket
 from .incremental import (
     Reuse,
     built_snapshots,
@@ -33,10 +34,12 @@ from .incremental import (
 log = logging.getLogger(__name__)
 
 
-def bucket_digest(loaded: tuple, cut: pd.Timestamp) -> str:
-    """One bucket's inputs as a build up to ``cut`` reads them (``load_bucket``'s result).
-    On a worker."""
-    clean, bucket = loaded
+def bucket_digest(clean_dir: Path, index: int, count: int, split: Split | None,
+                  cut: pd.Timestamp) -> str:
+    """One bucket's inputs as a build up to ``cut`` reads them. On a worker, which loads the
+    bucket for this and drops it: the build loads it again rather than every worker holding
+    all its buckets until every digest is in."""
+    clean, bucket = load_bucket(clean_dir, index, count, split)
     return input_digest(clean, cut, bucket.rows)
 
 
@@ -55,18 +58,20 @@ def split_reason(old: dict, count: int) -> str | None:
     return None
 
 
-def plan_on_cluster(client, previous: Path | None, loaded: list, snapshots: pd.DatetimeIndex,
-                    settings: dict, schema: dict) -> Reuse | None:
-    """The reusable part of the previous build, or None (and why, in the log). ``loaded``:
-    each bucket's ``load_bucket`` future, in bucket order; only the digests come back."""
+def plan_on_cluster(client, previous: Path | None, snapshots: pd.DatetimeIndex, settings: dict,
+                    schema: dict, clean_dir: Path, count: int,
+                    split: Split | None) -> Reuse | None:
+    """The reusable part of the previous build, or None (and why, in the log). Each of the
+    ``count`` buckets is digested on a worker (read from ``split``); only the digests come
+    back."""
     old = previous_manifest(previous)
     if old is None:
         return None
     done = built_snapshots(old)
-    reason = split_reason(old, len(loaded)) or unchanged_reason(old, snapshots, settings, schema)
+    reason = split_reason(old, count) or unchanged_reason(old, snapshots, settings, schema)
     if reason is None:
-        digests = client.gather([client.submit(bucket_digest, part, done[-1], pure=False)
-                                 for part in loaded])
+        digests = client.gather([client.submit(bucket_digest, clean_dir, i, count, split,
+                                               done[-1], pure=False) for i in range(count)])
         if combine(digests) != old["inputs"]:
             reason = "data before the last built snapshot changed"
     if reason is not None:

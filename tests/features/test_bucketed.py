@@ -68,3 +68,33 @@ def test_an_empty_piece_writes_empty_buckets_of_the_schema(tmp_path):
         got = bucketed.read_bucket(tmp_path, b, 1, columns=["amount"])
         assert got.num_rows == 0 and got.column_names == ["amount", bucketed.ROW]
     assert pc.sum(bucketed.read_bucket(tmp_path, 0, 1)[bucketed.ROW]).as_py() is None
+
+
+def _runs(rng, count: int, rows: int) -> tuple[list[pa.Table], np.ndarray]:
+    """``count`` runs dealing out the keys 0..rows-1 at random, each run ascending."""
+    owner = rng.integers(0, count, rows)
+    runs = [pa.table({"k": np.flatnonzero(owner == i), "v": np.flatnonzero(owner == i) * 2.0})
+            for i in range(count)]
+    return runs, np.arange(rows)
+
+
+@pytest.mark.parametrize(("count", "rows", "batch", "chunk"),
+                         [(5, 3000, 64, 1000), (16, 2000, 7, 333), (3, 10, 1, 4), (4, 0, 8, 5),
+                          (1, 50, 50, 50)])
+def test_merged_runs_come_in_key_order_in_chunks_of_the_size(count, rows, batch, chunk):
+    runs, keys = _runs(np.random.default_rng(count + rows), count, rows)
+    got = list(bucketed.merge_runs([r.to_batches(max_chunksize=batch) for r in runs], "k", chunk))
+    assert [t.num_rows for t in got] == [chunk] * (rows // chunk) + ([rows % chunk] if rows % chunk else [])
+    merged = pa.concat_tables(got) if got else pa.table({"k": pa.array([], pa.int64())})
+    np.testing.assert_array_equal(merged["k"].to_numpy(), keys)
+    if rows:
+        np.testing.assert_array_equal(merged["v"].to_numpy(), keys * 2.0)
+
+
+def test_a_run_that_ends_early_or_holds_empty_batches_is_merged():
+    empty = [pa.record_batch({"k": pa.array([], pa.int64())})]
+    early = pa.table({"k": [0, 1]}).to_batches()
+    late = [*empty, *pa.table({"k": [2, 5, 9]}).to_batches(max_chunksize=1), *empty]
+    middle = [*pa.table({"k": [3, 4]}).to_batches(), *empty, *pa.table({"k": [6, 7, 8]}).to_batches()]
+    got = pa.concat_tables(bucketed.merge_runs([early, late, middle, empty], "k", 4))
+    assert got["k"].to_pylist() == list(range(10))

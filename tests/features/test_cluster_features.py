@@ -24,7 +24,7 @@ from features.transforms.buckets import (
 )
 from features.transforms.incremental import MANIFEST
 from features.transforms.inputs import load_clean
-from features.transforms.parallel import build_on_cluster
+from features.transforms.parallel import build_on_cluster, median_of_counts
 from features.transforms.present import ABSENT_FILE
 
 from .conftest import TABLES, read_tables
@@ -124,5 +124,19 @@ def test_a_bucket_reads_the_same_from_its_split(feature_world, tmp_path):
         a, b = summarize_bucket(clean_dir, i, count), summarize_bucket(clean_dir, i, count, split)
         assert a["bounds"] == b["bounds"] and a["undated"] == b["undated"]
         assert a["usage"].keys() == b["usage"].keys()
-        for month, values in a["usage"].items():
-            np.testing.assert_array_equal(values, b["usage"][month])
+        for month, (values, counts) in a["usage"].items():
+            np.testing.assert_array_equal(values, b["usage"][month][0])
+            np.testing.assert_array_equal(counts, b["usage"][month][1])
+
+
+def test_the_usage_median_from_counts_is_numpys():
+    """The seasonal level from the buckets' distinct values and counts equals ``np.median`` of
+    every usage value, exactly: odd and even counts, values repeated across buckets."""
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        values = rng.choice(rng.normal(100, 40, rng.integers(1, 12)).round(1), rng.integers(1, 80))
+        buckets = [np.unique(b, return_counts=True)
+                   for b in np.array_split(values, rng.integers(1, 5)) if len(b)]
+        got = median_of_counts(np.concatenate([v for v, _ in buckets]),
+                               np.concatenate([c for _, c in buckets]))
+        assert got == np.median(values)
