@@ -242,18 +242,16 @@ def build_bucket(job: BucketJob) -> dict:
 
 
 def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: dict[str, str],
-                  created: pd.Timestamp | None, reuse: Reuse | None = None,
-                  groups: list[list[int]] | None = None) -> int:
+                  created: pd.Timestamp | None, reuse: Reuse | None,
+                  groups: list[list[int]]) -> int:
     """The buckets' parts of one table merged into ``<out_dir>/<name>.parquet``: snapshot by
     snapshot, ordered by crm row as in-process and cut into the same row groups, after the
     ``reuse``d rows of the previous table (``incremental.copy_rows``, as in-process); rows
-    written. ``groups``: each bucket's row groups per snapshot (``TableWriter.groups``; one
-    each if None). A worker holds an output row group and a few small row groups of each
+    written. ``groups``: each bucket's row groups per snapshot (``TableWriter.groups``). A
+    worker holds an output row group and a few small row groups of each
     part (``PART_GROUP_ROWS``), not a whole snapshot of every customer. On a worker."""
     parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / f"{name}.parquet", pre_buffer=False)
              for i in range(count)]
-    if groups is None:
-        groups = [[1] * p.num_row_groups for p in parts]
     if len({len(g) for g in groups}) != 1:
         raise RuntimeError(f"{name}: the buckets' parts hold different snapshots: "
                            f"{sorted({len(g) for g in groups})}")

@@ -48,8 +48,8 @@ def test_merged_parts_are_the_in_process_file(tmp_path, monkeypatch):
 
     out = tmp_path / "out"
     out.mkdir()
-    rows = parallel.combine_table(tmp_path / "parts", buckets, "t", out, KINDS, CREATED,
-                                  groups=[p.groups for p in parts])
+    rows = parallel.combine_table(tmp_path / "parts", buckets, "t", out, KINDS, CREATED, None,
+                                  [p.groups for p in parts])
     assert rows == 1650
     meta = pq.ParquetFile(out / "t.parquet").metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [
