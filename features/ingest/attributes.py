@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.ingest.coerce import is_missing, to_bool, to_date, to_float, to_str
 from features.ingest.io import Source, SourceContractError, read_columns, read_source, write_parquet
+from features.ingest.known import KnownCustomers
 from features.ingest.quarantine import REASON_COLUMN
 from features.ingest.reasons import Reasons, count_reasons
 from features.ingest.report import TableReport
@@ -85,19 +86,19 @@ def locate_attributes(source_dir: Path) -> AttributeSource | None:
     return AttributeSource(Source(ATTRIBUTE_TABLE, paths[0], columns), schema)
 
 
-def known_customer_ids(raw: pd.DataFrame, customers: pd.Index,
+def known_customer_ids(raw: pd.DataFrame, customers: KnownCustomers,
                        reasons: Reasons) -> tuple[pd.Series, np.ndarray]:
     """The rows' customer ids as text, and where they are missing; a missing or unknown id
     gets its reason (a company table keyed by customer, beside the contract's own)."""
     ids = to_str(raw["customer_id"])
     missing = is_missing(raw["customer_id"]).to_numpy()
     reasons.add(missing, "customer_id: missing")
-    unknown = ~missing & ~ids.isin(customers).fillna(False).to_numpy(dtype=bool)
+    unknown = ~missing & ~customers.contains(ids)
     reasons.add(unknown, "customer_id: unknown customer (not in crm_customers)")
     return ids, missing
 
 
-def typed_attributes(raw: pd.DataFrame, schema: dict[str, dict], customers: pd.Index,
+def typed_attributes(raw: pd.DataFrame, schema: dict[str, dict], customers: KnownCustomers,
                      reasons: Reasons) -> pd.DataFrame:
     """customer_id and every attribute in its type; failing rows get their reasons."""
     ids, missing = known_customer_ids(raw, customers, reasons)
@@ -114,7 +115,7 @@ def typed_attributes(raw: pd.DataFrame, schema: dict[str, dict], customers: pd.I
     return pd.DataFrame(typed, index=raw.index)
 
 
-def ingest_attributes(located: AttributeSource, customers: pd.Index, clean_dir: Path,
+def ingest_attributes(located: AttributeSource, customers: KnownCustomers, clean_dir: Path,
                       quarantine_dir: Path) -> TableReport:
     """Validate, write clean + quarantine Parquet and the schema file; account for every row."""
     raw = read_source(located.source)

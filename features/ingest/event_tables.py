@@ -24,6 +24,7 @@ import pandas as pd
 from features.ingest.attributes import known_customer_ids
 from features.ingest.coerce import to_float, to_timestamp
 from features.ingest.io import Source, SourceContractError, read_columns, read_source, write_parquet
+from features.ingest.known import KnownCustomers
 from features.ingest.quarantine import REASON_COLUMN
 from features.ingest.reasons import Reasons, count_reasons
 from features.ingest.report import TableReport
@@ -82,7 +83,7 @@ def locate_events(source_dir: Path) -> EventSources | None:
     return EventSources(sources, schema)
 
 
-def typed_events(raw: pd.DataFrame, measures: dict, customers: pd.Index,
+def typed_events(raw: pd.DataFrame, measures: dict, customers: KnownCustomers,
                  reasons: Reasons) -> pd.DataFrame:
     """customer_id, occurred_at and every measure typed; failing rows get their reasons."""
     ids, _ = known_customer_ids(raw, customers, reasons)
@@ -96,7 +97,7 @@ def typed_events(raw: pd.DataFrame, measures: dict, customers: pd.Index,
     return pd.DataFrame(typed, index=raw.index)
 
 
-def ingest_event_table(name: str, source: Source, measures: dict, customers: pd.Index,
+def ingest_event_table(name: str, source: Source, measures: dict, customers: KnownCustomers,
                        clean_dir: Path, quarantine_dir: Path) -> TableReport:
     """Validate one event table, write its clean and quarantine Parquet; account for every row."""
     raw = read_source(source)
@@ -114,7 +115,7 @@ def ingest_event_table(name: str, source: Source, measures: dict, customers: pd.
                        reasons=count_reasons(quarantined[REASON_COLUMN]), extra_columns=extra)
 
 
-def ingest_events(located: EventSources | None, customers: pd.Index, clean_dir: Path,
+def ingest_events(located: EventSources | None, customers: KnownCustomers, clean_dir: Path,
                   quarantine_dir: Path) -> list[TableReport]:
     """Every event table (tables of an earlier run removed first); one report each."""
     for folder in (clean_dir, quarantine_dir):

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from configs.settings import IngestParams
 from features.ingest.coerce import to_str
 from features.ingest.io import Source, read_source
+from features.ingest.known import KnownCustomers
 from features.ingest.quarantine import REASON_COLUMN
 
 log = logging.getLogger(__name__)
@@ -182,20 +183,22 @@ def plan_append(previous: tuple[Path, Path] | None, sources: dict[str, Source],
     return plan
 
 
-def confirm(plan: Plan, until: pd.Timestamp, customers: pd.Index) -> str | None:
-    """Once the customers are ingested: why the earlier rows might now be judged otherwise."""
+def confirm(plan: Plan, until: pd.Timestamp, customers: KnownCustomers) -> str | None:
+    """Once the customers are ingested: why the earlier rows might now be judged otherwise.
+    The earlier customers are read a block at a time."""
     if plan.until is None or until < pd.Timestamp(plan.until):
         return "the export's end moved back"
-    earlier = pd.read_parquet(plan.clean / "crm_customers.parquet", columns=["customer_id"])
-    if not earlier["customer_id"].isin(customers).all():
-        return "customers left the clean customer table"
+    earlier = pq.ParquetFile(plan.clean / "crm_customers.parquet")
+    for batch in earlier.iter_batches(columns=["customer_id"]):
+        if not customers.contains(to_str(batch.column(0).to_pandas())).all():
+            return "customers left the clean customer table"
     for table in plan.earlier:
         dropped = pd.read_parquet(plan.quarantine / f"{table}.parquet")
         reasons = dropped[REASON_COLUMN].astype(str)
         if reasons.str.contains(AFTER_EXPORT, regex=False).any():
             return f"{table}: earlier rows were quarantined as after the export date"
         unknown = reasons.str.contains(UNKNOWN_CUSTOMER, regex=False)
-        if unknown.any() and to_str(dropped.loc[unknown, "customer_id"]).isin(customers).any():
+        if unknown.any() and customers.contains(to_str(dropped.loc[unknown, "customer_id"])).any():
             return f"{table}: a customer of an earlier quarantined row is known now"
     return None
 

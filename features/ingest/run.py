@@ -50,6 +50,7 @@ from features.ingest.io import (
     write_arrow,
     write_parquet,
 )
+from features.ingest.known import CustomerSet, KnownCustomers
 from features.ingest.quarantine import (
     REASON_COLUMN,
     clean_frame,
@@ -88,7 +89,7 @@ class _Context:
     params: IngestParams
     identity: IdentityCounts
     until: pd.Timestamp | None = None        # end of the export (validate.export_end)
-    customer_ids: pd.Index | None = None
+    customers: CustomerSet | None = None   # the clean CRM's ids, for the foreign keys
     identifiers: dict[str, pd.DataFrame] | None = None
     invitations: pd.DataFrame | None = None
 
@@ -147,7 +148,7 @@ def _resolve(identifiers: pd.Series, kinds: pd.Series, ctx: _Context) -> pd.Data
     return res
 
 
-def contract_schema(table: str, columns: tuple[str, ...], customer_ids: pd.Index | None
+def contract_schema(table: str, columns: tuple[str, ...], known: KnownCustomers | None
                     ) -> pa_schema.DataFrameSchema:
     """The table's checks for this export: a CRM without churn dates may hold churners
     without one; a table keyed by customer checks that the customer is a clean one."""
@@ -156,7 +157,7 @@ def contract_schema(table: str, columns: tuple[str, ...], customer_ids: pd.Index
         schema = copy.deepcopy(schema)
         schema.checks = [c for c in schema.checks if c.name != "churn_date_required"]
     if "customer_id" in schema.columns and table != "crm_customers":
-        schema = with_known_customers(schema, customer_ids)
+        schema = with_known_customers(schema, known)
     return schema
 
 
@@ -170,7 +171,7 @@ def process_table(
     export without churn dates may hold churned customers without one. ``earlier_keys``: the
     keys of the clean rows before ``raw`` (an incremental ingest's appended rows).
     """
-    schema = contract_schema(table, source_columns or tuple(raw.columns), ctx.customer_ids)
+    schema = contract_schema(table, source_columns or tuple(raw.columns), ctx.customers)
     if table == "crm_customers":
         observed = to_date(raw["observed_until"]) if "observed_until" in raw else None
         ctx.until = export_end(observed)
@@ -181,7 +182,7 @@ def process_table(
         typed = resolve_responses(typed, reasons, ctx)
     clean = clean_frame(typed, reasons, clean_schema(table))
     if table == "crm_customers":
-        ctx.customer_ids = pd.Index(clean["customer_id"])
+        ctx.customers = CustomerSet(clean["customer_id"])
         ctx.identifiers = idn.build_identifier_index(clean, ctx.params.phone_digits)
     elif table == "survey_invitations":
         ctx.invitations = clean[INVITATION_COLUMNS]
@@ -305,7 +306,7 @@ def run_ingest(
             )
             validated[table] = report.tables[table].rows_in
             if table == "crm_customers" and plan.appends:
-                plan.reason = inc.confirm(plan, ctx.until, ctx.customer_ids)
+                plan.reason = inc.confirm(plan, ctx.until, ctx.customers)
         else:
             skip_table(table, ctx, report, Path(clean_dir), Path(quarantine_dir))
         if on_table is not None:
@@ -314,8 +315,8 @@ def run_ingest(
         remove_attributes(Path(clean_dir), Path(quarantine_dir))
     else:
         report.tables[ATTRIBUTE_TABLE] = ingest_attributes(
-            attributes, ctx.customer_ids, Path(clean_dir), Path(quarantine_dir))
-    for table_report in ingest_events(events, ctx.customer_ids, Path(clean_dir),
+            attributes, ctx.customers, Path(clean_dir), Path(quarantine_dir))
+    for table_report in ingest_events(events, ctx.customers, Path(clean_dir),
                                       Path(quarantine_dir)):
         report.tables[table_report.table] = table_report
     report.write_json(Path(clean_dir) / REPORT_FILE)

@@ -39,6 +39,7 @@ from features.ingest.schemas import SCHEMAS
 from features.ingest.validate import export_end
 from features.transforms.buckets import BUCKET_CUSTOMERS
 
+from .known import BucketedCustomers
 from .parts import (
     PARTS,
     batches,
@@ -62,9 +63,7 @@ from .tables import (
     CRM,
     IDENTIFIED,
     PartJob,
-    clean_customers,
     finish_part,
-    forget_customers,
     validate_part,
 )
 
@@ -162,7 +161,8 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
                                                clean_dir / PARTS / "identifiers")
                        if any(t in sources for t in IDENTIFIED) else None)
         if plan.appends:
-            plan.reason = client.submit(_confirm, plan, until, clean_dir, pure=False).result()
+            plan.reason = client.submit(_confirm, plan, until, clean_dir, count,
+                                        pure=False).result()
         for table in SCHEMAS:
             if table != CRM and table in sources:
                 after = pending.get("survey_invitations", (None, None, None))[1]
@@ -188,7 +188,6 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
             report.tables[table_report.table] = table_report
     finally:
         shutil.rmtree(clean_dir / PARTS, ignore_errors=True)
-    client.run(forget_customers)
     report.write_json(clean_dir / REPORT_FILE)
     validated = {t: report.tables[t].rows_in - (plan.earlier[t].rows if appended(t) else 0)
                  for t in SCHEMAS if t in sources}
@@ -198,9 +197,9 @@ def ingest_on_cluster(client, source_dir: Path, clean_dir: Path, quarantine_dir:
     return report
 
 
-def _confirm(plan: inc.Plan, until: pd.Timestamp, clean_dir: Path) -> str | None:
+def _confirm(plan: inc.Plan, until: pd.Timestamp, clean_dir: Path, count: int) -> str | None:
     """``incremental.confirm`` against the merged clean CRM, on a worker."""
-    return inc.confirm(plan, until, clean_customers(clean_dir))
+    return inc.confirm(plan, until, BucketedCustomers(clean_dir, count))
 
 
 def _submit_plain(client, jobs: list[PartJob], split: list, quarantine_dir: Path,

@@ -40,9 +40,9 @@ from features.ingest.reasons import Reasons
 from features.ingest.report import TableReport
 from features.transforms.schema import EVENT_DIR, EVENT_SCHEMA_FILE
 
+from .known import BucketedCustomers
 from .merge import merge_parts
 from .parts import part_dir, read_partition, save_outputs, submit_split, whole_nulls
-from .tables import clean_customers
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def validate_side(job: SideJob, *_after) -> dict[str, int]:
     raw, rows = read_partition(job.source, "customer_id", job.index, job.count, list(job.nulls),
                                split=job.split)
     reasons = Reasons(len(raw))
-    customers = clean_customers(job.clean_dir)
+    customers = BucketedCustomers(job.clean_dir, job.count)
     typed = (typed_attributes(raw, job.spec, customers, reasons) if job.table == ATTRIBUTE_TABLE
              else typed_events(raw, job.spec, customers, reasons))
     clean = typed.loc[~reasons.failed].reset_index(drop=True)
@@ -117,7 +117,7 @@ def submit_side_tables(client, attributes: AttributeSource | None, events: Event
     elif text_as_floats(attributes.source, ["customer_id", *(
             n for n, a in attributes.schema.items() if a["kind"] == "categorical")]):
         futures.append(client.submit(_whole_attributes, attributes, clean_dir, quarantine_dir,
-                                     pure=False))
+                                     count, pure=False))
     else:
         futures.append(_submit(client, ATTRIBUTE_TABLE, attributes.source, attributes.schema,
                                count, clean_dir, clean_dir / f"{ATTRIBUTE_TABLE}.parquet",
@@ -135,7 +135,7 @@ def submit_side_tables(client, attributes: AttributeSource | None, events: Event
         quarantine_path = quarantine_dir / EVENT_DIR / f"{name}.parquet"
         if text_as_floats(source, ["customer_id", TIME_COLUMN]):
             futures.append(client.submit(_whole_events, name, source, measures, clean_dir,
-                                         quarantine_dir, pure=False))
+                                         quarantine_dir, count, pure=False))
         else:
             futures.append(_submit(client, source.table, source, measures, count, clean_dir,
                                    clean_path, quarantine_path))
@@ -144,12 +144,13 @@ def submit_side_tables(client, attributes: AttributeSource | None, events: Event
     return futures
 
 
-def _whole_attributes(attributes: AttributeSource, clean_dir: Path,
-                      quarantine_dir: Path) -> TableReport:
-    return ingest_attributes(attributes, clean_customers(clean_dir), clean_dir, quarantine_dir)
+def _whole_attributes(attributes: AttributeSource, clean_dir: Path, quarantine_dir: Path,
+                      count: int) -> TableReport:
+    return ingest_attributes(attributes, BucketedCustomers(clean_dir, count), clean_dir,
+                             quarantine_dir)
 
 
 def _whole_events(name: str, source: Source, measures: dict, clean_dir: Path,
-                  quarantine_dir: Path) -> TableReport:
-    return ingest_event_table(name, source, measures, clean_customers(clean_dir), clean_dir,
-                              quarantine_dir)
+                  quarantine_dir: Path, count: int) -> TableReport:
+    return ingest_event_table(name, source, measures, BucketedCustomers(clean_dir, count),
+                              clean_dir, quarantine_dir)

@@ -2,15 +2,15 @@
 
 Every table is validated by ``validate_rows`` with the in-process schema
 (``run.contract_schema``), the export's end (``until``, from the whole CRM) and the clean
-customers (read from the merged CRM file). A table without identifiers is then done: its
-clean and quarantined rows go to part files. Complaints and survey responses keep their
-validated rows (``pending``) and send the identifiers of the rows that passed to the
-identifier buckets (:mod:`.resolve`); ``finish_part`` adds what came back.
+customers (a bucket at a time, :mod:`.known`: the CRM's partitions write the buckets). A table
+without identifiers is then done: its clean and quarantined rows go to part files. Complaints
+and survey responses keep their validated rows (``pending``) and send the identifiers of the
+rows that passed to the identifier buckets (:mod:`.resolve`); ``finish_part`` adds what came
+back.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from features.ingest.run import _text, contract_schema
 from features.ingest.schemas import SCHEMAS, clean_schema, primary_key
 from features.ingest.validate import validate_rows
 
+from .known import BucketedCustomers, write_known
 from .parts import in_partition, load, read_partition, save, save_outputs
 
 CRM = "crm_customers"
@@ -60,28 +61,6 @@ class PartJob:
         return self.source.table
 
 
-def clean_customers(clean_dir: Path) -> pd.Index:
-    """The clean CRM's customer ids, as ``run_ingest`` keeps them (one column). Every
-    partition of every table checks its customers against all of them: a worker reads the
-    file once per version of it (path, modification time and size; ``_customers``, one
-    kept), not once per task. Each ingest writes a new CRM file in its staging folder."""
-    path = Path(clean_dir) / f"{CRM}.parquet"
-    stat = path.stat()
-    return _customers(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-def forget_customers() -> None:
-    """Drop a worker's copy of the customer ids (the ingest is over: later stages need the
-    memory)."""
-    _customers.cache_clear()
-
-
-@functools.lru_cache(maxsize=1)
-def _customers(path: str, _mtime_ns: int, _size: int) -> pd.Index:
-    ids = pq.read_table(path, columns=["customer_id"])
-    return pd.Index(ids.column(0).to_pandas(types_mapper=_ARROW_STRINGS.get))
-
-
 def earlier_keys(job: PartJob) -> pa.Table | None:
     """The keys the partition's earlier clean rows claimed (an incremental ingest), for the
     duplicate-key rule: a key's every occurrence hashes to one partition, earlier or new."""
@@ -98,12 +77,14 @@ def validate_part(job: PartJob, *_after) -> dict[str, int]:
     ``_after``: the ``split_source`` tasks it reads."""
     raw, rows = read_partition(job.source, job.key, job.index, job.count, list(job.nulls),
                                job.first_group, job.first_row, job.split)
-    customers = None if job.table == CRM else clean_customers(job.clean_dir)
-    schema = contract_schema(job.table, job.source.columns, customers)
+    known = None if job.table == CRM else BucketedCustomers(job.clean_dir, job.count)
+    schema = contract_schema(job.table, job.source.columns, known)
     typed, reasons = validate_rows(complete_columns(raw, job.table), schema, job.until,
                                    earlier_keys(job))
     if job.table not in IDENTIFIED:
         clean = clean_frame(typed, reasons, clean_schema(job.table))
+        if job.table == CRM:
+            write_known(job.clean_dir, job.index, job.count, clean["customer_id"])
         return save_outputs(job.folder, job.index, clean, quarantine_frame(raw, reasons), rows,
                             reasons.failed)
     save((raw, typed, reasons, rows), job.folder / f"pending_{job.index:05d}.pkl")

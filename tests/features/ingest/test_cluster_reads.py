@@ -1,7 +1,6 @@
 """What the cluster ingest's tasks read instead of whole tables: the splits of the clean
 CRM's identifiers and of the clean invitations give each bucket what streaming the whole
-table gave it (across pieces of a few row groups, with identifiers shared or missing), and a
-worker's copy of the customer ids follows the CRM file."""
+table gave it (across pieces of a few row groups, with identifiers shared or missing)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from features.ingest.cluster.resolve import (
     split_identifiers,
     split_invitations,
 )
-from features.ingest.cluster.tables import clean_customers, forget_customers
 from tests.conftest import make_world
 
 COUNT = 4
@@ -67,17 +65,3 @@ def test_each_customer_bucket_gets_its_invitations(clean, tmp_path, monkeypatch)
         pd.testing.assert_frame_equal(got, streamed)
         seen += len(got)
     assert seen == pq.ParquetFile(clean / "survey_invitations.parquet").metadata.num_rows
-
-
-def test_a_worker_reads_the_customers_again_when_the_crm_changes(tmp_path):
-    """The ids are kept per version of the file: a rewritten CRM (a later ingest, or a test's
-    world in the same worker) is read again, never served from the copy."""
-    def write(ids: list[str]) -> None:
-        pq.write_table(pa.table({"customer_id": ids}), tmp_path / "crm_customers.parquet")
-
-    write(["C1", "C2"])
-    assert clean_customers(tmp_path).tolist() == ["C1", "C2"]
-    write(["C1", "C3", "C4"])                             # a later write
-    assert clean_customers(tmp_path).tolist() == ["C1", "C3", "C4"]
-    forget_customers()
-    assert clean_customers(tmp_path).tolist() == ["C1", "C3", "C4"]
