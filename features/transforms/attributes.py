@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def attribute_features(schema: dict[str, dict]) -> dict[str, dict]:
             for name, a in schema.items()}
 
 
+def attribute_kinds(schema: dict[str, dict]) -> dict[str, str]:
+    """Feature name -> feature kind of the view's columns (what its table declares)."""
+    return {f: meta["kind"] for f, meta in attribute_features(schema).items()}
+
+
 def feature_values(values: pd.Series, kind: str, snapshot: pd.Timestamp) -> np.ndarray:
     """One attribute's feature values at ``snapshot`` (``values`` in clean dtypes)."""
     if kind == "categorical":
@@ -64,18 +70,20 @@ class Attributes:
     schema: dict[str, dict]
 
     @classmethod
-    def load(cls, clean_dir: Path) -> Attributes | None:
-        """The ingested attributes of ``clean_dir``; None when the export has none."""
+    def load(cls, clean_dir: Path, read: Callable[[str], pd.DataFrame] | None = None
+             ) -> Attributes | None:
+        """The ingested attributes of ``clean_dir``; None when the export has none. ``read``:
+        how to read the table by name (default: the whole file; a bucket: its rows)."""
         path = Path(clean_dir) / f"{ATTRIBUTE_VIEW}.parquet"
         if not path.is_file():
             return None
-        return cls(pd.read_parquet(path).set_index("customer_id"),
-                   read_attribute_schema(clean_dir))
+        table = pd.read_parquet(path) if read is None else read(ATTRIBUTE_VIEW)
+        return cls(table.set_index("customer_id"), read_attribute_schema(clean_dir))
 
     @property
     def kinds(self) -> dict[str, str]:
         """Feature name -> feature kind, the columns of the view."""
-        return {f: meta["kind"] for f, meta in attribute_features(self.schema).items()}
+        return attribute_kinds(self.schema)
 
     def at(self, ids: np.ndarray, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
         """The features of the customers ``ids`` at ``snapshot`` (unknown where a customer has
@@ -91,11 +99,11 @@ class Attributes:
         return ids, stamps, self.at(np.asarray(ids_np, dtype=object), snapshot)
 
 
-def publish_schema(attributes: Attributes | None, clean_dir: Path, out_dir: Path) -> None:
+def publish_schema(schema: dict[str, dict] | None, clean_dir: Path, out_dir: Path) -> None:
     """Copy the schema file next to the feature tables, or remove a stale view (and schema)
-    when this export has no attributes."""
+    when this export has no attributes (``schema`` None)."""
     target = Path(out_dir) / SCHEMA_FILE
-    if attributes is None:
+    if schema is None:
         target.unlink(missing_ok=True)
         (Path(out_dir) / f"{ATTRIBUTE_VIEW}.parquet").unlink(missing_ok=True)
         return

@@ -27,7 +27,9 @@ import pyarrow.parquet as pq
 
 from features import bucketed
 
+from .event_tables import read_event_schema
 from .inputs import ACTIVITY, COLUMNS, CONSENT_COLUMNS, Clean, _arrow_type, _link_surveys, _to_frame
+from .schema import ATTRIBUTE_VIEW, EVENT_DIR
 
 CRM = "crm_customers"
 BUCKET_CUSTOMERS = 250_000   # at most this many customers per bucket: a worker's share
@@ -69,7 +71,16 @@ def split_columns(clean_dir: Path) -> dict[str, list[str]]:
     out = {CRM: crm + [c for c in ("status",) if c in names and c not in crm]}
     out.update({name: cols for name, cols in COLUMNS.items()
                 if name != CRM and (Path(clean_dir) / f"{name}.parquet").is_file()})
+    out.update({name: pq.read_schema(Path(clean_dir) / f"{name}.parquet").names
+                for name in side_tables(clean_dir)})
     return out
+
+
+def side_tables(clean_dir: Path) -> list[str]:
+    """The company's own tables of the export, by their path in the clean folder without
+    ``.parquet``: ``customer_attributes`` and ``events/<table>`` (read whole, every column)."""
+    out = [ATTRIBUTE_VIEW] if (Path(clean_dir) / f"{ATTRIBUTE_VIEW}.parquet").is_file() else []
+    return out + [f"{EVENT_DIR}/{name}" for name in read_event_schema(clean_dir) or {}]
 
 
 def split_table(path: Path, columns: list[str], count: int, folder: Path, piece: int,
@@ -161,6 +172,19 @@ def read_bucket_table(clean_dir: Path, name: str, columns: list[str], bucket: Bu
         tab = _stream(path, columns, bucket.select)
     code = pc.index_in(tab["customer_id"], value_set=bucket.ids)
     return tab.append_column("code", code).filter(pc.is_valid(code))
+
+
+def read_bucket_frame(clean_dir: Path, name: str, bucket: Bucket,
+                      split: Split | None = None) -> pd.DataFrame:
+    """A table's rows of the bucket's customers, every column, as ``pd.read_parquet`` gives
+    the whole table (its pandas metadata: the same dtypes), in file order."""
+    path = Path(clean_dir) / f"{name}.parquet"
+    schema = pq.read_schema(path)
+    if split is not None and name in split.pieces:
+        tab = split.read(name, bucket.index, schema.names)[0]
+    else:
+        tab = _stream(path, schema.names, bucket.select)
+    return tab.replace_schema_metadata(schema.metadata).to_pandas()
 
 
 def load_bucket(clean_dir: Path, index: int, count: int,

@@ -32,7 +32,7 @@ from .attributes import Attributes, publish_schema
 from .event_tables import EventTables, publish_event_schema
 from .experience import Experience
 from .fused import fused_features
-from .incremental import copy_rows, input_digest, manifest, plan_reuse, write_manifest
+from .incremental import OWN_TABLES, copy_rows, input_digest, manifest, plan_reuse, write_manifest
 from .inputs import crm_extra, history_bounds, load_clean
 from .labels import churned_within, decision_dates, horizon_observed, nps_labels, under_notice
 from .operations import Operations
@@ -146,8 +146,7 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
     attributes = Attributes.load(Path(clean_dir))    # the export's own columns, if mapped
     event_tables = EventTables.load(Path(clean_dir), clean.customers["customer_id"])
     whole = ("one observation window" if window is not None else
-             "the export maps its own attribute or event tables"
-             if attributes is not None or event_tables is not None else None)
+             OWN_TABLES if attributes is not None or event_tables is not None else None)
     settings = params.model_dump(mode="json")
     reuse = plan_reuse(previous, clean, snapshots, settings, schema, whole)
     digest = input_digest(clean, snapshots[-1]) if whole is None and len(snapshots) else None
@@ -159,11 +158,11 @@ def build_feature_tables(clean_dir: Path, out_dir: Path, params: FeaturesParams,
                for name, kinds in schema.items()}
     writers["churn_labels"] = TableWriter(out_dir / "churn_labels.parquet",
                                           LABEL_SCHEMA["churn_labels"], None)
-    publish_schema(attributes, Path(clean_dir), out_dir)
+    publish_schema(None if attributes is None else attributes.schema, Path(clean_dir), out_dir)
     if attributes is not None:
         writers[ATTRIBUTE_VIEW] = TableWriter(out_dir / f"{ATTRIBUTE_VIEW}.parquet",
                                               attributes.kinds, as_of_ts)
-    publish_event_schema(event_tables, out_dir)
+    publish_event_schema(None if event_tables is None else event_tables.schema, out_dir)
     if event_tables is not None:
         writers[EVENT_VIEW] = TableWriter(out_dir / f"{EVENT_VIEW}.parquet", event_tables.kinds,
                                           as_of_ts)

@@ -13,6 +13,7 @@ Design: docs/features.md#event-tables
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def event_features(schema: dict[str, dict]) -> dict[str, str]:
     return out
 
 
+def read_event_schema(clean_dir: Path) -> dict[str, dict] | None:
+    """Event table -> its label and measures, of a clean folder (None: the export has none)."""
+    path = Path(clean_dir) / EVENT_DIR / EVENT_SCHEMA_FILE
+    return json.loads(path.read_text())["events"] if path.is_file() else None
+
+
+def event_kinds(schema: dict[str, dict]) -> dict[str, str]:
+    """Feature name -> feature kind (all floats) of the view's columns."""
+    return {f: "float" for f in event_features(schema)}
+
+
 def read_event_features(feature_dir: Path) -> dict[str, str]:
     """Feature -> label of the published event view ({} when the export has none)."""
     path = Path(feature_dir) / SCHEMA_FILE
@@ -65,14 +77,17 @@ class EventTables:
     customers: pd.Index
 
     @classmethod
-    def load(cls, clean_dir: Path, customer_ids) -> EventTables | None:
-        """The ingested event tables of ``clean_dir``; None when the export has none."""
-        folder = Path(clean_dir) / EVENT_DIR
-        if not (folder / EVENT_SCHEMA_FILE).is_file():
+    def load(cls, clean_dir: Path, customer_ids,
+             read: Callable[[str], pd.DataFrame] | None = None) -> EventTables | None:
+        """The ingested event tables of ``clean_dir`` for ``customer_ids``; None when the
+        export has none. ``read``: how to read a table by name (``events/<table>``; default:
+        the whole file; a bucket: its rows)."""
+        schema = read_event_schema(clean_dir)
+        if schema is None:
             return None
-        schema = json.loads((folder / EVENT_SCHEMA_FILE).read_text())["events"]
         customers = pd.Index(np.asarray(customer_ids, dtype=object))
-        events = {name: _indexed(pd.read_parquet(folder / f"{name}.parquet"), customers,
+        read = read or (lambda name: pd.read_parquet(Path(clean_dir) / f"{name}.parquet"))
+        events = {name: _indexed(read(f"{EVENT_DIR}/{name}"), customers,
                                  list(event.get("measures", {})))
                   for name, event in schema.items()}
         return cls(schema, events, customers)
@@ -80,7 +95,7 @@ class EventTables:
     @property
     def kinds(self) -> dict[str, str]:
         """Feature name -> feature kind (all floats), the columns of the view."""
-        return {f: "float" for f in event_features(self.schema)}
+        return event_kinds(self.schema)
 
     def at(self, snapshot: pd.Timestamp) -> dict[str, np.ndarray]:
         """Every aggregate for every customer code, from events strictly before ``snapshot``."""
@@ -111,13 +126,13 @@ def _indexed(table: pd.DataFrame, customers: pd.Index, measures: list[str]) -> E
                              **{m: table[m].to_numpy(np.float64) for m in measures})
 
 
-def publish_event_schema(tables: EventTables | None, out_dir: Path) -> None:
+def publish_event_schema(schema: dict[str, dict] | None, out_dir: Path) -> None:
     """Write the view's features and labels next to the feature tables, or remove a stale
-    view (and schema) when this export has no event tables."""
+    view (and schema) when this export has no event tables (``schema`` None)."""
     target = Path(out_dir) / SCHEMA_FILE
-    if tables is None:
+    if schema is None:
         target.unlink(missing_ok=True)
         (Path(out_dir) / f"{EVENT_VIEW}.parquet").unlink(missing_ok=True)
         return
-    target.write_text(json.dumps({"view": EVENT_VIEW, "features": event_features(tables.schema)},
+    target.write_text(json.dumps({"view": EVENT_VIEW, "features": event_features(schema)},
                                  indent=2) + "\n")

@@ -33,6 +33,8 @@ from .schema import EVENT_TIMESTAMP
 
 log = logging.getLogger(__name__)
 MANIFEST = "build_manifest.json"
+#: why an export is always built whole: its own tables are not in the inputs' digest
+OWN_TABLES = "the export maps its own attribute or event tables"
 _CODE_DIR = Path(__file__).resolve().parent
 
 

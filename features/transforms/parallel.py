@@ -31,8 +31,16 @@ import pyarrow.parquet as pq
 from configs.settings import FeaturesParams
 from features import bucketed
 
-from .attributes import publish_schema
-from .buckets import Split, bucket_count, load_bucket, submit_split, summarize_bucket
+from .attributes import Attributes, attribute_kinds, publish_schema, read_attribute_schema
+from .buckets import (
+    Bucket,
+    Split,
+    bucket_count,
+    load_bucket,
+    read_bucket_frame,
+    submit_split,
+    summarize_bucket,
+)
 from .build import (
     ROW,
     ROW_GROUP_ROWS,
@@ -42,9 +50,9 @@ from .build import (
     _write_batch,
     build_feature_tables,
 )
-from .event_tables import publish_event_schema
+from .event_tables import EventTables, event_kinds, publish_event_schema, read_event_schema
 from .experience import Experience
-from .incremental import MANIFEST, Reuse, copy_rows, input_digest, manifest, write_manifest
+from .incremental import MANIFEST, OWN_TABLES, Reuse, copy_rows, input_digest, manifest, write_manifest
 from .inputs import month_start
 from .labels import horizon_observed, nps_labels
 from .operations import Operations
@@ -52,9 +60,8 @@ from .parallel_reuse import combine, plan_on_cluster
 from .present import missing_tables, present_schema, publish_absent
 from .schema import (
     ATTRIBUTE_VIEW,
-    EVENT_DIR,
-    EVENT_SCHEMA_FILE,
     EVENT_TIMESTAMP,
+    EVENT_VIEW,
     FEATURE_SCHEMA,
     LABEL_SCHEMA,
 )
@@ -87,28 +94,16 @@ class BucketJob:
         return self.part_dir / f"bucket_{self.index:05d}"
 
 
-def in_process_only(clean_dir: Path) -> str | None:
-    """Why this export is built in-process even with a cluster (None: it can be split)."""
-    if (Path(clean_dir) / f"{ATTRIBUTE_VIEW}.parquet").is_file():
-        return "the export maps its own attribute table"
-    if (Path(clean_dir) / EVENT_DIR / EVENT_SCHEMA_FILE).is_file():
-        return "the export maps its own event tables"
-    return None
-
-
 def build_on_cluster(client, clean_dir: Path, out_dir: Path, params: FeaturesParams,
                      as_of: date | None = None, previous: Path | None = None,
                      buckets: int | None = None) -> dict[str, int]:
     """``build_feature_tables`` on the workers of ``client`` (a ``distributed.Client``):
     the same files, rows, order and dtypes; rows per table. ``buckets``: default
-    ``bucket_count``. Exports the buckets cannot hold (``in_process_only``, one observation
-    window) are built in-process; the log says why. ``previous``: the folder of the last
-    cluster build of as many buckets, whose unchanged snapshots are reused."""
+    ``bucket_count``. An export of one observation window is built in-process; the log says
+    so. ``previous``: the folder of the last cluster build of as many buckets, whose unchanged
+    snapshots are reused (not when the export maps its own attribute or event tables, as
+    in-process)."""
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
-    why = in_process_only(clean_dir)
-    if why is not None:
-        log.info("features: built in-process, not on the cluster (%s)", why)
-        return build_feature_tables(clean_dir, out_dir, params, as_of, previous)
     count = buckets or bucket_count(clean_dir, len(client.scheduler_info()["workers"]))
     started = time.perf_counter()
     split, splitting = submit_split(client, clean_dir, count, out_dir / SPLIT)
@@ -135,9 +130,11 @@ def _build(client, clean_dir: Path, out_dir: Path, params: FeaturesParams, as_of
                                params.first_snapshot_after_months)
     levels = client.submit(usage_levels, *summaries, pure=False).result()
     del summaries                       # the usage values leave the workers' memory
-    schema = _prepare(clean_dir, out_dir)
+    schema, side = _prepare(clean_dir, out_dir)
     settings = params.model_dump(mode="json")
-    reuse = plan_on_cluster(client, previous, snapshots, settings, schema, clean_dir, count, split)
+    whole = OWN_TABLES if side else None
+    reuse = plan_on_cluster(client, previous, snapshots, settings, schema, clean_dir, count, split,
+                            whole)
     part_dir = out_dir / PARTS
     # each bucket's task loads it and builds it: a worker holds the bucket it builds only
     jobs = [BucketJob(clean_dir, part_dir, i, count, snapshots, as_of_ts, params, schema, levels,
@@ -147,7 +144,7 @@ def _build(client, clean_dir: Path, out_dir: Path, params: FeaturesParams, as_of
         built_parts = client.gather(client.map(build_bucket, jobs, pure=False))
         digests = [part["digest"] for part in built_parts]
         built = time.perf_counter()
-        tables = {**schema, "churn_labels": LABEL_SCHEMA["churn_labels"]}
+        tables = {**schema, "churn_labels": LABEL_SCHEMA["churn_labels"], **side}
         merged = [client.submit(combine_table, part_dir, count, name, out_dir, kinds,
                                 None if name == "churn_labels" else as_of_ts,
                                 None if name == "churn_labels" else reuse,
@@ -158,7 +155,7 @@ def _build(client, clean_dir: Path, out_dir: Path, params: FeaturesParams, as_of
         rows["nps_labels"] = nps.result()
     finally:
         shutil.rmtree(part_dir, ignore_errors=True)
-    if len(snapshots):
+    if len(snapshots) and whole is None:
         write_manifest(out_dir, manifest(snapshots, settings, schema, combine(digests), reuse,
                                          buckets=count))
     log.info("features on the cluster: %d buckets; summaries %.1fs, buckets %.1fs, merge %.1fs",
@@ -198,16 +195,23 @@ def median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
     return float(low if n % 2 else (low + high) / 2)
 
 
-def _prepare(clean_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
-    """What the client writes itself: the absent features, and no stale view or manifest."""
+def _prepare(clean_dir: Path, out_dir: Path) -> tuple[dict[str, dict[str, str]], dict]:
+    """What the client writes itself: the absent features, the schemas of the company's own
+    views, and no stale view or manifest. The contract views' features, and each own view's
+    (``customer_attributes``, ``customer_events``) columns, where the export has them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     schema = present_schema(publish_absent(missing_tables(clean_dir), out_dir))
     for name in set(FEATURE_SCHEMA) - set(schema):      # a view the export has no data for
         (out_dir / f"{name}.parquet").unlink(missing_ok=True)
-    publish_schema(None, clean_dir, out_dir)             # no attribute or event view here
-    publish_event_schema(None, out_dir)
+    attributes = (read_attribute_schema(clean_dir)
+                  if (clean_dir / f"{ATTRIBUTE_VIEW}.parquet").is_file() else None)
+    events = read_event_schema(clean_dir)
+    publish_schema(attributes, clean_dir, out_dir)
+    publish_event_schema(events, out_dir)
     (out_dir / MANIFEST).unlink(missing_ok=True)         # written once every table is
-    return schema
+    side = ({} if attributes is None else {ATTRIBUTE_VIEW: attribute_kinds(attributes)}) | (
+        {} if events is None else {EVENT_VIEW: event_kinds(events)})
+    return schema, side
 
 
 def build_bucket(job: BucketJob) -> dict:
@@ -228,17 +232,35 @@ def build_bucket(job: BucketJob) -> dict:
     writers["churn_labels"] = TableWriter(job.folder / "churn_labels.parquet",
                                           {**LABEL_SCHEMA["churn_labels"], ROW: "int"}, None,
                                           PART_GROUP_ROWS)
+    side = own_views(job, clean.customers["customer_id"], bucket)
+    for name, view in side.items():
+        writers[name] = TableWriter(job.folder / f"{name}.parquet", {**view.kinds, ROW: "int"},
+                                    job.as_of, PART_GROUP_ROWS)
     ids_all = pa.array(clean.customers["customer_id"].astype(str).to_numpy(), pa.string())
     try:
         for snap in job.snapshots:
             labelled = horizon_observed(snap, job.params.churn_horizon_days, job.as_of)
             reused = job.reuse_cut is not None and snap <= job.reuse_cut
-            _write_batch(writers, _snapshot_rows(snap, clean, ops, exp, ids_all, job.params,
-                                                 labelled, {} if reused else job.schema,
-                                                 rows=bucket.rows))
+            batch = _snapshot_rows(snap, clean, ops, exp, ids_all, job.params, labelled,
+                                   {} if reused else job.schema, rows=bucket.rows)
+            for name, view in side.items():     # same spine rows, as in-process
+                ids, stamps, columns = view.rows(batch["customer_o"], snap)
+                batch[name] = (ids, stamps, {**columns, ROW: batch["customer_o"][2][ROW]})
+            _write_batch(writers, batch)
     finally:
         rows = {name: w.close() for name, w in writers.items()}
     return {"rows": rows, "digest": digest, "groups": {n: w.groups for n, w in writers.items()}}
+
+
+def own_views(job: BucketJob, customer_ids: pd.Series, bucket: Bucket) -> dict:
+    """The company's own views of the bucket's customers (``customer_attributes``,
+    ``customer_events``), read from the split as the in-process build reads whole tables."""
+    def read(name: str) -> pd.DataFrame:
+        return read_bucket_frame(job.clean_dir, name, bucket, job.split)
+
+    views = {ATTRIBUTE_VIEW: Attributes.load(job.clean_dir, read),
+             EVENT_VIEW: EventTables.load(job.clean_dir, customer_ids, read)}
+    return {name: view for name, view in views.items() if view is not None}
 
 
 def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: dict[str, str],

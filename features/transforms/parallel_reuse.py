@@ -59,16 +59,17 @@ def split_reason(old: dict, count: int) -> str | None:
 
 
 def plan_on_cluster(client, previous: Path | None, snapshots: pd.DatetimeIndex, settings: dict,
-                    schema: dict, clean_dir: Path, count: int,
-                    split: Split | None) -> Reuse | None:
+                    schema: dict, clean_dir: Path, count: int, split: Split | None,
+                    whole_only: str | None = None) -> Reuse | None:
     """The reusable part of the previous build, or None (and why, in the log). Each of the
     ``count`` buckets is digested on a worker (read from ``split``); only the digests come
-    back."""
+    back. ``whole_only``: why this export is always built whole (``plan_reuse``'s)."""
     old = previous_manifest(previous)
     if old is None:
         return None
     done = built_snapshots(old)
-    reason = split_reason(old, count) or unchanged_reason(old, snapshots, settings, schema)
+    reason = (whole_only or split_reason(old, count)
+              or unchanged_reason(old, snapshots, settings, schema))
     if reason is None:
         digests = client.gather([client.submit(bucket_digest, clean_dir, i, count, split,
                                                done[-1], pure=False) for i in range(count)])
