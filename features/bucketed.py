@@ -13,6 +13,7 @@ Design: docs/cluster.md#partitioned-reads
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -111,41 +112,56 @@ def read_bucket(folder: Path, bucket: int, pieces_count: int,
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def merge_runs(runs: list[Iterator[pa.RecordBatch]], key: str,
+def merge_runs(runs: list[Iterator[pa.RecordBatch]], keys: str | list[str],
                chunk_rows: int) -> Iterator[pa.Table]:
-    """Rows of ``runs`` (each ascending in ``key``, keys distinct across runs) in ``key``
-    order, as tables of exactly ``chunk_rows`` rows but the last: the buckets' parts merged
-    back into table order holding a chunk and a batch per run, not the whole table.
+    """Rows of ``runs`` (each ascending in ``keys``) in ``keys`` order, as tables of exactly
+    ``chunk_rows`` rows but the last: the buckets' parts merged back into table order holding
+    a chunk and a batch or two per run, not the whole table. Rows equal in every key keep
+    their run's order (and come from one run: a customer's rows are in one bucket).
 
-    A row is final once every unfinished run has buffered a row past it: each round takes
-    the rows up to the smallest of the runs' last buffered keys."""
+    A row is final once its first key is below every unfinished run's last buffered one:
+    each round takes those rows; when a round would take none (the runs' buffers all end on
+    one value), the runs ending on it buffer their next batch."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    first, order = keys[0], [(k, "ascending") for k in keys]
     runs = [iter(r) for r in runs]
     buffers: list[pa.Table | None] = [None] * len(runs)
     pending: list[pa.Table] = []
     pending_rows = 0
+
+    def load(i: int) -> None:
+        """Buffer run ``i``'s next batch (or mark it finished)."""
+        batch = next(runs[i], None)
+        if batch is None:
+            runs[i] = None
+        else:
+            table = pa.Table.from_batches([batch])
+            buffers[i] = table if buffers[i] is None else pa.concat_tables([buffers[i], table])
+
     while True:
-        for i, run in enumerate(runs):      # every unfinished run holds a row at least
-            while run is not None and (buffers[i] is None or not buffers[i].num_rows):
-                batch = next(run, None)
-                if batch is None:
-                    runs[i] = run = None
-                else:
-                    buffers[i] = pa.Table.from_batches([batch])
-        live = [b for b in buffers if b is not None and b.num_rows]
-        if not live:
+        for i in range(len(runs)):          # every unfinished run holds a row at least
+            while runs[i] is not None and (buffers[i] is None or not buffers[i].num_rows):
+                load(i)
+        if not any(b is not None and b.num_rows for b in buffers):
             break
-        open_lasts = [buffers[i][key][-1].as_py() for i, r in enumerate(runs) if r is not None]
-        upto = min(open_lasts) if open_lasts else None
+        live = [i for i, r in enumerate(runs) if r is not None]
+        lasts = pa.concat_arrays([buffers[i][first].slice(buffers[i].num_rows - 1)
+                                  .combine_chunks() for i in live]) if live else None
+        upto = pc.min(lasts) if live else None
+        cuts = [0 if b is None else b.num_rows if upto is None else
+                pc.sum(pc.less(b[first], upto)).as_py() or 0 for b in buffers]
+        if not any(cuts):
+            for i, ends_there in zip(live, pc.equal(lasts, upto).to_pylist(), strict=True):
+                if ends_there:
+                    load(i)
+            continue
         taken = []
-        for i, buf in enumerate(buffers):
-            if buf is None or not buf.num_rows:
-                continue
-            cut = (buf.num_rows if upto is None else
-                   int(np.searchsorted(buf[key].to_numpy(), upto, side="right")))
-            taken.append(buf.slice(0, cut))
-            buffers[i] = buf.slice(cut)
+        for i, cut in enumerate(cuts):
+            if cut:
+                taken.append(buffers[i].slice(0, cut))
+                buffers[i] = buffers[i].slice(cut)
         step = pa.concat_tables(taken)
-        pending.append(step.take(pc.sort_indices(step[key])))
+        pending.append(step.take(pc.sort_indices(step, sort_keys=order)))
         pending_rows += step.num_rows
         while pending_rows >= chunk_rows:
             table = pa.concat_tables(pending)
@@ -153,3 +169,17 @@ def merge_runs(runs: list[Iterator[pa.RecordBatch]], key: str,
             pending, pending_rows = [table.slice(chunk_rows)], pending_rows - chunk_rows
     if pending_rows:
         yield pa.concat_tables(pending).combine_chunks()
+
+
+def merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
+    """The whole table's schema from its parts': types unified, pandas metadata per column
+    from a part whose type is the unified one."""
+    unified = pa.unify_schemas([s.remove_metadata() for s in schemas],
+                               promote_options="permissive")
+    metas = [json.loads(s.metadata[b"pandas"]) for s in schemas]
+    meta = metas[0]
+    for i, field in enumerate(unified):
+        source = next((m for s, m in zip(schemas, metas, strict=True)
+                       if s.field(field.name).type == field.type), metas[0])
+        meta["columns"][i] = source["columns"][i]
+    return unified.with_metadata({**schemas[0].metadata, b"pandas": json.dumps(meta)})

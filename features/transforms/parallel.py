@@ -224,7 +224,8 @@ def build_bucket(job: BucketJob) -> dict:
     job.folder.mkdir(parents=True, exist_ok=True)
     labels = nps_labels(clean.tables["survey_responses"], job.as_of)
     labels[EVENT_TIMESTAMP] = labels[EVENT_TIMESTAMP].dt.as_unit("us")
-    labels.to_parquet(job.folder / "nps_labels.parquet", index=False)
+    labels.to_parquet(job.folder / "nps_labels.parquet", index=False,
+                      row_group_size=PART_GROUP_ROWS)     # sorted: a run for combine_nps
     ops, exp = Operations(clean, job.levels), Experience(clean)
     clean.tables.clear()
     writers = {name: TableWriter(job.folder / f"{name}.parquet", {**kinds, ROW: "int"}, job.as_of,
@@ -299,10 +300,20 @@ def combine_table(part_dir: Path, count: int, name: str, out_dir: Path, kinds: d
 
 def combine_nps(part_dir: Path, count: int, out_dir: Path) -> int:
     """The NPS labels of every bucket in the in-process order (time, customer; a customer's
-    answers in table order: they are all in one bucket). On a worker: one row per answer."""
-    frames = [pd.read_parquet(part_dir / f"bucket_{i:05d}" / "nps_labels.parquet")
-              for i in range(count)]
-    labels = pd.concat(frames, ignore_index=True).sort_values(
-        [EVENT_TIMESTAMP, "customer_id"], kind="stable", ignore_index=True)
-    labels.to_parquet(out_dir / "nps_labels.parquet", index=False)
-    return len(labels)
+    answers in table order: they are all in one bucket), as ``nps_labels`` sorts them and
+    pandas writes them: the buckets' sorted runs merged (``bucketed.merge_runs``) into row
+    groups of ``ROW_GROUP_ROWS``, in the parts' unified types. On a worker, holding a row
+    group and a batch per bucket."""
+    parts = [pq.ParquetFile(part_dir / f"bucket_{i:05d}" / "nps_labels.parquet",
+                            pre_buffer=False) for i in range(count)]
+    schema = bucketed.merged_schema([p.schema_arrow for p in parts])
+    runs = [(batch.cast(schema) for batch in p.iter_batches(batch_size=PART_GROUP_ROWS // 4))
+            for p in parts]
+    rows = 0
+    with pq.ParquetWriter(out_dir / "nps_labels.parquet", schema) as writer:
+        for chunk in bucketed.merge_runs(runs, [EVENT_TIMESTAMP, "customer_id"], ROW_GROUP_ROWS):
+            writer.write_table(chunk)
+            rows += chunk.num_rows
+        if not rows:
+            writer.write_table(schema.empty_table())
+    return rows

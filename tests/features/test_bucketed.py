@@ -4,6 +4,7 @@ with their row numbers, whatever the pieces and the flushes."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -98,3 +99,20 @@ def test_a_run_that_ends_early_or_holds_empty_batches_is_merged():
     middle = [*pa.table({"k": [3, 4]}).to_batches(), *empty, *pa.table({"k": [6, 7, 8]}).to_batches()]
     got = pa.concat_tables(bucketed.merge_runs([early, late, middle, empty], "k", 4))
     assert got["k"].to_pylist() == list(range(10))
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_runs_tied_on_the_first_key_merge_as_a_stable_sort_of_every_key(batch):
+    """NPS labels: (time, customer); many customers answer in the same second, in different
+    runs, and a customer's equal rows (one run) keep their order."""
+    rng = np.random.default_rng(batch)
+    n = 600
+    frame = pd.DataFrame({"t": rng.integers(0, 20, n), "c": rng.choice(list("abcdefgh"), n),
+                          "seq": np.arange(n)})
+    runs = [frame[frame["c"].isin(list(group))].sort_values(["t", "c"], kind="stable")
+            for group in ("ab", "cde", "fgh", "")]
+    got = pa.concat_tables(bucketed.merge_runs(
+        [pa.Table.from_pandas(r, preserve_index=False).to_batches(max_chunksize=batch)
+         for r in runs], ["t", "c"], 128)).to_pandas()
+    want = frame.sort_values(["t", "c"], kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)

@@ -18,7 +18,6 @@ Design: docs/cluster.md#ingest-on-the-cluster
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.bucketed import merged_schema
 from features.ingest.io import _ARROW_STRINGS, to_arrow
 from features.ingest.quarantine import REASON_COLUMN
 from features.ingest.reasons import count_reasons, ordered_counts
@@ -93,20 +93,6 @@ class _Head:
         last = int(np.searchsorted(self.starts, stop, side="left")) - 1
         table = self.file.read_row_groups(list(range(first, last + 1)))
         return table.slice(start - int(self.starts[first]), stop - start)
-
-
-def merged_schema(schemas: list[pa.Schema]) -> pa.Schema:
-    """The whole table's schema from its parts': types unified, pandas metadata per column
-    from a part whose type is the unified one."""
-    unified = pa.unify_schemas([s.remove_metadata() for s in schemas],
-                               promote_options="permissive")
-    metas = [json.loads(s.metadata[b"pandas"]) for s in schemas]
-    meta = metas[0]
-    for i, field in enumerate(unified):
-        source = next((m for s, m in zip(schemas, metas, strict=True)
-                       if s.field(field.name).type == field.type), metas[0])
-        meta["columns"][i] = source["columns"][i]
-    return unified.with_metadata({**schemas[0].metadata, b"pandas": json.dumps(meta)})
 
 
 def _cuts(parts: list[_Part], k: int) -> list[int]:
