@@ -52,10 +52,14 @@ def write_known(clean_dir: Path, index: int, count: int, customer_ids: pd.Series
 
 @dataclass(frozen=True)
 class BucketedCustomers:
-    """``KnownCustomers`` from the bucket files of an ingest's clean folder."""
+    """``KnownCustomers`` from the bucket files of an ingest's clean folder. ``own``: the
+    partition's bucket when its table is split by ``customer_id``, whose rows then all hash
+    there (the split hashed the same text: ``parts.in_partition`` of ``to_str``), so one
+    file answers them without hashing them again."""
 
     clean_dir: Path
     count: int
+    own: int | None = None
 
     def ids(self, bucket: int) -> pa.Array:
         with pa.OSFile(str(known_dir(self.clean_dir) / f"{bucket:05d}.arrow")) as source:
@@ -63,10 +67,14 @@ class BucketedCustomers:
 
     def contains(self, values: pd.Series) -> np.ndarray:
         text = to_str(values)
-        buckets = identifier_bucket(text, self.count)
+        arrow = arrow_strings(text).combine_chunks()
+        if self.own is not None:
+            return is_known(arrow, self.ids(self.own))
+        buckets = np.where(text.notna().to_numpy(), identifier_bucket(text, self.count), -1)
+        order = np.argsort(buckets, kind="stable")
+        bounds = np.searchsorted(buckets[order], np.arange(self.count + 1))
         found = np.zeros(len(text), dtype=bool)
-        present = text.notna().to_numpy()
-        for bucket in np.unique(buckets[present]):
-            rows = present & (buckets == bucket)
-            found[rows] = is_known(text[rows], self.ids(int(bucket)))
+        for bucket in np.flatnonzero(np.diff(bounds)):      # the buckets these rows name
+            rows = order[bounds[bucket]:bounds[bucket + 1]]
+            found[rows] = is_known(arrow.take(pa.array(rows)), self.ids(int(bucket)))
         return found

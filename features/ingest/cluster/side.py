@@ -77,7 +77,7 @@ def validate_side(job: SideJob, *_after) -> dict[str, int]:
     raw, rows = read_partition(job.source, "customer_id", job.index, job.count, list(job.nulls),
                                split=job.split)
     reasons = Reasons(len(raw))
-    customers = BucketedCustomers(job.clean_dir, job.count)
+    customers = BucketedCustomers(job.clean_dir, job.count, own=job.index)   # split by customer
     typed = (typed_attributes(raw, job.spec, customers, reasons) if job.table == ATTRIBUTE_TABLE
              else typed_events(raw, job.spec, customers, reasons))
     clean = typed.loc[~reasons.failed].reset_index(drop=True)

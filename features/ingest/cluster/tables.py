@@ -77,7 +77,8 @@ def validate_part(job: PartJob, *_after) -> dict[str, int]:
     ``_after``: the ``split_source`` tasks it reads."""
     raw, rows = read_partition(job.source, job.key, job.index, job.count, list(job.nulls),
                                job.first_group, job.first_row, job.split)
-    known = None if job.table == CRM else BucketedCustomers(job.clean_dir, job.count)
+    known = (None if job.table == CRM else BucketedCustomers(
+        job.clean_dir, job.count, job.index if job.key == "customer_id" else None))
     schema = contract_schema(job.table, job.source.columns, known)
     typed, reasons = validate_rows(complete_columns(raw, job.table), schema, job.until,
                                    earlier_keys(job))

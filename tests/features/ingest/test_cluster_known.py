@@ -40,13 +40,19 @@ def test_integer_ids_are_found_by_their_text(tmp_path):
                                                                               False, False]
 
 
-def test_a_partition_keyed_by_customer_reads_its_bucket_only(tmp_path):
+@pytest.mark.parametrize("own", [None, 2])
+def test_a_partition_keyed_by_customer_reads_its_bucket_only(tmp_path, own):
+    """Its rows hash to its own bucket; told so (``own``), it does not hash them again."""
     ids = pd.Series([f"C{n}" for n in range(400)])
     write_buckets(tmp_path, ids)
     mine = ids[in_partition(ids, 2, COUNT)]
+    unknown = next(c for c in (f"X{n}" for n in range(100))
+                   if in_partition(pd.Series([c]), 2, COUNT)[0])
+    probes = pd.concat([mine, pd.Series([unknown, None])], ignore_index=True)
     for i in (0, 1, 3):
         (known_dir(tmp_path) / f"{i:05d}.arrow").unlink()
-    assert BucketedCustomers(tmp_path, COUNT).contains(mine).all()
+    got = BucketedCustomers(tmp_path, COUNT, own).contains(probes)
+    assert got[:len(mine)].all() and not got[len(mine):].any()
     with pytest.raises(FileNotFoundError):
         BucketedCustomers(tmp_path, COUNT).contains(ids)
 
