@@ -113,17 +113,20 @@ def read_bucket(folder: Path, bucket: int, pieces_count: int,
 
 
 def merge_runs(runs: list[Iterator[pa.RecordBatch]], keys: str | list[str],
-               chunk_rows: int) -> Iterator[pa.Table]:
+               chunk_rows: int, ties: bool = False) -> Iterator[pa.Table]:
     """Rows of ``runs`` (each ascending in ``keys``) in ``keys`` order, as tables of exactly
     ``chunk_rows`` rows but the last: the buckets' parts merged back into table order holding
-    a chunk and a batch or two per run, not the whole table. Rows equal in every key keep
-    their run's order (and come from one run: a customer's rows are in one bucket).
+    a chunk and a batch or two per run, not the whole table.
 
-    A row is final once its first key is below every unfinished run's last buffered one:
-    each round takes those rows; when a round would take none (the runs' buffers all end on
-    one value), the runs ending on it buffer their next batch."""
+    A row is final once every unfinished run has buffered a row past it: each round takes
+    the rows up to the smallest of the runs' last buffered first keys. ``ties``: runs may
+    share a first key (NPS answers in the same second), so a round takes the rows below it,
+    and when that is none the runs ending on it buffer their next batch; the rows taken are
+    sorted by every key, stably (rows equal in every key come from one run: a customer's
+    rows are in one bucket). Without ties (a crm row number) each round takes one more row."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     first, order = keys[0], [(k, "ascending") for k in keys]
+    side = "left" if ties else "right"
     runs = [iter(r) for r in runs]
     buffers: list[pa.Table | None] = [None] * len(runs)
     pending: list[pa.Table] = []
@@ -142,17 +145,16 @@ def merge_runs(runs: list[Iterator[pa.RecordBatch]], keys: str | list[str],
         for i in range(len(runs)):          # every unfinished run holds a row at least
             while runs[i] is not None and (buffers[i] is None or not buffers[i].num_rows):
                 load(i)
-        if not any(b is not None and b.num_rows for b in buffers):
+        firsts = [None if b is None or not b.num_rows else b[first].to_numpy() for b in buffers]
+        if all(f is None for f in firsts):
             break
-        live = [i for i, r in enumerate(runs) if r is not None]
-        lasts = pa.concat_arrays([buffers[i][first].slice(buffers[i].num_rows - 1)
-                                  .combine_chunks() for i in live]) if live else None
-        upto = pc.min(lasts) if live else None
-        cuts = [0 if b is None else b.num_rows if upto is None else
-                pc.sum(pc.less(b[first], upto)).as_py() or 0 for b in buffers]
-        if not any(cuts):
-            for i, ends_there in zip(live, pc.equal(lasts, upto).to_pylist(), strict=True):
-                if ends_there:
+        lasts = {i: firsts[i][-1] for i, r in enumerate(runs) if r is not None}
+        upto = min(lasts.values()) if lasts else None
+        cuts = [0 if f is None else len(f) if upto is None else
+                int(np.searchsorted(f, upto, side=side)) for f in firsts]
+        if not any(cuts):                   # ties: every buffer ends on the smallest key
+            for i, last in lasts.items():
+                if last == upto:
                     load(i)
             continue
         taken = []

@@ -311,7 +311,8 @@ def combine_nps(part_dir: Path, count: int, out_dir: Path) -> int:
             for p in parts]
     rows = 0
     with pq.ParquetWriter(out_dir / "nps_labels.parquet", schema) as writer:
-        for chunk in bucketed.merge_runs(runs, [EVENT_TIMESTAMP, "customer_id"], ROW_GROUP_ROWS):
+        for chunk in bucketed.merge_runs(runs, [EVENT_TIMESTAMP, "customer_id"], ROW_GROUP_ROWS,
+                                           ties=True):
             writer.write_table(chunk)
             rows += chunk.num_rows
         if not rows:

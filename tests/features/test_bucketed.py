@@ -113,6 +113,6 @@ def test_runs_tied_on_the_first_key_merge_as_a_stable_sort_of_every_key(batch):
             for group in ("ab", "cde", "fgh", "")]
     got = pa.concat_tables(bucketed.merge_runs(
         [pa.Table.from_pandas(r, preserve_index=False).to_batches(max_chunksize=batch)
-         for r in runs], ["t", "c"], 128)).to_pandas()
+         for r in runs], ["t", "c"], 128, ties=True)).to_pandas()
     want = frame.sort_values(["t", "c"], kind="stable", ignore_index=True)
     pd.testing.assert_frame_equal(got, want)
