@@ -3,7 +3,7 @@ without every customer id on every worker.
 
 The CRM is split by the SipHash bucket of its customer id's text (``parts.in_partition``), and a
 clean id is the source id's text (``coerce.to_str``), so CRM partition ``i`` keeps exactly the
-clean customers of bucket ``i``. It writes their ids to ``known_<i>.arrow`` (:func:`write_known`).
+clean customers of bucket ``i``. It writes their ids to ``known/<i>.arrow`` (:func:`write_known`).
 A table's partition then hashes its rows' customer ids the same way and looks each one up in its
 bucket's file only (:class:`BucketedCustomers`). A table split by customer (usage, the company's
 tables) reads one file; a table split by its own id (invoices, tickets, orders) reads each
