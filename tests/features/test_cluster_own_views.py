@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +18,7 @@ from features.transforms.parallel import build_on_cluster
 
 from .test_attributes import SCHEMA as ATTRIBUTES
 from .test_attributes import attribute_table
-from .test_event_tables import write_events
+from .test_event_tables import app_sessions, write_events
 
 FILES = ("customer_o.parquet", "customer_x.parquet", "customer_fused.parquet",
          "churn_labels.parquet", "nps_labels.parquet", "customer_attributes.parquet",
@@ -38,12 +37,7 @@ def own_views(feature_world, tmp_path_factory):
     customers = pd.read_parquet(clean / "crm_customers.parquet")["customer_id"]
     attribute_table(customers).to_parquet(clean / "customer_attributes.parquet", index=False)
     (clean / "customer_attributes.schema.json").write_text(json.dumps(ATTRIBUTES))
-    rng, n = np.random.default_rng(5), 6000
-    write_events(clean, pd.DataFrame({
-        "customer_id": customers.sample(n, replace=True, random_state=2).to_numpy(),
-        "occurred_at": pd.Timestamp("2023-01-01", tz="UTC")
-        + pd.to_timedelta(rng.integers(0, 700 * 86_400, n), unit="s"),
-        "minutes": rng.gamma(2.0, 10.0, n), "crashes": rng.poisson(0.3, n).astype(float)}))
+    write_events(clean, app_sessions(customers, 6000, 700, seed=5, pick=2))
     rows = build_feature_tables(clean, root / "in_process", feature_world.params)
     return root, clean, rows
 

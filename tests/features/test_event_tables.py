@@ -59,6 +59,16 @@ def test_features_are_named_by_the_labels():
     assert len(labels) == 4 * (1 + 2 * 2) + 1
 
 
+def app_sessions(customers: pd.Series, n: int, days: int, seed: int, pick: int) -> pd.DataFrame:
+    """``n`` app sessions of customers drawn from ``customers``, over ``days`` from 2023-01-01."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "customer_id": customers.sample(n, replace=True, random_state=pick).to_numpy(),
+        "occurred_at": pd.Timestamp("2023-01-01", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, days * 86_400, n), unit="s"),
+        "minutes": rng.gamma(2.0, 10.0, n), "crashes": rng.poisson(0.3, n).astype(float)})
+
+
 @pytest.fixture(scope="module")
 def evented(feature_world, tmp_path_factory) -> SimpleNamespace:
     """The feature world with an event table and without the orders table, applied to Feast."""
@@ -67,13 +77,7 @@ def evented(feature_world, tmp_path_factory) -> SimpleNamespace:
     shutil.copytree(feature_world.clean, clean)
     (clean / "orders.parquet").unlink()
     ids = pd.read_parquet(clean / "crm_customers.parquet")["customer_id"]
-    rng = np.random.default_rng(0)
-    n = 4000
-    write_events(clean, pd.DataFrame({
-        "customer_id": ids.sample(n, replace=True, random_state=1).to_numpy(),
-        "occurred_at": pd.Timestamp("2023-01-01", tz="UTC")
-        + pd.to_timedelta(rng.integers(0, 365 * 86_400, n), unit="s"),
-        "minutes": rng.gamma(2.0, 10.0, n), "crashes": rng.poisson(0.3, n).astype(float)}))
+    write_events(clean, app_sessions(ids, 4000, 365, seed=0, pick=1))
     rows = build_feature_tables(clean, root / "features", feature_world.params)
     settings = load_settings(data_dir=root)
     store = feature_store(settings)
